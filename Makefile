@@ -1,0 +1,59 @@
+# driftwatch: `make demo` and `make test` are all a fresh checkout needs (Python ≥ 3.11, make).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+DEMO_DIR ?= var/demo
+
+.PHONY: help venv lint typecheck pytest test demo bench bench-quick evidently-venv evidently-fixture clean
+
+help:
+	@echo "make demo   - set up and run the drift demo on locally generated snapshots"
+	@echo "make test   - set up and run ruff, mypy and pytest (with the coverage gate)"
+	@echo "make bench  - drift benchmark against pyarrow and Evidently (docs/benchmarks.md)"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "driftwatch needs Python >= 3.11")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+pytest: $(STAMP)
+	$(VENV)/bin/pytest --cov=drift --cov-report=term-missing:skip-covered --cov-fail-under=85
+
+test: lint typecheck pytest
+
+demo: $(STAMP)
+	$(PY) -m bench.datagen --rows 100000 --out $(DEMO_DIR)
+	$(VENV)/bin/drift profile $(DEMO_DIR)/reference.parquet -o $(DEMO_DIR)/reference.json
+	$(VENV)/bin/drift scan $(DEMO_DIR)/reference.json $(DEMO_DIR)/current.parquet
+
+# Evidently needs pandas < 3, so it gets a virtualenv of its own.
+EVIDENTLY_VENV ?= bench/.venv-evidently
+$(EVIDENTLY_VENV)/.installed-stamp:
+	test -x $(EVIDENTLY_VENV)/bin/python || $(PYTHON) -m venv $(EVIDENTLY_VENV)
+	$(EVIDENTLY_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(EVIDENTLY_VENV)/bin/python -m pip install --quiet 'evidently==0.7.*' 'pandas<3' pyarrow
+	touch $@
+
+evidently-venv: $(EVIDENTLY_VENV)/.installed-stamp
+
+evidently-fixture: evidently-venv
+	cd tests/fixtures/evidently && $(CURDIR)/$(EVIDENTLY_VENV)/bin/python make_fixture.py
+
+bench: $(STAMP) evidently-venv
+	$(PY) -m bench.drift_bench --evidently-python $(EVIDENTLY_VENV)/bin/python
+
+clean:
+	rm -rf $(VENV) $(EVIDENTLY_VENV) var .pytest_cache .mypy_cache .ruff_cache .coverage

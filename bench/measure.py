@@ -1,0 +1,45 @@
+"""One timed measurement in a fresh process: prints ``{"seconds", "peak_rss_mib"}`` as JSON.
+
+Run by bench/drift_bench.py so that each figure's peak RSS is its own. Imports happen before
+the clock starts; the clock covers reading the files and computing, nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+
+
+def main() -> None:
+    mode, *paths = sys.argv[1:]
+    import pyarrow.parquet as pq
+
+    from drift import scan
+    from drift.parquet import prefer_jemalloc
+
+    prefer_jemalloc()  # as the drift CLI does
+
+    start = time.perf_counter()
+    if mode == "scan":  # reference (Parquet or profile JSON) vs current
+        report = scan(paths[0], paths[1])
+        assert report.features, "scan produced no results"
+    elif mode == "read":  # pyarrow's own read of the same columns: the floor
+        table = pq.read_table(paths[0], columns=paths[1].split(","))
+        assert table.num_rows > 0
+    elif mode == "read-stream":  # the same reader settings as ours, no work on the data
+        from drift.parquet import ParquetSource
+
+        source = ParquetSource(paths[0])
+        rows = sum(t.num_rows for t in source.row_groups(paths[1].split(",")))
+        assert rows > 0
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_rss_mib": peak}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""driftwatch's drift engine: profiles and drift measures over Arrow record batches.
+
+Pure numerics: numpy and pyarrow in, profiles and graded per-feature results out. It knows
+nothing of where snapshots live, of SQL, HTTP, Dagster or Flask.
+"""
+
+from drift.compare import BinTable, FeatureResult, ScanOptions, compare
+from drift.errors import DriftInputError
+from drift.merge import merge
+from drift.profile import Binning, Profile
+from drift.profiler import profile_batches, profile_parquet
+from drift.scan import ScanReport, scan
+from drift.thresholds import DEFAULT_LEVELS, Level, Status, Thresholds
+
+__all__ = [
+    "DEFAULT_LEVELS",
+    "BinTable",
+    "Binning",
+    "DriftInputError",
+    "FeatureResult",
+    "Level",
+    "Profile",
+    "ScanOptions",
+    "ScanReport",
+    "Status",
+    "Thresholds",
+    "compare",
+    "merge",
+    "profile_batches",
+    "profile_parquet",
+    "scan",
+]

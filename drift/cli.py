@@ -1,0 +1,301 @@
+"""The ``drift`` command: profile a reference snapshot, scan a current one against it.
+
+Exit codes: 0 scanned (nothing at or above ``--fail-on``), 1 drift at or above ``--fail-on``,
+2 bad input (one line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from drift.errors import DriftInputError
+from drift.measures import DEFAULT_EPSILON
+from drift.parquet import prefer_jemalloc
+from drift.profile import DEFAULT_BINS, DEFAULT_TOP_K, MAX_LEVELS, Binning
+from drift.profiler import profile_parquet
+from drift.scan import ScanReport, scan
+from drift.thresholds import Status, Thresholds
+
+EXIT_OK: Final = 0
+EXIT_DRIFT: Final = 1
+EXIT_BAD_INPUT: Final = 2
+LONG_SCAN_ROWS: Final = 1_000_000
+"""Scans of at least this many rows show a progress bar (on a terminal only)."""
+
+_STYLE: Final = {"ok": "green", "warn": "yellow", "critical": "bold red", "error": "magenta"}
+
+
+def _columns(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",")]
+    if not all(names):
+        raise click.BadParameter("empty column name in list", param_hint="--columns")
+    return names
+
+
+def _progress(total_rows: int) -> Progress | None:
+    if total_rows < LONG_SCAN_ROWS or not sys.stderr.isatty():
+        return None
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} rows"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
+class _ProgressHook:
+    """Feeds row counts to a progress bar that exists only for long scans on a terminal."""
+
+    def __init__(self) -> None:
+        self.bar: Progress | None = None
+        self.task: Any = None
+
+    def start(self, total_rows: int) -> None:
+        self.bar = _progress(total_rows)
+        if self.bar is not None:
+            self.bar.start()
+            self.task = self.bar.add_task("scanning", total=total_rows)
+
+    def advance(self, rows: int) -> None:
+        if self.bar is not None:
+            self.bar.advance(self.task, rows)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _fmt(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value:.4g}"
+
+
+def _render_table(report: ScanReport) -> None:
+    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
+    console = Console(width=width, soft_wrap=False)
+    table = Table(title=f"drift: {report.current} vs {report.reference} ({report.binning.value})")
+    for header in (
+        "feature",
+        "kind",
+        "status",
+        "PSI",
+        "drift ratio",
+        "shift σ",
+        "JS",
+        "missing Δ",
+        "unseen",
+        "message",
+    ):
+        table.add_column(header, overflow="fold")
+    for r in report.features:
+        status = r.status.value
+        table.add_row(
+            r.feature,
+            r.kind,
+            f"[{_STYLE[status]}]{status}[/]",
+            _fmt(r.psi),
+            _fmt(r.drift_ratio),
+            _fmt(r.mean_shift_std),
+            _fmt(r.js_distance),
+            _fmt(r.missing_share_delta),
+            _fmt(r.unseen_share),
+            r.message,
+        )
+    console.print(table)
+    s = report.summary()
+    console.print(
+        f"{s['features']} features: {s['ok']} ok, {s['warn']} warn, {s['critical']} critical, "
+        f"{s['error']} error; worst PSI {_fmt(s['worst_psi'])}"  # type: ignore[arg-type]
+    )
+
+
+_BINNING_HELP: Final = (
+    "quantile: reference 1/n quantiles, open outer bins; equal-width: n equal parts of the "
+    "reference range; evidently: Evidently 0.7's Sturges bins over reference ∪ current "
+    "(ignores --bins, needs the reference Parquet file)."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="driftwatch", prog_name="drift")
+def cli() -> None:
+    """Data drift between Parquet feature snapshots (PSI, drift ratio, JS distance, …)."""
+
+
+@cli.command("profile")
+@click.argument("snapshot", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the profile JSON.",
+)
+@click.option("--columns", help="Comma-separated columns (default: every scorable column).")
+@click.option(
+    "--bins",
+    "n_bins",
+    type=click.IntRange(2, 1000),
+    default=DEFAULT_BINS,
+    show_default=True,
+    help="Number of bins to pin.",
+)
+@click.option(
+    "--binning",
+    type=click.Choice(["quantile", "equal-width"]),
+    default="quantile",
+    show_default=True,
+    help="How to pin numeric bins.",
+)
+@click.option(
+    "--top-k",
+    type=click.IntRange(1, MAX_LEVELS),
+    default=DEFAULT_TOP_K,
+    show_default=True,
+    help="Categorical levels that get their own bin.",
+)
+def profile_command(
+    snapshot: Path, output: Path, columns: str | None, n_bins: int, binning: str, top_k: int
+) -> None:
+    """Profile SNAPSHOT once (one row group at a time) and save it as a reference."""
+    result = profile_parquet(
+        snapshot, columns=_columns(columns), binning=Binning(binning), n_bins=n_bins, top_k=top_k
+    )
+    try:
+        result.save(output)
+    except OSError as exc:
+        raise DriftInputError(f"{output}: cannot write profile ({exc.strerror})") from None
+    click.echo(
+        f"profiled {result.rows:,} rows × {len(result.columns)} columns → {output}", err=True
+    )
+
+
+@cli.command("scan")
+@click.argument("reference", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("current", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--columns", help="Comma-separated columns (default: every scorable column).")
+@click.option(
+    "--binning",
+    type=click.Choice([b.value for b in Binning]),
+    default=None,
+    help=_BINNING_HELP + "  [default: a saved profile's, else quantile]",
+)
+@click.option(
+    "--bins",
+    "n_bins",
+    type=click.IntRange(2, 1000),
+    default=None,
+    help=f"Number of bins.  [default: a saved profile's, else {DEFAULT_BINS}]",
+)
+@click.option(
+    "--top-k",
+    type=click.IntRange(1, MAX_LEVELS),
+    default=None,
+    help=f"Categorical levels with their own bin.  [default: {DEFAULT_TOP_K}]",
+)
+@click.option(
+    "--epsilon",
+    type=click.FloatRange(min=0, min_open=True, max=0.5),
+    default=DEFAULT_EPSILON,
+    show_default=True,
+    help="Share given to an empty bin on both sides.",
+)
+@click.option(
+    "--thresholds",
+    "thresholds_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON file with warn/critical levels per measure and per feature.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["warn", "critical"]),
+    default=None,
+    help="Exit 1 when any feature is at or above this status.",
+)
+def scan_command(
+    reference: Path,
+    current: Path,
+    columns: str | None,
+    binning: str | None,
+    n_bins: int | None,
+    top_k: int | None,
+    epsilon: float,
+    thresholds_path: Path | None,
+    output_format: str,
+    fail_on: str | None,
+) -> int:
+    """Compare CURRENT (Parquet) with REFERENCE (Parquet or a saved profile JSON)."""
+    if binning == Binning.EVIDENTLY.value and n_bins is not None:
+        click.echo(
+            "drift: note: --binning evidently chooses Sturges bins; --bins is ignored", err=True
+        )
+    thresholds = Thresholds.load(thresholds_path) if thresholds_path else None
+    hook = _ProgressHook()
+    try:
+        report = scan(
+            reference,
+            current,
+            binning=Binning(binning) if binning else None,
+            n_bins=n_bins,
+            top_k=top_k,
+            epsilon=epsilon,
+            thresholds=thresholds,
+            columns=_columns(columns),
+            on_start=hook.start,
+            on_batch=hook.advance,
+        )
+    finally:
+        hook.stop()
+    if output_format == "json":
+        click.echo(json.dumps(report.as_dict(), allow_nan=False))
+    else:
+        _render_table(report)
+    if fail_on is not None and report.worst().rank >= Status(fail_on).rank:
+        return EXIT_DRIFT
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: every expected failure is one line on stderr and exit 2."""
+    prefer_jemalloc()
+    try:
+        code = cli.main(
+            args=list(argv) if argv is not None else None, prog_name="drift", standalone_mode=False
+        )
+    except click.UsageError as exc:
+        click.echo(f"drift: error: {exc.format_message()}", err=True)
+        return EXIT_BAD_INPUT
+    except DriftInputError as exc:
+        click.echo(f"drift: error: {exc}", err=True)
+        return EXIT_BAD_INPUT
+    except click.Abort:
+        click.echo("drift: aborted", err=True)
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""Comparing a current profile with its reference: one graded result per feature."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from drift import measures, sketch
+from drift.binning import reference_cuts
+from drift.profile import (
+    DEFAULT_BINS,
+    DEFAULT_TOP_K,
+    MAX_LEVELS,
+    Binning,
+    CategoricalProfile,
+    ColumnProfile,
+    NumericProfile,
+    Profile,
+)
+from drift.thresholds import MEASURES, Status, Thresholds
+
+OTHER = "OTHER"
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    binning: Binning = Binning.QUANTILE
+    n_bins: int = DEFAULT_BINS
+    top_k: int = DEFAULT_TOP_K
+    epsilon: float = measures.DEFAULT_EPSILON
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+@dataclass(frozen=True)
+class BinTable:
+    """Reference vs current shares per bin: the evidence behind PSI and JS."""
+
+    labels: list[str]
+    reference: list[float]
+    current: list[float]
+
+
+@dataclass(frozen=True)
+class BinnedPsi:
+    """Bins and PSI computed elsewhere (Evidently compatibility mode)."""
+
+    bins: BinTable
+    psi: float
+
+
+@dataclass(frozen=True)
+class FeatureResult:
+    feature: str
+    kind: str
+    status: Status
+    psi: float | None = None
+    drift_ratio: float | None = None
+    mean_shift_std: float | None = None
+    js_distance: float | None = None
+    missing_share_delta: float | None = None
+    unseen_share: float | None = None
+    message: str = ""
+    bins: BinTable | None = None
+
+    def as_dict(self, *, with_bins: bool = False) -> dict[str, object]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        if not with_bins:
+            data.pop("bins")
+        return data
+
+
+def _error(feature: str, kind: str, message: str) -> FeatureResult:
+    return FeatureResult(feature=feature, kind=kind, status=Status.ERROR, message=message)
+
+
+def _interval_labels(edges: list[float]) -> list[str]:
+    bounds = ["-inf", *(f"{e:.6g}" for e in edges), "inf"]
+    return [f"[{lo}, {hi})" for lo, hi in itertools.pairwise(bounds)]
+
+
+def _missing_share_delta(ref: ColumnProfile, cur: ColumnProfile) -> float | None:
+    if (
+        isinstance(ref, NumericProfile | CategoricalProfile)
+        and isinstance(cur, NumericProfile | CategoricalProfile)
+        and ref.rows
+        and cur.rows
+    ):
+        return cur.missing / cur.rows - ref.missing / ref.rows
+    return None
+
+
+def _grade(result: FeatureResult, thresholds: Thresholds, notes: list[str]) -> FeatureResult:
+    status = Status.OK
+    tripped: list[str] = []
+    for measure in MEASURES:
+        value = getattr(result, measure)
+        level = thresholds.level(result.feature, measure)
+        if value is None or level is None:
+            continue
+        grade = level.grade(value)
+        if grade is not Status.OK:
+            bound = level.critical if grade is Status.CRITICAL else level.warn
+            tripped.append(f"{measure} {value:.4g} ≥ {bound:g} ({grade.value})")
+        if grade.rank > status.rank:
+            status = grade
+    message = "; ".join([*tripped, *notes])
+    return FeatureResult(**{**result.__dict__, "status": status, "message": message})
+
+
+def _numeric(
+    name: str,
+    ref: NumericProfile,
+    cur: NumericProfile,
+    options: ScanOptions,
+    external: BinnedPsi | None,
+) -> FeatureResult:
+    if ref.present == 0:
+        return _error(name, ref.kind, "no non-missing values in the reference")
+    if cur.present == 0:
+        return _error(name, ref.kind, "no non-missing values in the current snapshot")
+    notes: list[str] = []
+    if external is not None:
+        bins, psi = external.bins, external.psi
+    else:
+        if cur.anchor != ref.anchor:
+            return _error(name, ref.kind, "current profile was not built against this reference")
+        cuts = reference_cuts(ref, options.binning, options.n_bins)
+        ref_counts = sketch.bin_counts(*ref.sketch_arrays(), cuts)
+        cur_counts = sketch.bin_counts(*cur.sketch_arrays(), cuts)
+        edges = sketch.lower_bound(cuts, ref.anchor or 0.0).tolist()
+        bins = BinTable(
+            _interval_labels(edges),
+            measures.shares(ref_counts).tolist(),
+            measures.shares(cur_counts).tolist(),
+        )
+        psi = measures.psi(
+            measures.fill_epsilon(np.asarray(bins.reference), options.epsilon),
+            measures.fill_epsilon(np.asarray(bins.current), options.epsilon),
+        )
+    ratio = shift = None
+    if ref.mean is not None and cur.mean is not None and ref.std is not None:
+        ratio = measures.drift_ratio(ref.mean, cur.mean, ref.std)
+        shift = measures.mean_shift_std(ref.mean, cur.mean, ref.std)
+        if shift is None:
+            notes.append("reference is constant: mean shift in σ undefined")
+    if ref.dtype != cur.dtype:
+        notes.append(f"type changed {ref.dtype} → {cur.dtype}")
+    result = FeatureResult(
+        feature=name,
+        kind=ref.kind,
+        status=Status.OK,
+        psi=psi,
+        drift_ratio=ratio,
+        mean_shift_std=shift,
+        js_distance=measures.js_distance(np.asarray(bins.reference), np.asarray(bins.current)),
+        missing_share_delta=_missing_share_delta(ref, cur),
+        bins=bins,
+    )
+    return _grade(result, options.thresholds, notes)
+
+
+def _categorical(
+    name: str,
+    ref: CategoricalProfile,
+    cur: CategoricalProfile,
+    options: ScanOptions,
+    external: BinnedPsi | None,
+) -> FeatureResult:
+    if ref.present == 0:
+        return _error(name, ref.kind, "no non-missing values in the reference")
+    if cur.present == 0:
+        return _error(name, ref.kind, "no non-missing values in the current snapshot")
+    notes: list[str] = []
+    unseen = sum(n for level, n in cur.levels.items() if level not in ref.levels) + cur.other
+    if ref.other:
+        notes.append(f"reference has over {MAX_LEVELS:,} levels: unseen share is an upper bound")
+    if external is not None:
+        bins, psi = external.bins, external.psi
+    else:
+        top = ref.top(options.top_k)
+        ref_counts = [ref.levels[level] for level in top]
+        cur_counts = [cur.levels.get(level, 0) for level in top]
+        ref_rest, cur_rest = ref.present - sum(ref_counts), cur.present - sum(cur_counts)
+        labels = list(top)
+        if ref_rest or cur_rest:
+            labels.append(OTHER)
+            ref_counts.append(ref_rest)
+            cur_counts.append(cur_rest)
+        bins = BinTable(
+            labels, measures.shares(ref_counts).tolist(), measures.shares(cur_counts).tolist()
+        )
+        psi = measures.psi(
+            measures.fill_epsilon(np.asarray(bins.reference), options.epsilon),
+            measures.fill_epsilon(np.asarray(bins.current), options.epsilon),
+        )
+    result = FeatureResult(
+        feature=name,
+        kind=ref.kind,
+        status=Status.OK,
+        psi=psi,
+        js_distance=measures.js_distance(np.asarray(bins.reference), np.asarray(bins.current)),
+        missing_share_delta=_missing_share_delta(ref, cur),
+        unseen_share=unseen / cur.present,
+        bins=bins,
+    )
+    return _grade(result, options.thresholds, notes)
+
+
+def compare_column(
+    name: str,
+    ref: ColumnProfile | None,
+    cur: ColumnProfile | None,
+    options: ScanOptions,
+    external: BinnedPsi | None = None,
+) -> FeatureResult:
+    """Score one feature; anything that cannot be scored is a result with status ``error``."""
+    if ref is None:
+        return _error(name, cur.kind if cur else "unknown", "column missing in the reference")
+    if cur is None:
+        return _error(name, ref.kind, "column missing in the current snapshot")
+    if isinstance(ref, NumericProfile) and isinstance(cur, NumericProfile):
+        return _numeric(name, ref, cur, options, external)
+    if isinstance(ref, CategoricalProfile) and isinstance(cur, CategoricalProfile):
+        return _categorical(name, ref, cur, options, external)
+    if ref.kind == "unsupported" or cur.kind == "unsupported":
+        dtype = ref.dtype if ref.kind == "unsupported" else cur.dtype
+        return _error(name, ref.kind, f"type {dtype} cannot be scored")
+    return _error(
+        name, ref.kind, f"type changed {ref.dtype} → {cur.dtype} ({ref.kind} → {cur.kind})"
+    )
+
+
+def compare(
+    reference: Profile,
+    current: Profile,
+    options: ScanOptions | None = None,
+    *,
+    columns: list[str] | None = None,
+    external: Mapping[str, BinnedPsi] | None = None,
+) -> list[FeatureResult]:
+    """Results for ``columns`` (default: every column of either profile, reference order)."""
+    options = options or ScanOptions()
+    names = columns or list(dict.fromkeys([*reference.columns, *current.columns]))
+    external = external or {}
+    return [
+        compare_column(
+            name,
+            reference.columns.get(name),
+            current.columns.get(name),
+            options,
+            external.get(name),
+        )
+        for name in names
+    ]

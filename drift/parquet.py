@@ -1,0 +1,91 @@
+"""Reading Parquet one row group at a time (pre-buffered ``iter_batches`` grows towards the
+file size in memory; ``read_row_group`` stays flat)."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from drift.errors import DriftInputError
+
+
+@functools.cache
+def _reader() -> ThreadPoolExecutor:
+    """One long-lived prefetch thread per process: a thread per scan would cost a fresh
+    allocator arena (~30 MiB of RSS, measured) each time."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-prefetch")
+
+
+def _is_string(type_: pa.DataType) -> bool:
+    return bool(pa.types.is_string(type_) or pa.types.is_large_string(type_))
+
+
+class ParquetSource:
+    """A Parquet file opened for streaming; string columns are read dictionary-encoded."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise DriftInputError(f"{self.path}: no such file")
+        if self.path.is_dir():
+            raise DriftInputError(f"{self.path}: is a directory, expected a Parquet file")
+        try:
+            probe = pq.ParquetFile(self.path)
+            self.schema: pa.Schema = probe.schema_arrow
+            strings = [f.name for f in self.schema if _is_string(f.type)]
+            self._file = pq.ParquetFile(self.path, read_dictionary=strings)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DriftInputError(f"{self.path}: not a readable Parquet file ({exc})") from None
+        self.schema = self._file.schema_arrow
+        meta = self._file.metadata
+        self.num_rows: int = meta.num_rows
+        self.num_row_groups: int = meta.num_row_groups
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self.schema.names)
+
+    def _read(self, index: int, columns: list[str]) -> pa.Table:
+        try:
+            return self._file.read_row_group(index, columns=columns)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DriftInputError(f"{self.path}: row group {index} is unreadable ({exc})") from None
+
+    def row_groups(self, columns: Sequence[str]) -> Iterator[pa.Table]:
+        """Row groups in order, the next one read in the background (Arrow releases the GIL)
+        while the caller works on this one: at most two row groups are in memory."""
+        names = list(columns)
+        if self.num_row_groups == 0:
+            return
+        pending = _reader().submit(self._read, 0, names)
+        for index in range(1, self.num_row_groups + 1):
+            table = pending.result()
+            if index < self.num_row_groups:
+                pending = _reader().submit(self._read, index, names)
+            yield table
+
+
+def prefer_jemalloc() -> None:
+    """Make Arrow's jemalloc pool the process default, where this pyarrow build has it.
+
+    Process-wide, so only entry points that own their process call it (the CLI, benchmarks).
+    Measured streaming a 1M-row, 200 MB file: peak RSS 124 MiB with jemalloc against 146 to 167
+    MiB with the default mimalloc, which keeps freed row groups around (and jemalloc was faster).
+    """
+    with contextlib.suppress(NotImplementedError, pa.ArrowNotImplementedError):
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+
+
+def is_parquet(path: str | Path) -> bool:
+    """True when the file starts with Parquet's magic bytes."""
+    try:
+        with Path(path).open("rb") as handle:
+            return handle.read(4) == b"PAR1"
+    except OSError:
+        return False

@@ -1,0 +1,163 @@
+"""A whole scan: reference (Parquet or saved profile) against a current Parquet snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from drift.compare import FeatureResult, ScanOptions, compare
+from drift.errors import DriftInputError
+from drift.evidently_mode import evidently_bins
+from drift.measures import DEFAULT_EPSILON
+from drift.parquet import ParquetSource, is_parquet
+from drift.profile import DEFAULT_BINS, DEFAULT_TOP_K, Binning, Profile
+from drift.profiler import default_columns, profile_batches
+from drift.thresholds import Status, Thresholds
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    reference: str
+    current: str
+    binning: Binning
+    n_bins: int
+    rows_reference: int
+    rows_current: int
+    features: list[FeatureResult]
+
+    def summary(self) -> dict[str, object]:
+        counts = {status.value: 0 for status in Status}
+        for result in self.features:
+            counts[result.status.value] += 1
+        scored = [r.psi for r in self.features if r.psi is not None]
+        return {
+            "features": len(self.features),
+            **counts,
+            "worst_psi": max(scored) if scored else None,
+            "rows_reference": self.rows_reference,
+            "rows_current": self.rows_current,
+        }
+
+    def worst(self) -> Status:
+        graded = [r.status for r in self.features if r.status is not Status.ERROR]
+        return max(graded, key=lambda s: s.rank, default=Status.OK)
+
+    def as_dict(self, *, with_bins: bool = False) -> dict[str, object]:
+        return {
+            "reference": self.reference,
+            "current": self.current,
+            "binning": self.binning.value,
+            "n_bins": self.n_bins,
+            "features": [r.as_dict(with_bins=with_bins) for r in self.features],
+            "summary": self.summary(),
+        }
+
+
+def load_reference(path: str | Path) -> Profile | ParquetSource:
+    """A saved profile (JSON) or a Parquet file, told apart by content, not by name."""
+    if is_parquet(path):
+        return ParquetSource(path)
+    if not Path(path).exists():
+        raise DriftInputError(f"{path}: no such file")
+    return Profile.load(path)
+
+
+def _select(
+    requested: Sequence[str] | None,
+    ref_names: list[str],
+    cur_names: list[str],
+    ref_default: list[str],
+    cur_default: list[str],
+) -> list[str]:
+    if requested is None:
+        return list(dict.fromkeys([*ref_default, *cur_default]))
+    unknown = [c for c in requested if c not in ref_names and c not in cur_names]
+    if unknown:
+        raise DriftInputError(f"unknown column(s) in both files: {', '.join(unknown)}")
+    return list(dict.fromkeys(requested))
+
+
+def scan(
+    reference: str | Path,
+    current: str | Path,
+    *,
+    binning: Binning | None = None,
+    n_bins: int | None = None,
+    top_k: int | None = None,
+    epsilon: float = DEFAULT_EPSILON,
+    thresholds: Thresholds | None = None,
+    columns: Sequence[str] | None = None,
+    on_batch: Callable[[int], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> ScanReport:
+    """Profile what is needed and compare.
+
+    ``binning``, ``n_bins`` and ``top_k`` default to a saved reference profile's own (its pinned
+    bins), else to quantile deciles and the top 50 levels. ``on_start(total_rows)`` and
+    ``on_batch(rows)`` report progress.
+    """
+    ref_source = load_reference(reference)
+    cur = ParquetSource(current)
+    pinned = ref_source if isinstance(ref_source, Profile) else None
+    options = ScanOptions(
+        binning=binning or (pinned.binning if pinned else Binning.QUANTILE),
+        n_bins=n_bins or (pinned.n_bins if pinned else DEFAULT_BINS),
+        top_k=top_k or (pinned.top_k if pinned else DEFAULT_TOP_K),
+        epsilon=epsilon,
+        thresholds=thresholds or Thresholds(),
+    )
+    if isinstance(ref_source, Profile):
+        if options.binning is Binning.EVIDENTLY:
+            raise DriftInputError(
+                "--binning evidently bins over reference ∪ current: give the reference "
+                "Parquet file, not a saved profile"
+            )
+        ref_names = list(ref_source.columns)
+        ref_default = ref_names
+    else:
+        ref_names = ref_source.column_names
+        ref_default = default_columns(ref_source.schema)
+    names = _select(columns, ref_names, cur.column_names, ref_default, default_columns(cur.schema))
+    ref_cols = [n for n in names if n in ref_names]
+    cur_cols = [n for n in names if n in cur.column_names]
+
+    if on_start is not None:
+        on_start(
+            cur.num_rows + (ref_source.num_rows if isinstance(ref_source, ParquetSource) else 0)
+        )
+    if isinstance(ref_source, Profile):
+        ref_profile = ref_source
+    else:
+        ref_profile = profile_batches(
+            ref_source.row_groups(ref_cols),
+            ref_source.schema,
+            columns=ref_cols,
+            binning=options.binning,
+            n_bins=options.n_bins,
+            top_k=options.top_k,
+            source=str(ref_source.path),
+            on_batch=on_batch,
+        )
+    cur_profile = profile_batches(
+        cur.row_groups(cur_cols),
+        cur.schema,
+        columns=cur_cols,
+        like=ref_profile,
+        top_k=options.top_k,
+        source=str(cur.path),
+        on_batch=on_batch,
+    )
+    external = None
+    if options.binning is Binning.EVIDENTLY:
+        assert isinstance(ref_source, ParquetSource)
+        external = evidently_bins(ref_source, cur, names)
+    return ScanReport(
+        reference=str(reference),
+        current=str(current),
+        binning=options.binning,
+        n_bins=options.n_bins,
+        rows_reference=ref_profile.rows,
+        rows_current=cur_profile.rows,
+        features=compare(ref_profile, cur_profile, options, columns=names, external=external),
+    )

@@ -1,0 +1,105 @@
+"""Warn and critical levels per drift measure — the one home of the default thresholds."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Final, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from drift.errors import DriftInputError, first_problem
+
+
+class Status(StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    CRITICAL = "critical"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+_RANK: Final = {Status.OK: 0, Status.WARN: 1, Status.CRITICAL: 2, Status.ERROR: -1}
+
+MEASURES: Final = (
+    "psi",
+    "drift_ratio",
+    "mean_shift_std",
+    "js_distance",
+    "missing_share_delta",
+    "unseen_share",
+)
+"""Graded measures; each is compared by absolute value."""
+
+
+class Level(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    warn: float = Field(ge=0)
+    critical: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.critical < self.warn:
+            raise ValueError("critical must be at least warn")
+        return self
+
+    def grade(self, value: float) -> Status:
+        magnitude = abs(value)
+        if magnitude >= self.critical:
+            return Status.CRITICAL
+        if magnitude >= self.warn:
+            return Status.WARN
+        return Status.OK
+
+
+DEFAULT_LEVELS: Final[dict[str, Level]] = {
+    "psi": Level(warn=0.1, critical=0.25),
+    "drift_ratio": Level(warn=0.1, critical=0.25),
+    "mean_shift_std": Level(warn=0.2, critical=0.5),
+    "js_distance": Level(warn=0.1, critical=0.2),
+    "missing_share_delta": Level(warn=0.05, critical=0.15),
+    "unseen_share": Level(warn=0.01, critical=0.05),
+}
+
+
+class Thresholds(BaseModel):
+    """Default levels per measure, overridable per feature (``{"features": {"age": {"psi":
+    {"warn": 0.2, "critical": 0.4}}}}``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    defaults: dict[str, Level] = Field(default_factory=lambda: dict(DEFAULT_LEVELS))
+    features: dict[str, dict[str, Level]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_measures(self) -> Self:
+        names = set(self.defaults).union(*(set(m) for m in self.features.values()))
+        unknown = sorted(names - set(MEASURES))
+        if unknown:
+            raise ValueError(
+                f"unknown measure(s) {', '.join(unknown)}; known: {', '.join(MEASURES)}"
+            )
+        return self
+
+    def level(self, feature: str, measure: str) -> Level | None:
+        override = self.features.get(feature, {}).get(measure)
+        if override is not None:
+            return override
+        return self.defaults.get(measure, DEFAULT_LEVELS.get(measure))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Thresholds:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise DriftInputError(f"{path}: cannot read thresholds ({exc.strerror})") from None
+        try:
+            loaded = cls.model_validate_json(text)
+        except ValidationError as exc:
+            raise DriftInputError(f"{path}: invalid thresholds ({first_problem(exc)})") from None
+        # Defaults given in the file replace only the measures they name.
+        return cls(defaults={**DEFAULT_LEVELS, **loaded.defaults}, features=loaded.features)

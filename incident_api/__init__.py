@@ -1,0 +1,1 @@
+"""Flask face: the incident REST API (built by later issues)."""

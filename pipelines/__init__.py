@@ -1,0 +1,1 @@
+"""Dagster face: assets, checks, sensors and schedules (built by later issues)."""

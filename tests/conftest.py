@@ -1,0 +1,33 @@
+"""Shared test helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import settings
+
+WriteParquet = Callable[..., Path]
+
+
+@pytest.fixture
+def write_parquet(tmp_path: Path) -> WriteParquet:
+    """Write a dict of columns (or a table) to ``tmp_path/name`` and return the path."""
+
+    def write(
+        name: str, data: dict[str, object] | pa.Table, row_group_size: int | None = None
+    ) -> Path:
+        table = data if isinstance(data, pa.Table) else pa.table(data)
+        path = tmp_path / name
+        pq.write_table(table, path, row_group_size=row_group_size)
+        return path
+
+    return write
+
+
+# Timing-based deadlines flake on a loaded 2-core machine; correctness is what these test.
+settings.register_profile("driftwatch", deadline=None)
+settings.load_profile("driftwatch")

@@ -1,0 +1,206 @@
+"""The ``drift`` command as people and scripts meet it: exit codes, output, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from drift.cli import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK, main
+
+FEATURE_KEYS = {
+    "feature",
+    "kind",
+    "status",
+    "psi",
+    "drift_ratio",
+    "mean_shift_std",
+    "js_distance",
+    "missing_share_delta",
+    "unseen_share",
+    "message",
+}
+
+
+@pytest.fixture
+def pair(write_parquet):
+    rng = np.random.default_rng(11)
+    n = 20_000
+    ref = {"age": rng.normal(40, 10, n), "city": rng.choice(["a", "b", "c"], n)}
+    cur = {"age": rng.normal(46, 10, n), "city": rng.choice(["a", "b", "c", "d"], n)}
+    return (
+        write_parquet("ref.parquet", ref, row_group_size=5_000),
+        write_parquet("cur.parquet", cur, row_group_size=5_000),
+    )
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(err, fragment):
+    assert "Traceback" not in err
+    assert err.count("\n") == 1, err
+    assert err.startswith("drift: error: ")
+    assert fragment in err
+
+
+def test_scan_json_shape_and_summary(capsys, pair):
+    code, out, err = run(capsys, "scan", *pair, "--format", "json")
+    assert code == EXIT_OK
+    doc = json.loads(out)
+    assert doc["binning"] == "quantile"
+    assert doc["reference"].endswith("ref.parquet")
+    assert [f["feature"] for f in doc["features"]] == ["age", "city"]
+    for feature in doc["features"]:
+        assert set(feature) == FEATURE_KEYS
+    age, city = doc["features"]
+    assert age["status"] == "critical"  # a 0.6 σ shift
+    assert age["psi"] > 0.25
+    assert city["unseen_share"] == pytest.approx(0.25, abs=0.02)
+    assert doc["summary"]["critical"] == 2
+    assert doc["summary"]["rows_current"] == 20_000
+    assert err == ""  # no progress bar off a terminal
+
+
+def test_fail_on_sets_exit_code(capsys, pair):
+    assert run(capsys, "scan", *pair, "--fail-on", "critical")[0] == EXIT_DRIFT
+    same = (pair[0], pair[0])
+    assert run(capsys, "scan", *same, "--fail-on", "warn")[0] == EXIT_OK
+
+
+def test_profile_then_scan_against_saved_profile(capsys, pair, tmp_path):
+    profile = tmp_path / "reference.json"
+    code, _, err = run(capsys, "profile", pair[0], "-o", profile, "--bins", "5")
+    assert code == EXIT_OK
+    assert "profiled 20,000 rows × 2 columns" in err
+    saved = json.loads(profile.read_text())
+    assert saved["format_version"] == 1
+    assert saved["n_bins"] == 5
+    assert len(saved["columns"]["age"]["bins"]["counts"]) == 5
+    code, out, _ = run(capsys, "scan", profile, pair[1], "--format", "json")
+    from_profile = json.loads(out)
+    code2, out2, _ = run(capsys, "scan", *pair, "--format", "json", "--bins", "5")
+    direct = json.loads(out2)
+    assert code == code2 == EXIT_OK
+    assert from_profile["n_bins"] == 5
+    assert from_profile["features"] == direct["features"]
+
+
+def test_table_output_for_people(capsys, pair):
+    code, out, _ = run(capsys, "scan", *pair, "--columns", "age")
+    assert code == EXIT_OK
+    assert "age" in out
+    assert "critical" in out
+    assert "city" not in out
+    assert "1 features: 0 ok, 0 warn, 1 critical, 0 error" in out
+
+
+def test_thresholds_file_overrides_levels(capsys, pair, tmp_path):
+    lenient = tmp_path / "thresholds.json"
+    big = {"warn": 100, "critical": 200}
+    lenient.write_text(
+        json.dumps(
+            {
+                "defaults": {
+                    m: big
+                    for m in [
+                        "psi",
+                        "drift_ratio",
+                        "mean_shift_std",
+                        "js_distance",
+                        "missing_share_delta",
+                        "unseen_share",
+                    ]
+                }
+            }
+        )
+    )
+    code, out, _ = run(
+        capsys, "scan", *pair, "--thresholds", lenient, "--format", "json", "--fail-on", "warn"
+    )
+    assert code == EXIT_OK
+    assert {f["status"] for f in json.loads(out)["features"]} == {"ok"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["scan", "{tmp}/nope.parquet", "{cur}"], "nope.parquet: no such file"),
+        (["scan", "{ref}", "{tmp}/text.txt"], "not a readable Parquet file"),
+        (["scan", "{tmp}/text.txt", "{cur}"], "not a valid driftwatch profile"),
+        (["scan", "{tmp}/broken.json", "{cur}"], "not a valid driftwatch profile"),
+        (
+            ["scan", "{ref}", "{cur}", "--columns", "age,zzz"],
+            "unknown column(s) in both files: zzz",
+        ),
+        (["scan", "{ref}", "{cur}", "--bins", "1"], "--bins"),
+        (["scan", "{ref}", "{cur}", "--binning", "magic"], "--binning"),
+        (["scan", "{ref}"], "Missing argument"),
+        (["profile", "{ref}", "-o", "{tmp}/no/such/dir/p.json"], "cannot write profile"),
+        (["profile", "{ref}", "-o", "{tmp}/p.json", "--binning", "evidently"], "--binning"),
+        (["profile", "{ref}", "-o", "{tmp}/p.json", "--columns", "age,,city"], "empty column"),
+        (["scan", "{ref}", "{cur}", "--thresholds", "{tmp}/text.txt"], "invalid thresholds"),
+        (["frobnicate"], "No such command"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, pair, tmp_path, argv, fragment):
+    (tmp_path / "text.txt").write_text("hello, not parquet\n")
+    (tmp_path / "broken.json").write_text('{"format": "driftwatch-profile", "rows": 3, "colu')
+    subs = {"tmp": tmp_path, "ref": pair[0], "cur": pair[1]}
+    code, out, err = run(capsys, *[a.format(**subs) for a in argv])
+    assert code == EXIT_BAD_INPUT
+    assert out == ""
+    assert_one_line_error(err, fragment)
+
+
+def test_evidently_binning_needs_reference_parquet(capsys, pair, tmp_path):
+    run(capsys, "profile", pair[0], "-o", tmp_path / "p.json")
+    code, _, err = run(capsys, "scan", tmp_path / "p.json", pair[1], "--binning", "evidently")
+    assert code == EXIT_BAD_INPUT
+    assert_one_line_error(err, "give the reference Parquet file")
+
+
+def test_progress_bar_only_on_a_terminal_for_long_scans(monkeypatch):
+    from drift import cli
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert cli._progress(10_000_000) is None
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert cli._progress(10) is None
+    assert cli._progress(cli.LONG_SCAN_ROWS) is not None
+
+
+def test_console_script_and_module_entry_points(pair):
+    for command in (["drift"], [sys.executable, "-m", "drift"]):
+        if command == ["drift"]:
+            command = [str(__import__("pathlib").Path(sys.executable).with_name("drift"))]
+        done = subprocess.run(
+            [*command, "scan", *map(str, pair), "--fail-on", "warn"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == EXIT_DRIFT, done.stderr
+        assert "critical" in done.stdout
+        bad = subprocess.run(
+            [*command, "scan", "missing.parquet", str(pair[1])],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert bad.returncode == EXIT_BAD_INPUT
+        assert bad.stderr.strip() == "drift: error: missing.parquet: no such file"
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.99])
+def test_truncated_parquet_is_a_clean_error(capsys, pair, tmp_path, keep):
+    data = pair[1].read_bytes()
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(data[: int(len(data) * keep)])  # starts with PAR1, footer cut off
+    code, _, err = run(capsys, "scan", pair[0], broken)
+    assert code == EXIT_BAD_INPUT
+    assert_one_line_error(err, "broken.parquet: not a readable Parquet file")

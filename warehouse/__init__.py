@@ -1,0 +1,1 @@
+"""Persistence: the Parquet snapshot store and the SQL incident store (built by later issues)."""
