@@ -7,9 +7,18 @@ the clock starts; the clock covers reading the files and computing, nothing else
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
+
+
+def peak_rss_mib() -> float:
+    """This process image's own peak RSS (VmHWM). Not ru_maxrss: across fork+exec that keeps
+    the parent's peak, so a big benchmark driver would leak its RSS into every figure."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def main() -> None:
@@ -37,7 +46,7 @@ def main() -> None:
     else:
         raise SystemExit(f"unknown mode {mode}")
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     print(json.dumps({"seconds": seconds, "peak_rss_mib": peak}))
 
 

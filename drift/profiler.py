@@ -124,7 +124,8 @@ class _NumericAccumulator:
     def _add(self, values: sketch.FloatArray, count: int, low: float, high: float) -> None:
         self.finite += count
         self.total += float(values.sum())
-        self.total_sq += float(np.dot(values, values))
+        # einsum, not np.dot: BLAS wakes its thread pool for every call (3× slower here).
+        self.total_sq += float(np.einsum("i,i->", values, values))
         self.low = min(self.low, low)
         self.high = max(self.high, high)
 

@@ -66,6 +66,15 @@ def float_buffer(n: int) -> FloatArray:
     return scratch.f64[:n]
 
 
+def _shift(values: FloatArray, anchor: float, out: FloatArray) -> FloatArray:
+    """values − anchor, with −0.0 folded into +0.0 so equal values share a bucket (x − a is
+    never −0.0 for a ≠ 0, so the extra pass is needed only for a zero anchor)."""
+    np.subtract(values, anchor, out=out)
+    if anchor == 0.0:
+        np.add(out, 0.0, out=out)
+    return out
+
+
 def add_raw_counts(raw: CountArray, values: FloatArray, anchor: float) -> None:
     """Add the counts of ``values`` to ``raw`` (raw buckets: IEEE top bits, not yet ordered,
     NaN included).
@@ -76,7 +85,7 @@ def add_raw_counts(raw: CountArray, values: FloatArray, anchor: float) -> None:
     n = values.size
     scratch.ensure(n)
     f64, f32, keys = scratch.f64[:n], scratch.f32[:n], scratch.keys[:n]
-    np.subtract(values, anchor, out=f64)
+    _shift(values, anchor, f64)
     np.copyto(f32, f64, casting="same_kind")
     np.right_shift(f32.view(np.uint32), _SHIFT, out=keys)
     np.add.at(raw, keys, 1)
@@ -104,7 +113,7 @@ def ordered(raw: CountArray) -> CountArray:
 
 def keys_of(values: FloatArray, anchor: float) -> KeyArray:
     """Order-preserving bucket key of every value (NaN must already be removed)."""
-    shifted = (values - anchor).astype(np.float32)
+    shifted = _shift(values, anchor, np.empty_like(values)).astype(np.float32)
     keys: KeyArray = ORDER[shifted.view(np.uint32) >> _SHIFT]
     return keys
 

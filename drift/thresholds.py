@@ -60,7 +60,8 @@ DEFAULT_LEVELS: Final[dict[str, Level]] = {
     "psi": Level(warn=0.1, critical=0.25),
     "drift_ratio": Level(warn=0.1, critical=0.25),
     "mean_shift_std": Level(warn=0.2, critical=0.5),
-    "js_distance": Level(warn=0.1, critical=0.2),
+    # For small shifts JS distance (base 2) ≈ √(PSI / (8 ln 2)): these match PSI's 0.1 / 0.25.
+    "js_distance": Level(warn=0.13, critical=0.21),
     "missing_share_delta": Level(warn=0.05, critical=0.15),
     "unseen_share": Level(warn=0.01, critical=0.05),
 }

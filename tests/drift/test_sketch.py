@@ -65,3 +65,9 @@ def test_no_cuts_without_spread():
     keys, counts = sketch.to_sparse(sketch.dense_counts(np.full(10, 3.0), 3.0))
     assert sketch.quantile_cuts(keys, counts, 10).size == 0
     assert sketch.equal_width_cuts(keys, 3.0, 3.0, 10, 3.0).size == 0
+
+
+def test_negative_zero_shares_the_bucket_of_zero():
+    keys = sketch.keys_of(np.array([0.0, -0.0]), 0.0)
+    assert keys[0] == keys[1]
+    assert sketch.dense_counts(np.array([0.0, -0.0]), 0.0).max() == 2
