@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import settings
+
+from tests.services import postgres_database
+from warehouse.db import Database
 
 WriteParquet = Callable[..., Path]
 
@@ -31,3 +34,19 @@ def write_parquet(tmp_path: Path) -> WriteParquet:
 # Timing-based deadlines flake on a loaded 2-core machine; correctness is what these test.
 settings.register_profile("driftwatch", deadline=None)
 settings.load_profile("driftwatch")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated, empty incident store on SQLite and on the real PostgreSQL."""
+    from warehouse.migrate import upgrade
+
+    if request.param == "sqlite":
+        db = Database.from_url(f"sqlite:///{tmp_path / 'store.db'}")
+        upgrade(db.engine)
+        yield db
+        db.dispose()
+        return
+    with postgres_database() as db:
+        upgrade(db.engine)
+        yield db

@@ -1,0 +1,19 @@
+"""alembic is the schema's single source; the models must describe exactly what it builds."""
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from warehouse.migrate import current_revision, head_revision, upgrade
+from warehouse.models import Base
+
+
+def test_models_match_the_migrated_schema(database):
+    assert current_revision(database.engine) == head_revision() == "0001"
+    with database.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []
+
+
+def test_upgrade_is_idempotent(database):
+    upgrade(database.engine)
+    assert current_revision(database.engine) == "0001"

@@ -1,0 +1,442 @@
+"""The incident repository: the only code that writes incidents and their timeline."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, TypeVar
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from warehouse.db import Database
+from warehouse.fingerprint import manual_fingerprint
+from warehouse.lifecycle import (
+    ReopenConflict,
+    Severity,
+    Source,
+    Status,
+    check_transition,
+)
+from warehouse.models import Incident, IncidentEvent, utcnow
+
+MAX_PAGE: Final = 200
+_RETRIES: Final = 8
+T = TypeVar("T")
+
+
+class IncidentNotFound(LookupError):
+    def __init__(self, incident_id: int) -> None:
+        super().__init__(f"incident {incident_id} does not exist")
+        self.incident_id = incident_id
+
+
+class InvalidCursor(ValueError):
+    """A pagination cursor this store did not hand out."""
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    status: Status | None = None
+    severity: Severity | None = None
+    source: Source | None = None
+    dataset: str | None = None
+    feature: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Incident]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What ``open_or_touch`` / ``resolve_by_fingerprint`` did."""
+
+    incident: Incident | None
+    opened: bool = False
+    touched: bool = False
+    resolved: bool = False
+    duplicate: bool = False
+    """The delivery's dedup key was seen before: nothing changed."""
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, value = raw.partition(":")
+        if prefix != "id" or not value.isdigit():
+            raise ValueError(raw)
+        return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidCursor("not a cursor from this API") from None
+
+
+def _event(
+    incident: Incident,
+    *,
+    actor: str,
+    kind: str,
+    at: datetime,
+    note: str = "",
+    from_status: str | None = None,
+    to_status: str | None = None,
+    dedup_key: str | None = None,
+) -> IncidentEvent:
+    return IncidentEvent(
+        incident_id=incident.id,
+        at=at,
+        actor=actor,
+        kind=kind,
+        from_status=from_status,
+        to_status=to_status,
+        note=note,
+        dedup_key=dedup_key,
+    )
+
+
+class IncidentStore:
+    """Incidents and their append-only timeline, on any database :class:`Database` serves."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _retrying(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in a transaction, again when a concurrent writer won a unique index."""
+        for attempt in range(_RETRIES):
+            try:
+                with self.db.transaction() as session:
+                    return work(session)
+            except IntegrityError:
+                if attempt == _RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _open_for(session: Session, fingerprint: str) -> Incident | None:
+        query = (
+            select(Incident)
+            .where(Incident.fingerprint == fingerprint, Incident.status != Status.RESOLVED.value)
+            .with_for_update()
+        )
+        return session.scalars(query).first()
+
+    @staticmethod
+    def _seen(session: Session, dedup_key: str | None) -> bool:
+        if dedup_key is None:
+            return False
+        found = session.scalar(select(IncidentEvent.id).where(IncidentEvent.dedup_key == dedup_key))
+        return found is not None
+
+    @staticmethod
+    def _locked(session: Session, incident_id: int) -> Incident:
+        incident = session.scalars(
+            select(Incident).where(Incident.id == incident_id).with_for_update()
+        ).first()
+        if incident is None:
+            raise IncidentNotFound(incident_id)
+        return incident
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        title: str,
+        severity: Severity,
+        actor: str,
+        description: str = "",
+        dataset: str | None = None,
+        feature: str | None = None,
+        assignee: str | None = None,
+        evidence: Mapping[str, Any] | None = None,
+    ) -> Incident:
+        """A manual incident: a key of its own, never merged with another."""
+        outcome = self.open_or_touch(
+            manual_fingerprint(uuid.uuid4().hex),
+            title=title,
+            severity=severity,
+            source=Source.MANUAL,
+            actor=actor,
+            description=description,
+            dataset=dataset,
+            feature=feature,
+            assignee=assignee,
+            evidence=evidence,
+        )
+        assert outcome.incident is not None
+        return outcome.incident
+
+    def open_or_touch(
+        self,
+        fingerprint: str,
+        *,
+        title: str,
+        severity: Severity,
+        source: Source,
+        actor: str,
+        description: str = "",
+        dataset: str | None = None,
+        feature: str | None = None,
+        assignee: str | None = None,
+        evidence: Mapping[str, Any] | None = None,
+        dedup_key: str | None = None,
+        note: str = "",
+    ) -> Outcome:
+        """Open the incident for ``fingerprint``, or count one more occurrence of the open one.
+
+        Idempotent per ``dedup_key`` and safe under concurrency: the partial unique index lets
+        one concurrent opener win; the others retry and touch it. Severity only escalates.
+        Drift that returns after a resolution opens a new incident linked to the last one.
+        """
+
+        def work(session: Session) -> Outcome:
+            now = utcnow()
+            if self._seen(session, dedup_key):
+                return Outcome(self._open_for(session, fingerprint), duplicate=True)
+            incident = self._open_for(session, fingerprint)
+            if incident is not None:
+                incident.occurrences += 1
+                incident.last_seen_at = now
+                incident.updated_at = now
+                if Severity(severity).rank > Severity(incident.severity).rank:
+                    incident.severity = Severity(severity).value
+                if evidence is not None:
+                    incident.evidence = dict(evidence)
+                session.add(
+                    _event(
+                        incident,
+                        actor=actor,
+                        kind="touched",
+                        at=now,
+                        dedup_key=dedup_key,
+                        note=note or f"occurrence {incident.occurrences}",
+                    )
+                )
+                session.flush()
+                return Outcome(incident, touched=True)
+            previous = session.scalar(
+                select(Incident.id)
+                .where(Incident.fingerprint == fingerprint)
+                .order_by(Incident.id.desc())
+                .limit(1)
+            )
+            incident = Incident(
+                title=title,
+                description=description,
+                severity=Severity(severity).value,
+                status=Status.OPEN.value,
+                source=Source(source).value,
+                dataset=dataset,
+                feature=feature,
+                fingerprint=fingerprint,
+                occurrences=1,
+                first_seen_at=now,
+                last_seen_at=now,
+                evidence=dict(evidence or {}),
+                assignee=assignee,
+                created_by=actor,
+                created_at=now,
+                updated_at=now,
+                previous_incident_id=previous,
+            )
+            session.add(incident)
+            session.flush()  # a concurrent opener makes this raise IntegrityError → retry
+            opened_note = note or (f"recurrence of incident {previous}" if previous else "opened")
+            session.add(
+                _event(
+                    incident,
+                    actor=actor,
+                    kind="opened",
+                    at=now,
+                    to_status="open",
+                    note=opened_note,
+                    dedup_key=dedup_key,
+                )
+            )
+            session.flush()
+            return Outcome(incident, opened=True)
+
+        return self._retrying(work)
+
+    def resolve_by_fingerprint(
+        self, fingerprint: str, *, actor: str, note: str = "", dedup_key: str | None = None
+    ) -> Outcome:
+        """Resolve the not-resolved incident for ``fingerprint``, if there is one."""
+
+        def work(session: Session) -> Outcome:
+            if self._seen(session, dedup_key):
+                return Outcome(None, duplicate=True)
+            incident = self._open_for(session, fingerprint)
+            if incident is None:
+                return Outcome(None)
+            self._move(session, incident, Status.RESOLVED, actor, note, dedup_key)
+            return Outcome(incident, resolved=True)
+
+        return self._retrying(work)
+
+    def _move(
+        self,
+        session: Session,
+        incident: Incident,
+        to: Status,
+        actor: str,
+        note: str,
+        dedup_key: str | None = None,
+    ) -> None:
+        current = Status(incident.status)
+        check_transition(current, to)
+        now = utcnow()
+        if to is Status.OPEN:
+            clash = session.scalar(
+                select(Incident.id).where(
+                    Incident.fingerprint == incident.fingerprint,
+                    Incident.status != Status.RESOLVED.value,
+                    Incident.id != incident.id,
+                )
+            )
+            if clash is not None:
+                raise ReopenConflict(incident.fingerprint, clash)
+            incident.resolved_at = None
+            incident.acknowledged_at = None
+        elif to is Status.ACKNOWLEDGED:
+            incident.acknowledged_at = now
+        elif to is Status.RESOLVED:
+            incident.resolved_at = now
+        incident.status = to.value
+        incident.updated_at = now
+        session.add(
+            _event(
+                incident,
+                actor=actor,
+                kind="transition",
+                at=now,
+                from_status=current.value,
+                to_status=to.value,
+                note=note,
+                dedup_key=dedup_key,
+            )
+        )
+        session.flush()
+
+    def transition(self, incident_id: int, to: Status, *, actor: str, note: str = "") -> Incident:
+        def work(session: Session) -> Incident:
+            incident = self._locked(session, incident_id)
+            self._move(session, incident, to, actor, note)
+            return incident
+
+        return self._retrying(work)
+
+    def update(self, incident_id: int, changes: Mapping[str, Any], *, actor: str) -> Incident:
+        """Change title, description, severity or assignee; one ``updated`` event."""
+        allowed = {"title", "description", "severity", "assignee"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValueError(f"cannot update {', '.join(sorted(unknown))}")
+
+        def work(session: Session) -> Incident:
+            incident = self._locked(session, incident_id)
+            changed = []
+            for name, value in changes.items():
+                stored = Severity(value).value if name == "severity" else value
+                if getattr(incident, name) != stored:
+                    changed.append(name)
+                    setattr(incident, name, stored)
+            if changed:
+                now = utcnow()
+                incident.updated_at = now
+                session.add(
+                    _event(
+                        incident,
+                        actor=actor,
+                        kind="updated",
+                        at=now,
+                        note="changed " + ", ".join(changed),
+                    )
+                )
+                session.flush()
+            return incident
+
+        return self._retrying(work)
+
+    def delete(self, incident_id: int) -> None:
+        with self.db.transaction() as session:
+            session.delete(self._locked(session, incident_id))
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, incident_id: int) -> Incident:
+        with self.db.sessions() as session:
+            incident = session.get(Incident, incident_id)
+            if incident is None:
+                raise IncidentNotFound(incident_id)
+            return incident
+
+    def events(self, incident_id: int) -> list[IncidentEvent]:
+        with self.db.sessions() as session:
+            if session.get(Incident, incident_id) is None:
+                raise IncidentNotFound(incident_id)
+            query = (
+                select(IncidentEvent)
+                .where(IncidentEvent.incident_id == incident_id)
+                .order_by(IncidentEvent.id)
+            )
+            return list(session.scalars(query))
+
+    @staticmethod
+    def _filtered(query: Select[Any], flt: IncidentFilter) -> Select[Any]:
+        if flt.status is not None:
+            query = query.where(Incident.status == flt.status.value)
+        if flt.severity is not None:
+            query = query.where(Incident.severity == flt.severity.value)
+        if flt.source is not None:
+            query = query.where(Incident.source == flt.source.value)
+        if flt.dataset is not None:
+            query = query.where(Incident.dataset == flt.dataset)
+        if flt.feature is not None:
+            query = query.where(Incident.feature == flt.feature)
+        if flt.created_after is not None:
+            query = query.where(Incident.created_at >= flt.created_after)
+        if flt.created_before is not None:
+            query = query.where(Incident.created_at < flt.created_before)
+        return query
+
+    def list(
+        self, flt: IncidentFilter | None = None, *, limit: int = 50, cursor: str | None = None
+    ) -> Page:
+        """Newest first, keyset-paginated on id (stable while incidents are added)."""
+        limit = max(1, min(limit, MAX_PAGE))
+        query = self._filtered(select(Incident), flt or IncidentFilter())
+        if cursor is not None:
+            query = query.where(Incident.id < decode_cursor(cursor))
+        query = query.order_by(Incident.id.desc()).limit(limit + 1)
+        with self.db.sessions() as session:
+            rows = list(session.scalars(query))
+        more = len(rows) > limit
+        items = rows[:limit]
+        return Page(items, encode_cursor(items[-1].id) if more and items else None)
+
+    def open_by_severity(self) -> dict[str, int]:
+        """Not-resolved incidents per severity (every severity present, zeros included)."""
+        query = (
+            select(Incident.severity, func.count())
+            .where(Incident.status != Status.RESOLVED.value)
+            .group_by(Incident.severity)
+        )
+        with self.db.sessions() as session:
+            counts = {severity: int(n) for severity, n in session.execute(query)}
+        return {s.value: counts.get(s.value, 0) for s in Severity}

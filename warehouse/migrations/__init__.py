@@ -1,0 +1,1 @@
+"""alembic migrations: the schema's single source (applied by warehouse.migrate)."""
