@@ -1,0 +1,84 @@
+"""The application factory: ``flask --app incident_api`` and
+``gunicorn 'incident_api:create_app()'`` both call :func:`create_app`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, request
+from flask_cors import CORS
+from swagger_ui import api_doc
+
+from incident_api import auth, cli, errors, incidents, ops
+from incident_api.denylist import make_denylist
+from incident_api.services import KEY, Services
+from incident_api.settings import Settings, load_settings
+from warehouse.db import Database
+from warehouse.incidents import IncidentStore
+from warehouse.users import UserStore
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"
+)
+
+
+def _security_headers(settings: Settings) -> Any:
+    def add(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        docs = request.path.startswith("/docs")
+        headers.setdefault("Content-Security-Policy", DOCS_CSP if docs else API_CSP)
+        if request.path.startswith("/auth/"):
+            headers["Cache-Control"] = "no-store"
+            headers["Pragma"] = "no-cache"
+        if settings.production:
+            headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        return response
+
+    return add
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the API. ``config`` overrides environment settings by name (``database_url``,
+    ``redis_url``, ``jwt_secret_key``, …); bad configuration raises ConfigError."""
+    settings = load_settings(dict(config or {}))
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+        LOGIN_RATE_LIMIT=settings.login_rate_limit,
+        RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
+        RATELIMIT_KEY_PREFIX="driftwatch-ratelimit",
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the models' field order
+    db = Database.from_url(settings.database_url)
+    app.extensions[KEY] = Services(
+        settings=settings,
+        db=db,
+        incidents=IncidentStore(db),
+        users=UserStore(db),
+        denylist=make_denylist(settings.redis_url, db, settings.redis_timeout_seconds),
+    )
+    auth.configure(app, settings.signing_key())
+    auth.limiter.init_app(app)
+    CORS(
+        app,
+        origins=settings.cors_origins or [],
+        supports_credentials=False,
+        expose_headers=["Location", "Retry-After"],
+    )
+    app.register_blueprint(ops.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(incidents.bp)
+    api_doc(
+        app, config_rel_url="/openapi.json", url_prefix="/docs", title="driftwatch incident API"
+    )
+    errors.register(app)
+    cli.register(app)
+    app.after_request(_security_headers(settings))
+    return app

@@ -1,0 +1,83 @@
+"""``flask --app incident_api users …`` and ``flask --app incident_api db …``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from incident_api.passwords import WeakPassword, hash_password
+from incident_api.services import services
+from warehouse.migrate import current_revision, head_revision, upgrade
+from warehouse.users import Role, UserExists, UserNotFound
+
+users = AppGroup("users", help="Manage who can sign in.")
+db = AppGroup("db", help="The incident database schema (alembic migrations).")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    value: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return value
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_user(username: str, role: str, password_stdin: bool) -> None:
+    """Create USERNAME with ROLE; the password is prompted for (or read from stdin)."""
+    if not 1 <= len(username) <= 150 or username != username.strip():
+        raise click.BadParameter(
+            "1 to 150 characters, no surrounding spaces", param_hint="USERNAME"
+        )
+    password = _read_password(password_stdin)
+    try:
+        password_hash = hash_password(password)
+    except WeakPassword as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        services().users.create(username, password_hash, Role(role))
+    except UserExists as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created {username} ({role})")
+
+
+@users.command("list")
+def list_users() -> None:
+    """List users, their roles and whether they are active."""
+    for user in services().users.list():
+        click.echo(f"{user.username}\t{user.role}\t{'active' if user.active else 'disabled'}")
+
+
+@users.command("disable")
+@click.argument("username")
+def disable_user(username: str) -> None:
+    """Disable USERNAME: its tokens stop working at once."""
+    try:
+        services().users.set_active(username, False)
+    except UserNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"disabled {username}")
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the migrations up to the newest."""
+    engine = services().db.engine
+    upgrade(engine)
+    click.echo(f"database at revision {current_revision(engine)} (head {head_revision()})")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Show the database's revision."""
+    click.echo(current_revision(services().db.engine) or "empty (run: db upgrade)")
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(users)
+    app.cli.add_command(db)

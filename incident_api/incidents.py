@@ -1,0 +1,155 @@
+"""Incident CRUD and lifecycle transitions."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+from flask_jwt_extended import current_user
+
+from incident_api.auth import require_role
+from incident_api.openapi import documented
+from incident_api.problems import ApiProblem
+from incident_api.schemas import (
+    EventList,
+    EventOut,
+    IncidentCreate,
+    IncidentOut,
+    IncidentPage,
+    IncidentPatch,
+    IncidentQuery,
+    TransitionRequest,
+)
+from incident_api.services import services
+from incident_api.validation import parse_body, parse_query
+from warehouse.incidents import IncidentFilter, InvalidCursor
+from warehouse.models import Incident
+from warehouse.users import Role
+
+bp = Blueprint("incidents", __name__, url_prefix="/incidents")
+
+
+def _out(incident: Incident, status: int = 200) -> tuple[Response, int]:
+    return jsonify(IncidentOut.model_validate(incident).model_dump(mode="json")), status
+
+
+@bp.post("")
+@require_role(Role.RESPONDER)
+@documented(
+    "Open an incident by hand",
+    tag="incidents",
+    body=IncidentCreate,
+    responses={201: IncidentOut},
+    role="responder",
+)
+def create() -> tuple[Response, int]:
+    body = parse_body(IncidentCreate)
+    incident = services().incidents.create(
+        title=body.title,
+        description=body.description,
+        severity=body.severity,
+        dataset=body.dataset,
+        feature=body.feature,
+        assignee=body.assignee,
+        evidence=body.evidence,
+        actor=current_user.username,
+    )
+    response, status = _out(incident, 201)
+    response.headers["Location"] = f"/incidents/{incident.id}"
+    return response, status
+
+
+@bp.get("")
+@require_role(Role.VIEWER)
+@documented(
+    "List incidents, newest first, with filters and cursor pagination",
+    tag="incidents",
+    query=IncidentQuery,
+    responses={200: IncidentPage},
+    role="viewer",
+)
+def list_incidents() -> Response:
+    query = parse_query(IncidentQuery)
+    flt = IncidentFilter(
+        status=query.status,
+        severity=query.severity,
+        source=query.source,
+        dataset=query.dataset,
+        feature=query.feature,
+        created_after=query.created_after,
+        created_before=query.created_before,
+    )
+    try:
+        page = services().incidents.list(flt, limit=query.limit, cursor=query.cursor)
+    except InvalidCursor:
+        raise ApiProblem(
+            422,
+            "invalid query: cursor",
+            errors=[{"field": "cursor", "message": "not a cursor from this API", "type": "cursor"}],
+        ) from None
+    body = IncidentPage(
+        items=[IncidentOut.model_validate(i) for i in page.items], next_cursor=page.next_cursor
+    )
+    return jsonify(body.model_dump(mode="json"))
+
+
+@bp.get("/<int:incident_id>")
+@require_role(Role.VIEWER)
+@documented("One incident", tag="incidents", responses={200: IncidentOut}, role="viewer")
+def get(incident_id: int) -> tuple[Response, int]:
+    return _out(services().incidents.get(incident_id))
+
+
+@bp.patch("/<int:incident_id>")
+@require_role(Role.RESPONDER)
+@documented(
+    "Change title, description, severity or assignee",
+    tag="incidents",
+    body=IncidentPatch,
+    responses={200: IncidentOut},
+    role="responder",
+)
+def update(incident_id: int) -> tuple[Response, int]:
+    body = parse_body(IncidentPatch)
+    changes = body.model_dump(include=body.model_fields_set)
+    incident = services().incidents.update(incident_id, changes, actor=current_user.username)
+    return _out(incident)
+
+
+@bp.post("/<int:incident_id>/transitions")
+@require_role(Role.RESPONDER)
+@documented(
+    "Move an incident through its lifecycle (409 when the move is not allowed)",
+    tag="incidents",
+    body=TransitionRequest,
+    responses={200: IncidentOut},
+    role="responder",
+    problems={409},
+)
+def transition(incident_id: int) -> tuple[Response, int]:
+    body = parse_body(TransitionRequest)
+    incident = services().incidents.transition(
+        incident_id, body.status, actor=current_user.username, note=body.note
+    )
+    return _out(incident)
+
+
+@bp.get("/<int:incident_id>/events")
+@require_role(Role.VIEWER)
+@documented(
+    "The incident's timeline, oldest first",
+    tag="incidents",
+    responses={200: EventList},
+    role="viewer",
+)
+def events(incident_id: int) -> Response:
+    items = [EventOut.model_validate(e) for e in services().incidents.events(incident_id)]
+    return jsonify(EventList(items=items).model_dump(mode="json"))
+
+
+@bp.delete("/<int:incident_id>")
+@require_role(Role.ADMIN)
+@documented(
+    "Delete an incident and its timeline", tag="incidents", responses={204: None}, role="admin"
+)
+def delete(incident_id: int) -> Response:
+    services().incidents.delete(incident_id)
+    return Response(status=204)

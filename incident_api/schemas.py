@@ -1,0 +1,148 @@
+"""Request and response bodies: validated by pydantic, and the source of /openapi.json."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from warehouse.lifecycle import Severity, Source, Status
+
+Name = Field(min_length=1, max_length=200)
+
+
+class Strict(BaseModel):
+    """Unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class TokenRequest(Strict):
+    username: str = Field(min_length=1, max_length=150)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class LogoutRequest(Strict):
+    refresh_token: str | None = Field(
+        None, max_length=4096, description="also revoke this refresh token"
+    )
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 — the scheme's name, not a secret
+    expires_in: int = Field(description="seconds the access token stays valid")
+
+
+class IncidentCreate(Strict):
+    title: str = Name
+    description: str = Field("", max_length=10_000)
+    severity: Severity
+    dataset: str | None = Field(None, max_length=200)
+    feature: str | None = Field(None, max_length=200)
+    assignee: str | None = Field(None, max_length=150)
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class IncidentPatch(Strict):
+    title: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=10_000)
+    severity: Severity | None = None
+    assignee: str | None = Field(None, max_length=150)
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of title, description, severity, assignee")
+        for name in ("title", "severity", "description"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class TransitionRequest(Strict):
+    status: Status
+    note: str = Field("", max_length=2000)
+
+
+class IncidentQuery(Strict):
+    status: Status | None = None
+    severity: Severity | None = None
+    source: Source | None = None
+    dataset: str | None = Field(None, max_length=200)
+    feature: str | None = Field(None, max_length=200)
+    created_after: AwareDatetime | None = Field(None, description="ISO 8601 with offset")
+    created_before: AwareDatetime | None = Field(None, description="ISO 8601 with offset")
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = Field(None, max_length=200, description="next_cursor of the last page")
+
+
+class IncidentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    title: str
+    description: str
+    severity: Severity
+    status: Status
+    source: Source
+    dataset: str | None
+    feature: str | None
+    fingerprint: str
+    occurrences: int
+    first_seen_at: datetime
+    last_seen_at: datetime
+    evidence: dict[str, Any]
+    assignee: str | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    previous_incident_id: int | None
+
+
+class IncidentPage(BaseModel):
+    items: list[IncidentOut]
+    next_cursor: str | None
+
+
+class EventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    actor: str
+    kind: str
+    from_status: Status | None
+    to_status: Status | None
+    note: str
+
+
+class EventList(BaseModel):
+    items: list[EventOut]
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+    type: str
+
+
+class Problem(BaseModel):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, str]

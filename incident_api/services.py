@@ -1,0 +1,31 @@
+"""What a request needs from the outside world, built once per app and kept in
+``app.extensions``: the view code asks :func:`services` instead of importing globals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from flask import current_app
+
+from incident_api.denylist import Denylist
+from incident_api.settings import Settings
+from warehouse.db import Database
+from warehouse.incidents import IncidentStore
+from warehouse.users import UserStore
+
+KEY: Final = "driftwatch"
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    db: Database
+    incidents: IncidentStore
+    users: UserStore
+    denylist: Denylist
+
+
+def services() -> Services:
+    found: Services = current_app.extensions[KEY]
+    return found

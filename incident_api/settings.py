@@ -1,0 +1,117 @@
+"""Configuration from environment variables, validated when the app starts.
+
+Production (``ENVIRONMENT=production``) refuses to start on weak configuration: a missing,
+short (< 32 bytes) or well-known ``JWT_SECRET_KEY``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Final, Self
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from warehouse.db import DEFAULT_DATABASE_URL
+
+MIN_SECRET_BYTES: Final = 32
+WEAK_SECRETS: Final = frozenset(
+    {
+        "secret",
+        "changeme",
+        "change-me",
+        "jwt-secret",
+        "super-secret",
+        "dev",
+        "development",
+        "please-change-me",
+        "your-secret-key",
+        "super-secret-key",
+        "test",
+    }
+)
+DEV_SECRET_FILE: Final = Path("var/dev-jwt-secret")
+
+
+class ConfigError(RuntimeError):
+    """The configuration is unusable; the message names the variable."""
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    environment: Environment = Environment.DEVELOPMENT
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    jwt_secret_key: str | None = None
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    alertmanager_webhook_token: str | None = None
+    max_content_length: int = Field(64 * 1024, ge=1024)
+    login_rate_limit: str = "10 per minute"
+    """Per client address and, separately, per username."""
+    redis_timeout_seconds: float = Field(0.5, gt=0)
+    retry_after_seconds: int = Field(5, ge=1)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("redis_url", "jwt_secret_key", "alertmanager_webhook_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _production_is_strict(self) -> Self:
+        if self.environment is not Environment.PRODUCTION:
+            return self
+        secret = self.jwt_secret_key
+        if secret is None:
+            raise ValueError("JWT_SECRET_KEY is required when ENVIRONMENT=production")
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"JWT_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes")
+        if secret.lower() in WEAK_SECRETS or len(set(secret)) < 8:
+            raise ValueError("JWT_SECRET_KEY is a well-known or trivial value")
+        return self
+
+    @property
+    def production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+    def signing_key(self) -> str:
+        """The configured secret, or outside production one kept in ./var (0600) so tokens
+        survive restarts of a development server without a secret in the repo."""
+        if self.jwt_secret_key:
+            return self.jwt_secret_key
+        if DEV_SECRET_FILE.exists():
+            return DEV_SECRET_FILE.read_text().strip()
+        DEV_SECRET_FILE.parent.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        DEV_SECRET_FILE.touch(mode=0o600)
+        DEV_SECRET_FILE.write_text(secret)
+        return secret
+
+
+def load_settings(overrides: dict[str, object] | None = None) -> Settings:
+    """Settings from the environment (and ``overrides``), or :class:`ConfigError` naming the
+    variable at fault — never a traceback full of pydantic internals."""
+    try:
+        return Settings(**(overrides or {}))  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ".".join(str(p) for p in error["loc"]).upper()
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{name}: {message}" if name else message)
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,80 @@
+"""An API on a fresh SQLite file with the embedded denylist, and signed-in users per role."""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from incident_api import create_app
+from incident_api.passwords import hash_password
+from incident_api.services import services
+from warehouse.migrate import upgrade
+from warehouse.users import Role
+
+PASSWORD = "correct horse battery staple"
+
+
+@functools.cache
+def _hash(password: str) -> str:
+    return hash_password(password)  # real bcrypt; computed once per password per run
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Callable[..., Flask]:
+    def make(**overrides: Any) -> Flask:
+        config = {
+            "database_url": f"sqlite:///{tmp_path / 'api.db'}",
+            "jwt_secret_key": secrets.token_urlsafe(48),
+            "environment": "test",
+            **overrides,
+        }
+        app = create_app(config)
+        with app.app_context():
+            upgrade(services().db.engine)
+            for role in Role:
+                if services().users.get(role.value) is None:
+                    services().users.create(role.value, _hash(PASSWORD), role)
+        return app
+
+    return make
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def login(client: FlaskClient, username: str, password: str = PASSWORD) -> dict[str, Any]:
+    response = client.post("/auth/token", json={"username": username, "password": password})
+    assert response.status_code == 200, response.get_json()
+    body: dict[str, Any] = response.get_json()
+    return body
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def headers(client: FlaskClient) -> Callable[[str], dict[str, str]]:
+    """``headers("responder")`` → an Authorization header for that role's user."""
+    cache: dict[str, dict[str, str]] = {}
+
+    def for_role(role: str) -> dict[str, str]:
+        if role not in cache:
+            cache[role] = bearer(login(client, role)["access_token"])
+        return cache[role]
+
+    return for_role

@@ -1,0 +1,73 @@
+"""The Redis denylist, against real redis-servers: TTLs, fail-closed, recovery."""
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from incident_api.denylist import KEY_PREFIX
+from tests.api.conftest import bearer, login
+from tests.services import REDIS_HOST, REDIS_PORT, OwnRedis, require
+
+
+@pytest.fixture
+def own_redis() -> Iterator[OwnRedis]:
+    server = OwnRedis()
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_logout_stores_each_jti_for_its_own_remaining_lifetime(make_app):
+    require(
+        "Redis at 127.0.0.1:6379",
+        lambda: redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_timeout=1).ping(),
+    )
+    app = make_app(redis_url=f"redis://{REDIS_HOST}:{REDIS_PORT}/0")
+    client = app.test_client()
+    pair = login(client, "viewer")
+    out = client.post(
+        "/auth/logout",
+        json={"refresh_token": pair["refresh_token"]},
+        headers=bearer(pair["access_token"]),
+    )
+    assert out.status_code == 204
+    secret = app.config["JWT_SECRET_KEY"]
+    import jwt
+
+    access = jwt.decode(pair["access_token"], secret, algorithms=["HS256"])
+    refresh = jwt.decode(pair["refresh_token"], secret, algorithms=["HS256"])
+    store = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
+    access_ttl = store.ttl(KEY_PREFIX + access["jti"])
+    refresh_ttl = store.ttl(KEY_PREFIX + refresh["jti"])
+    assert 880 <= access_ttl <= 901
+    assert 7 * 86400 - 30 <= refresh_ttl <= 7 * 86400 + 1
+    assert client.get("/incidents", headers=bearer(pair["access_token"])).status_code == 401
+    assert app.test_client().get("/ready").get_json()["checks"]["denylist (redis)"] == "ok"
+
+
+def test_redis_down_fails_closed_then_recovers_by_itself(make_app, own_redis):
+    app = make_app(redis_url=own_redis.url, retry_after_seconds=7)
+    client = app.test_client()
+    live = login(client, "responder")
+    revoked = login(client, "responder")
+    client.post("/auth/logout", headers=bearer(revoked["access_token"]))
+    assert client.get("/incidents", headers=bearer(live["access_token"])).status_code == 200
+
+    own_redis.stop()
+    for token in (live["access_token"], revoked["access_token"]):
+        for method, path in (("get", "/incidents"), ("post", "/auth/logout")):
+            response = getattr(client, method)(path, headers=bearer(token))
+            assert response.status_code == 503, (path, response.get_json())
+            assert response.headers["Retry-After"] == "7"
+            assert response.content_type == "application/problem+json"
+    refresh = client.post("/auth/refresh", headers=bearer(live["refresh_token"]))
+    assert refresh.status_code == 503
+    ready = client.get("/ready")
+    assert ready.status_code == 503
+    assert ready.get_json()["checks"] == {"database": "ok", "denylist (redis)": "unavailable"}
+    assert client.get("/health").status_code == 200
+
+    own_redis.start()  # same port, empty: no restart of the API
+    assert client.get("/incidents", headers=bearer(live["access_token"])).status_code == 200
+    assert client.get("/ready").status_code == 200
