@@ -71,3 +71,26 @@ def test_redis_down_fails_closed_then_recovers_by_itself(make_app, own_redis):
     own_redis.start()  # same port, empty: no restart of the API
     assert client.get("/incidents", headers=bearer(live["access_token"])).status_code == 200
     assert client.get("/ready").status_code == 200
+
+
+def test_login_rate_limits_live_in_redis_when_configured(make_app):
+    require(
+        "Redis at 127.0.0.1:6379",
+        lambda: redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_timeout=1).ping(),
+    )
+    store = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
+    app = make_app(
+        redis_url=f"redis://{REDIS_HOST}:{REDIS_PORT}/0", login_rate_limit="2 per minute"
+    )
+    client = app.test_client()
+    import uuid
+
+    name = f"limit-{uuid.uuid4().hex[:8]}"  # a username and address no other run uses
+    address = {"REMOTE_ADDR": f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.7"}
+    attempt = {"username": name, "password": "wrong password"}
+    for _ in range(2):
+        assert client.post("/auth/token", json=attempt, environ_base=address).status_code == 401
+    limited = client.post("/auth/token", json=attempt, environ_base=address)
+    assert limited.status_code == 429
+    keys = [key.decode() for key in store.scan_iter("*driftwatch-ratelimit*")]
+    assert any(f"user:{name}" in key for key in keys)
