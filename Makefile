@@ -30,7 +30,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 pytest: $(STAMP)
-	$(VENV)/bin/pytest --cov=drift --cov=warehouse --cov=incident_api --cov-report=term-missing:skip-covered --cov-fail-under=85
+	$(VENV)/bin/pytest --cov=drift --cov=warehouse --cov=incident_api --cov=pipelines --cov-report=term-missing:skip-covered --cov-fail-under=85
 
 test: lint typecheck pytest
 

@@ -21,3 +21,8 @@ def alert_fingerprint(alertmanager_fingerprint: str) -> str:
 
 def manual_fingerprint(token: str) -> str:
     return f"manual:{token}"
+
+
+def pipeline_fingerprint(job_name: str) -> str:
+    """Failed runs of one job are one incident until it is resolved."""
+    return f"pipeline:{job_name}"

@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -133,3 +134,30 @@ class RevokedToken(Base):
 
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class DriftResult(Base):
+    """One feature of one evaluated partition (append-only; a re-run adds rows)."""
+
+    __tablename__ = "drift_results"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset: Mapped[str] = mapped_column(String(128))
+    feature: Mapped[str] = mapped_column(String(200))
+    partition: Mapped[str] = mapped_column(String(32))
+    run_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    psi: Mapped[float | None] = mapped_column(Float)
+    drift_ratio: Mapped[float | None] = mapped_column(Float)
+    mean_shift_std: Mapped[float | None] = mapped_column(Float)
+    js_distance: Mapped[float | None] = mapped_column(Float)
+    missing_share_delta: Mapped[float | None] = mapped_column(Float)
+    unseen_share: Mapped[float | None] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(Text, default="")
+    bins: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_drift_results_feature_partition", "dataset", "feature", "partition"),
+        Index("ix_drift_results_dataset_evaluated", "dataset", "evaluated_at"),
+    )

@@ -1,0 +1,89 @@
+"""driftwatch.yaml: which datasets to watch, their features, reference window and thresholds.
+
+The path comes from ``DRIFTWATCH_CONFIG`` (default ./driftwatch.yaml). It is validated when the
+Dagster definitions load, so a mistake is one clear error naming the field, not a failed run.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Final, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from drift import Binning, Thresholds
+
+DEFAULT_PATH: Final = "driftwatch.yaml"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReferenceWindow(_Strict):
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.end < self.start:
+            raise ValueError("reference end is before its start")
+        return self
+
+    def days(self) -> list[date]:
+        from datetime import timedelta
+
+        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+
+class DatasetConfig(_Strict):
+    features: list[str] = Field(min_length=1)
+    reference: ReferenceWindow
+    partitions_start: date
+    binning: Binning = Binning.QUANTILE
+    bins: int = Field(10, ge=2, le=1000)
+    top_k: int = Field(50, ge=1)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    resolve_after: int = Field(2, ge=1, description="healthy partitions that resolve an incident")
+
+    @model_validator(mode="after")
+    def _usable(self) -> Self:
+        if len(set(self.features)) != len(self.features):
+            raise ValueError("features are listed twice")
+        if self.binning is Binning.EVIDENTLY:
+            raise ValueError("binning evidently cannot be pinned on a reference profile")
+        return self
+
+
+class DriftwatchConfig(_Strict):
+    datasets: dict[str, DatasetConfig] = Field(min_length=1)
+    sensor_interval_seconds: int = Field(30, ge=5)
+    webserver_url: str = "http://127.0.0.1:3000"
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("DRIFTWATCH_CONFIG") or DEFAULT_PATH)
+
+
+def load_config(path: str | Path | None = None) -> DriftwatchConfig:
+    source = Path(path) if path is not None else config_path()
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read driftwatch config ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML ({exc})") from None
+    try:
+        return DriftwatchConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{source}: {problems}") from None

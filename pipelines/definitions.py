@@ -1,0 +1,66 @@
+"""The one place Dagster definitions are assembled (``workspace.yaml`` loads ``defs``)."""
+
+from __future__ import annotations
+
+import os
+
+from dagster import (
+    Definitions,
+    build_schedule_from_partitioned_job,
+    define_asset_job,
+    multiprocess_executor,
+)
+
+from pipelines.config import DriftwatchConfig, load_config
+from pipelines.defs.assets import build_dataset_assets, drift_key
+from pipelines.defs.resources import SnapshotStoreResource, WarehouseResource
+from pipelines.defs.sensors import build_incident_sensor, build_run_failure_sensor
+from warehouse.db import database_url
+from warehouse.snapshots import warehouse_root
+
+
+def drift_job_name(dataset: str) -> str:
+    return f"{dataset}_drift_job"
+
+
+def build_definitions(
+    config: DriftwatchConfig | None = None,
+    *,
+    database: str | None = None,
+    snapshots_root: str | None = None,
+) -> Definitions:
+    config = config or load_config()
+    assets, jobs, schedules = [], [], []
+    for name, dataset in config.datasets.items():
+        built = build_dataset_assets(name, dataset)
+        assets += [built.reference, built.drift]
+        job = define_asset_job(
+            drift_job_name(name),
+            selection=[drift_key(name)],
+            description=f"Drift of one day of {name}",
+        )
+        jobs.append(job)
+        schedules.append(
+            build_schedule_from_partitioned_job(
+                job,
+                name=f"{name}_daily_drift",
+                hour_of_day=1,
+                description=f"Every day at 01:00 UTC: drift of yesterday's {name} snapshot",
+            )
+        )
+    return Definitions(
+        assets=assets,
+        jobs=jobs,
+        schedules=schedules,
+        sensors=[build_incident_sensor(config), build_run_failure_sensor(config)],
+        resources={
+            "snapshots": SnapshotStoreResource(root=snapshots_root or str(warehouse_root())),
+            "warehouse": WarehouseResource(database_url=database or database_url()),
+        },
+        executor=multiprocess_executor.configured(
+            {"max_concurrent": int(os.environ.get("DAGSTER_MAX_CONCURRENT", "2"))}
+        ),
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,1 @@
+"""Resources, assets, checks, sensors and schedules; assembled in pipelines/definitions.py."""

@@ -1,0 +1,82 @@
+"""The incident sensor (drift results → incidents) and the run-failure sensor."""
+
+# No `from __future__ import annotations`: Dagster reads these type hints at runtime.
+from dagster import (
+    DefaultSensorStatus,
+    RunFailureSensorContext,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    run_failure_sensor,
+    sensor,
+)
+
+from pipelines.config import DriftwatchConfig
+from pipelines.defs.resources import WarehouseResource
+from pipelines.incident_rules import ACTOR, apply_results
+from warehouse.fingerprint import pipeline_fingerprint
+from warehouse.lifecycle import Severity, Source
+
+BATCH = 1000
+
+
+def build_incident_sensor(config: DriftwatchConfig) -> SensorDefinition:
+    @sensor(
+        name="drift_incident_sensor",
+        minimum_interval_seconds=config.sensor_interval_seconds,
+        default_status=DefaultSensorStatus.RUNNING,
+        description=(
+            "Reads new drift results (cursor = last result id) and opens or touches the "
+            "incident of each breaching feature; resolves it after healthy partitions."
+        ),
+    )
+    def drift_incident_sensor(
+        context: SensorEvaluationContext, warehouse: WarehouseResource
+    ) -> SensorResult:
+        last_id = int(context.cursor or 0)
+        results = warehouse.results().after(last_id, limit=BATCH)
+        if not results:
+            return SensorResult(skip_reason=SkipReason(f"no drift results after id {last_id}"))
+        # An exception here fails the tick (visible in the UI) and leaves the cursor where it
+        # was: the next tick replays the batch, and dedup keys make the replay harmless.
+        tally = apply_results(results, warehouse.incidents(), warehouse.results(), config, last_id)
+        context.log.info(tally.summary())
+        return SensorResult(cursor=str(tally.last_id), skip_reason=SkipReason(tally.summary()))
+
+    return drift_incident_sensor
+
+
+def build_run_failure_sensor(config: DriftwatchConfig) -> SensorDefinition:
+    @run_failure_sensor(
+        name="drift_run_failure_sensor",
+        default_status=DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=config.sensor_interval_seconds,
+        description="A failed drift run is an incident too: a pipeline that stops running "
+        "stops watching.",
+    )
+    def drift_run_failure_sensor(
+        context: RunFailureSensorContext, warehouse: WarehouseResource
+    ) -> None:
+        run = context.dagster_run
+        partition = run.tags.get("dagster/partition")
+        message = context.failure_event.message or "run failed"
+        warehouse.incidents().open_or_touch(
+            pipeline_fingerprint(run.job_name),
+            title=f"Drift run failed: {run.job_name}",
+            description=message,
+            severity=Severity.HIGH,
+            source=Source.DAGSTER,
+            actor=ACTOR,
+            evidence={
+                "run_id": run.run_id,
+                "job": run.job_name,
+                "partition": partition,
+                "run_url": f"{config.webserver_url.rstrip('/')}/runs/{run.run_id}",
+                "error": message[:2000],
+            },
+            dedup_key=f"dagster:run-failure:{run.run_id}",
+            note=f"run {run.run_id}" + (f" (partition {partition})" if partition else ""),
+        )
+
+    return drift_run_failure_sensor

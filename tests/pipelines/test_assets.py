@@ -1,0 +1,124 @@
+"""Reference and drift assets materialised in-process, and the check's grading."""
+
+from dagster import AssetCheckSeverity, AssetKey, materialize
+
+from drift import Profile
+from tests.pipelines.conftest import DATASET, FEATURES, day, snapshot
+
+REF = AssetKey([DATASET, "reference_profile"])
+DRIFT = AssetKey([DATASET, "feature_drift"])
+
+
+def assets(env):
+    return [env.defs.resolve_assets_def(REF), env.defs.resolve_assets_def(DRIFT)]
+
+
+def run_reference(env):
+    # Assets resolved from the Definitions carry its resources (the temporary warehouse).
+    result = materialize([assets(env)[0]])
+    assert result.success
+    return result
+
+
+def run_day(env, n, **kwargs):
+    return materialize([assets(env)[1]], partition_key=day(n).isoformat(), **kwargs)
+
+
+def test_reference_profile_is_stored_with_pinned_bins(env):
+    result = run_reference(env)
+    profile = Profile.load(env.store.profile_path(DATASET))
+    assert profile.rows == 3 * 4000
+    assert sorted(profile.columns) == sorted(FEATURES)
+    assert profile.columns["amount"].bins.n_bins == 10
+    metadata = result.asset_materializations_for_node("orders__reference_profile")[0].metadata
+    assert metadata["rows"].value == 12000
+
+
+def test_healthy_partition_passes_its_check(env):
+    run_reference(env)
+    result = run_day(env, 4)
+    assert result.success
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed
+    rows = env.results.for_partition(DATASET, day(4).isoformat())
+    assert sorted(r.feature for r in rows) == sorted(FEATURES)
+    assert {r.status for r in rows} == {"ok"}
+    assert all(r.run_id == result.run_id for r in rows)
+    metadata = result.asset_materializations_for_node("orders__feature_drift")[0].metadata
+    assert metadata["worst_psi"].value < 0.1
+    assert "| amount | ok |" in metadata["features"].value
+    assert metadata["distributions"].value.startswith("![reference vs current](data:image/png")
+
+
+def test_drifted_partition_fails_its_check_with_error_severity(env):
+    run_reference(env)
+    result = run_day(env, 6)
+    assert result.success  # a failed check grades the data; the run itself worked
+    (check,) = result.get_asset_check_evaluations()
+    assert not check.passed
+    assert check.severity == AssetCheckSeverity.ERROR
+    assert set(check.metadata["critical_features"].value) == {"amount", "device"}
+    rows = {r.feature: r for r in env.results.for_partition(DATASET, day(6).isoformat())}
+    assert rows["amount"].status == "critical" and rows["amount"].psi > 0.25
+    assert rows["device"].bins["labels"][:2] == ["desktop", "mobile"]
+    assert rows["rating"].status == "ok"
+
+
+def test_warn_only_partition_gets_warn_severity(env):
+    from pipelines.definitions import build_definitions
+    from tests.pipelines.conftest import make_config
+
+    env.defs = build_definitions(
+        make_config(
+            thresholds={
+                "defaults": {
+                    m: {"warn": 0.05, "critical": 1000}
+                    for m in [
+                        "psi",
+                        "drift_ratio",
+                        "mean_shift_std",
+                        "js_distance",
+                        "missing_share_delta",
+                        "unseen_share",
+                    ]
+                }
+            }
+        ),
+        database=env.database_url,
+        snapshots_root=str(env.root),
+    )
+    run_reference(env)
+    (check,) = run_day(env, 6).get_asset_check_evaluations()
+    assert not check.passed
+    assert check.severity == AssetCheckSeverity.WARN
+    assert check.metadata["critical_features"].value == []
+
+
+def test_missing_snapshot_fails_the_run(env):
+    run_reference(env)
+    result = run_day(env, 20, raise_on_error=False)
+    assert not result.success
+    assert env.results.for_partition(DATASET, day(20).isoformat()) == []
+
+
+def test_schema_changes_are_per_feature_errors(env):
+    import pyarrow as pa
+
+    run_reference(env)
+    broken = snapshot(10, drifted=False).drop_columns(["rating"])
+    broken = broken.set_column(0, "amount", pa.array(["x"] * broken.num_rows))
+    env.store.write(DATASET, day(10), broken)
+    result = run_day(env, 10)
+    assert result.success
+    rows = {r.feature: r for r in env.results.for_partition(DATASET, day(10).isoformat())}
+    assert rows["rating"].status == "error"
+    assert rows["rating"].message == "column missing in the current snapshot"
+    assert rows["amount"].status == "error" and "numeric → categorical" in rows["amount"].message
+    assert rows["quantity"].status == "ok"
+
+
+def test_drift_before_reference_fails_clearly(env):
+    result = run_day(env, 4, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_failure)
+    assert "no reference profile" in str(failure.event_specific_data)

@@ -1,0 +1,136 @@
+"""End to end: ``dagster dev`` on loopback, a partition launched through GraphQL, and the
+sensor's incident showing up in the warehouse. Every process started here is stopped."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+from dagster import materialize
+
+from tests.pipelines.conftest import DATASET, day
+from tests.services import free_port
+from warehouse.fingerprint import drift_fingerprint
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def graphql(port, query, variables=None):
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+LAUNCH = """
+mutation($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on InvalidSubsetError { message }
+  }
+}"""
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def test_dagster_dev_runs_a_partition_and_the_sensor_opens_the_incident(env, tmp_path):
+    # The reference comes first (in-process, same warehouse), as `make demo` does.
+    assert materialize([env.defs.resolve_assets_def([DATASET, "reference_profile"])]).success
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    config = tmp_path / "driftwatch.yaml"
+    config.write_text(yaml.safe_dump(json.loads(env.config.model_dump_json())))
+    port = free_port()
+    process_env = dict(
+        os.environ,
+        DAGSTER_HOME=str(home),
+        DRIFTWATCH_CONFIG=str(config),
+        DATABASE_URL=env.database_url,
+        WAREHOUSE_ROOT=str(env.root),
+    )
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    log = (tmp_path / "dagster-dev.log").open("w")
+    # Its own process group (job control): a signal to the group stops webserver, daemon and
+    # code server together; dagster dev ignores signals from a script otherwise.
+    process = subprocess.Popen(
+        [dagster, "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
+        cwd=ROOT,
+        env=process_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+
+        def up():
+            try:
+                return graphql(port, "{ version }").get("data")
+            except OSError:
+                return None
+
+        wait_for(up, 120, "the Dagster webserver")
+        params = {
+            "selector": {
+                "repositoryLocationName": "driftwatch",
+                "repositoryName": "__repository__",
+                "jobName": "orders_drift_job",
+            },
+            "executionMetadata": {
+                "tags": [{"key": "dagster/partition", "value": day(6).isoformat()}]
+            },
+            "runConfigData": {},
+        }
+        launched = graphql(port, LAUNCH, {"params": params})["data"]["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        run_id = launched["run"]["runId"]
+        fingerprint = drift_fingerprint(DATASET, "amount")
+
+        def incident():
+            for item in env.incidents.list().items:
+                if item.fingerprint == fingerprint:
+                    return item
+            return None
+
+        found = wait_for(incident, 240, "the sensor's incident")
+        assert found.evidence["run_id"] == run_id
+        assert found.evidence["partition"] == day(6).isoformat()
+        assert found.source == "dagster"
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+        log.close()
+
+    def group_gone():
+        alive = subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True, text=True)
+        return alive.stdout.strip() == ""
+
+    try:
+        wait_for(group_gone, 60, "dagster dev's webserver, daemon and code server to stop")
+    finally:
+        if not group_gone():
+            os.killpg(process.pid, signal.SIGKILL)

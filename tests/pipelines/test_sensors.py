@@ -1,0 +1,119 @@
+"""The incident sensor with real cursors, and the run-failure sensor."""
+
+import pytest
+from dagster import DagsterInstance, build_run_status_sensor_context, build_sensor_context
+
+from pipelines.defs.resources import WarehouseResource
+from tests.pipelines.conftest import DATASET, day
+from tests.pipelines.test_assets import run_day, run_reference
+from warehouse.fingerprint import drift_fingerprint, pipeline_fingerprint
+from warehouse.incidents import IncidentFilter
+
+
+def tick(env, cursor):
+    sensor = env.defs.resolve_sensor_def("drift_incident_sensor")
+    context = build_sensor_context(
+        cursor=cursor, resources={"warehouse": WarehouseResource(database_url=env.database_url)}
+    )
+    result = sensor(context)
+    return result
+
+
+def open_incidents(env):
+    return {
+        i.feature: i for i in env.incidents.list(IncidentFilter()).items if i.status != "resolved"
+    }
+
+
+def test_sensor_opens_touches_and_resolves(env):
+    run_reference(env)
+    run_day(env, 5)
+    run_day(env, 6)
+    first = tick(env, None)
+    cursor = first.cursor
+    assert int(cursor) == max(r.id for r in env.results.after(0))
+    opened = open_incidents(env)
+    assert set(opened) == {"amount", "device"}
+    amount = opened["amount"]
+    assert amount.fingerprint == drift_fingerprint(DATASET, "amount")
+    assert amount.severity == "critical" and amount.source == "dagster"
+    assert amount.evidence["partition"] == day(6).isoformat()
+    assert amount.evidence["run_url"].endswith(f"/runs/{amount.evidence['run_id']}")
+    assert amount.evidence["bins"]["labels"]
+
+    # A second tick with nothing new does nothing and keeps the cursor.
+    second = tick(env, cursor)
+    assert second.cursor is None  # not moved
+    assert "no drift results after id" in second.skip_reason.skip_message
+    assert open_incidents(env)["amount"].occurrences == 1
+
+    # A new breach touches the open incident.
+    run_day(env, 7)
+    third = tick(env, cursor)
+    assert open_incidents(env)["amount"].occurrences == 2
+    cursor = third.cursor
+
+    # One healthy partition is not enough (resolve_after: 2) …
+    run_day(env, 8)
+    cursor = tick(env, cursor).cursor
+    assert set(open_incidents(env)) == {"amount", "device"}
+    # … two in a row resolve, with a timeline event.
+    run_day(env, 9)
+    tick(env, cursor)
+    assert open_incidents(env) == {}
+    events = env.incidents.events(amount.id)
+    assert events[-1].to_status == "resolved"
+    assert events[-1].note == f"2 consecutive healthy partitions, latest {day(9).isoformat()}"
+
+
+def test_replaying_a_batch_changes_nothing(env):
+    """A tick that failed after writing some incidents is retried from the old cursor."""
+    run_reference(env)
+    run_day(env, 6)
+    tick(env, None)
+    tick(env, None)  # same batch again
+    assert open_incidents(env)["amount"].occurrences == 1
+
+
+def test_sensor_failure_is_loud_and_keeps_the_cursor(env, tmp_path):
+    broken = build_sensor_context(
+        cursor="41",
+        resources={
+            "warehouse": WarehouseResource(
+                database_url="postgresql+psycopg://nobody@127.0.0.1:1/none"
+            )
+        },
+    )
+    sensor = env.defs.resolve_sensor_def("drift_incident_sensor")
+    with pytest.raises(Exception, match=r"connect|Connection|refused"):
+        sensor(broken)
+    assert broken.cursor == "41"
+
+
+def test_run_failure_sensor_opens_a_pipeline_incident(env):
+    from dagster import DagsterEventType, materialize
+
+    instance = DagsterInstance.ephemeral()
+    run_reference(env)
+    drift = env.defs.resolve_assets_def(["orders", "feature_drift"])
+    failed = materialize(
+        [drift], partition_key=day(30).isoformat(), instance=instance, raise_on_error=False
+    )
+    assert not failed.success
+    run = instance.get_run_by_id(failed.run_id)
+    failure = next(e for e in failed.all_events if e.event_type == DagsterEventType.RUN_FAILURE)
+    sensor = env.defs.resolve_sensor_def("drift_run_failure_sensor")
+    context = build_run_status_sensor_context(
+        sensor_name=sensor.name,
+        dagster_instance=instance,
+        dagster_run=run,
+        dagster_event=failure,
+        resources={"warehouse": WarehouseResource(database_url=env.database_url)},
+    ).for_run_failure()
+    sensor(context)
+    sensor(context)  # a re-delivered failure counts once
+    (incident,) = env.incidents.list(IncidentFilter()).items
+    assert incident.fingerprint == pipeline_fingerprint(run.job_name)
+    assert incident.severity == "high"
+    assert incident.evidence["partition"] == day(30).isoformat()
+    assert incident.occurrences == 1

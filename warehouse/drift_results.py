@@ -1,0 +1,82 @@
+"""Drift results: one row per feature per evaluated partition, written by the pipelines and
+read by the incident sensor (cursor = id) and the API's metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from warehouse.db import Database
+from warehouse.models import DriftResult, utcnow
+
+
+@dataclass(frozen=True)
+class NewResult:
+    dataset: str
+    feature: str
+    partition: str
+    run_id: str
+    status: str
+    psi: float | None = None
+    drift_ratio: float | None = None
+    mean_shift_std: float | None = None
+    js_distance: float | None = None
+    missing_share_delta: float | None = None
+    unseen_share: float | None = None
+    message: str = ""
+    bins: dict[str, Any] | None = None
+
+
+class DriftResultStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(self, results: Iterable[NewResult], *, at: datetime | None = None) -> list[int]:
+        """Write a partition's results in one transaction; returns their ids."""
+        when = at or utcnow()
+        rows = [DriftResult(evaluated_at=when, **r.__dict__) for r in results]
+        with self.db.transaction() as session:
+            session.add_all(rows)
+            session.flush()
+            return [row.id for row in rows]
+
+    def after(self, last_id: int, limit: int = 1000) -> list[DriftResult]:
+        """Results newer than ``last_id`` in id order (the sensor's cursor)."""
+        query = select(DriftResult).where(DriftResult.id > last_id).order_by(DriftResult.id)
+        with self.db.sessions() as session:
+            return list(session.scalars(query.limit(limit)))
+
+    def recent_partitions(self, dataset: str, feature: str, count: int) -> list[DriftResult]:
+        """The latest result of each of the ``count`` newest partitions, newest first."""
+        latest = (
+            select(func.max(DriftResult.id))
+            .where(DriftResult.dataset == dataset, DriftResult.feature == feature)
+            .group_by(DriftResult.partition)
+        )
+        query = (
+            select(DriftResult)
+            .where(DriftResult.id.in_(latest))
+            .order_by(DriftResult.partition.desc())
+            .limit(count)
+        )
+        with self.db.sessions() as session:
+            return list(session.scalars(query))
+
+    def latest_per_feature(self) -> list[DriftResult]:
+        """The newest result of every (dataset, feature)."""
+        latest = select(func.max(DriftResult.id)).group_by(DriftResult.dataset, DriftResult.feature)
+        with self.db.sessions() as session:
+            return list(session.scalars(select(DriftResult).where(DriftResult.id.in_(latest))))
+
+    def for_partition(self, dataset: str, partition: str) -> Sequence[DriftResult]:
+        query = (
+            select(DriftResult)
+            .where(DriftResult.dataset == dataset, DriftResult.partition == partition)
+            .order_by(DriftResult.id)
+        )
+        with self.db.sessions() as session:
+            return list(session.scalars(query))

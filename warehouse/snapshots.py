@@ -1,0 +1,93 @@
+"""The Parquet snapshot store: ``<root>/<dataset>/date=YYYY-MM-DD/*.parquet``.
+
+Writers add files; readers stream one row group at a time (see drift.parquet for why), so a
+day of any size is read in bounded memory. The root defaults to ./var/warehouse
+(``WAREHOUSE_ROOT``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Final
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+DEFAULT_ROOT: Final = "var/warehouse"
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+def warehouse_root() -> Path:
+    return Path(os.environ.get("WAREHOUSE_ROOT") or DEFAULT_ROOT)
+
+
+class SnapshotMissing(FileNotFoundError):
+    """No Parquet file for that dataset and day."""
+
+
+def _check_name(dataset: str) -> str:
+    if not _NAME.match(dataset):
+        raise ValueError(f"invalid dataset name {dataset!r}")
+    return dataset
+
+
+class SnapshotStore:
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root) if root is not None else warehouse_root()
+
+    def partition_dir(self, dataset: str, day: date) -> Path:
+        return self.root / _check_name(dataset) / f"date={day.isoformat()}"
+
+    def profile_path(self, dataset: str, name: str = "reference") -> Path:
+        return self.root / _check_name(dataset) / "_profiles" / f"{name}.json"
+
+    def write(
+        self, dataset: str, day: date, table: pa.Table, *, row_group_size: int = 131_072
+    ) -> Path:
+        """Add ``table`` as one more file of that day (written aside, then renamed: readers
+        never see half a file)."""
+        directory = self.partition_dir(dataset, day)
+        directory.mkdir(parents=True, exist_ok=True)
+        final = directory / f"part-{uuid.uuid4().hex[:12]}.parquet"
+        partial = final.with_suffix(".parquet.tmp")
+        pq.write_table(table, partial, row_group_size=row_group_size)
+        partial.replace(final)
+        return final
+
+    def files(self, dataset: str, day: date) -> list[Path]:
+        return sorted(self.partition_dir(dataset, day).glob("*.parquet"))
+
+    def days(self, dataset: str) -> list[date]:
+        base = self.root / _check_name(dataset)
+        found = []
+        for entry in base.glob("date=*"):
+            if any(entry.glob("*.parquet")):
+                found.append(date.fromisoformat(entry.name.removeprefix("date=")))
+        return sorted(found)
+
+    def schema(self, dataset: str, day: date) -> pa.Schema:
+        files = self.files(dataset, day)
+        if not files:
+            raise SnapshotMissing(f"no snapshot of {dataset} for {day.isoformat()}")
+        return pq.ParquetFile(files[0]).schema_arrow
+
+    def row_groups(
+        self, dataset: str, days: Sequence[date], columns: Sequence[str] | None = None
+    ) -> Iterator[pa.Table]:
+        """Every row group of those days, in order, one at a time. Columns absent from a file
+        are simply not returned for it (the drift layer reports them per feature)."""
+        for day in days:
+            files = self.files(dataset, day)
+            if not files:
+                raise SnapshotMissing(f"no snapshot of {dataset} for {day.isoformat()}")
+            for path in files:
+                parquet = pq.ParquetFile(path)
+                names = parquet.schema_arrow.names
+                wanted = [c for c in columns if c in names] if columns is not None else names
+                for index in range(parquet.metadata.num_row_groups):
+                    yield parquet.read_row_group(index, columns=wanted)
