@@ -43,6 +43,16 @@ mutation($params: ExecutionParams!) {
 }"""
 
 
+BACKFILL = """
+mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}"""
+
+
 def wait_for(predicate, timeout, what):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -116,6 +126,31 @@ def test_dagster_dev_runs_a_partition_and_the_sensor_opens_the_incident(env, tmp
         assert found.evidence["run_id"] == run_id
         assert found.evidence["partition"] == day(6).isoformat()
         assert found.source == "dagster"
+
+        # A backfill over several partitions, the way the UI launches one for an asset.
+        days = [day(n).isoformat() for n in (7, 8, 9)]
+        backfill = graphql(
+            port,
+            BACKFILL,
+            {
+                "params": {
+                    "assetSelection": [{"path": [DATASET, "feature_drift"]}],
+                    "partitionNames": days,
+                }
+            },
+        )["data"]["launchPartitionBackfill"]
+        assert backfill["__typename"] == "LaunchBackfillSuccess", backfill
+
+        def backfilled():
+            return all(env.results.for_partition(DATASET, d) for d in days)
+
+        wait_for(backfilled, 240, "the backfill's drift results")
+        touched = wait_for(
+            lambda: (i := incident()) and i.occurrences >= 2 and i,
+            120,
+            "the day-7 breach to touch the incident",
+        )
+        assert touched.id == found.id
     finally:
         os.killpg(process.pid, signal.SIGINT)
         try:

@@ -144,3 +144,19 @@ def test_production_instance_on_postgres(env, tmp_path, monkeypatch):
             assert {"runs", "event_logs", "jobs"} <= tables
         finally:
             instance.dispose()
+
+
+def test_daily_schedule_asks_for_yesterdays_partition(env):
+    from datetime import UTC, datetime
+
+    from dagster import build_schedule_context
+
+    schedule = env.defs.resolve_schedule_def("orders_daily_drift")
+    assert schedule.cron_schedule == "0 1 * * *"
+    tick = datetime(2026, 1, 8, 1, 0, tzinfo=UTC)
+    with DagsterInstance.ephemeral() as instance:
+        context = build_schedule_context(instance=instance, scheduled_execution_time=tick)
+        result = schedule.evaluate_tick(context)
+    (request,) = result.run_requests
+    assert request.partition_key == "2026-01-07"
+    assert schedule.job_name == "orders_drift_job"
