@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= var/demo
 
-.PHONY: help venv lint typecheck pytest test demo bench bench-quick evidently-venv evidently-fixture clean
+.PHONY: help venv lint typecheck pytest test demo bench evidently-venv evidently-fixture clean system-deps
 
 help:
 	@echo "make demo   - set up and run the drift demo on locally generated snapshots"
@@ -31,6 +31,23 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(VENV)/bin/pytest --cov=drift --cov=warehouse --cov=incident_api --cov=pipelines --cov-report=term-missing:skip-covered --cov-fail-under=85
+
+# Debian's promtool, amtool, prometheus and alertmanager (and redis-server) for the tests,
+# installed where missing. Without root or sudo this fails with the package names to install.
+SYSTEM_PACKAGES := prometheus prometheus-alertmanager redis-server
+system-deps:
+	@missing=""; \
+	for bin in promtool amtool prometheus prometheus-alertmanager redis-server; do \
+	  command -v $$bin >/dev/null 2>&1 || missing="$$missing $$bin"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages for:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
+	  else echo "need root to apt-get install $(SYSTEM_PACKAGES)" >&2; exit 1; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES); \
+	fi
+
+pytest: $(STAMP) system-deps
 
 test: lint typecheck pytest
 

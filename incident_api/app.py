@@ -8,13 +8,18 @@ from typing import Any
 
 from flask import Flask, Response, request
 from flask_cors import CORS
+from opentelemetry.sdk.trace.export import SpanExporter
 from swagger_ui import api_doc
 
-from incident_api import auth, cli, errors, incidents, ops
+from incident_api import alerts, auth, cli, errors, incidents, ops
 from incident_api.denylist import make_denylist
+from incident_api.logs import configure_logging, install_request_logging
+from incident_api.metrics import WarehouseCollector, init_metrics
 from incident_api.services import KEY, Services
 from incident_api.settings import Settings, load_settings
+from incident_api.tracing import configure_tracing
 from warehouse.db import Database
+from warehouse.drift_results import DriftResultStore
 from warehouse.incidents import IncidentStore
 from warehouse.users import UserStore
 
@@ -43,10 +48,14 @@ def _security_headers(settings: Settings) -> Any:
     return add
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+def create_app(
+    config: Mapping[str, Any] | None = None, *, span_exporter: SpanExporter | None = None
+) -> Flask:
     """Build the API. ``config`` overrides environment settings by name (``database_url``,
-    ``redis_url``, ``jwt_secret_key``, …); bad configuration raises ConfigError."""
+    ``redis_url``, ``jwt_secret_key``, …); bad configuration raises ConfigError.
+    ``span_exporter`` replaces the OTLP exporter (tests, embedding)."""
     settings = load_settings(dict(config or {}))
+    configure_logging(json_lines=settings.production)
     app = Flask(__name__)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_content_length,
@@ -57,13 +66,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the models' field order
     db = Database.from_url(settings.database_url)
-    app.extensions[KEY] = Services(
+    svc = Services(
         settings=settings,
         db=db,
         incidents=IncidentStore(db),
         users=UserStore(db),
         denylist=make_denylist(settings.redis_url, db, settings.redis_timeout_seconds),
     )
+    app.extensions[KEY] = svc
+    configure_tracing(app, db.engine, span_exporter)
+    install_request_logging(app)
+    init_metrics(app, WarehouseCollector(DriftResultStore(db), svc.incidents, svc.denylist))
     auth.configure(app, settings.signing_key())
     auth.limiter.init_app(app)
     CORS(
@@ -75,6 +88,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(incidents.bp)
+    app.register_blueprint(alerts.bp)
     api_doc(
         app, config_rel_url="/openapi.json", url_prefix="/docs", title="driftwatch incident API"
     )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from flask import Flask, Response, current_app
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from incident_api.denylist import DenylistUnavailable
@@ -55,6 +56,17 @@ def register(app: Flask) -> None:
         retry = str(services().settings.retry_after_seconds)
         return problem(
             503, "token checks are unavailable; retry shortly", headers={"Retry-After": retry}
+        )
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def _storage_down(exc: Exception) -> Response:
+        # Only "cannot reach / lost the database" lands here; the transaction was rolled back,
+        # so nothing is half-written. 503 makes Alertmanager (and clients) retry.
+        current_app.logger.error("database unavailable: %s", type(exc).__name__)
+        retry = str(services().settings.retry_after_seconds)
+        return problem(
+            503, "the incident store is unavailable; retry shortly", headers={"Retry-After": retry}
         )
 
     @app.errorhandler(Exception)

@@ -131,9 +131,9 @@ def build_spec(app: Flask, *, title: str, version: str) -> dict[str, Any]:
         errors = ({400, 413, 415, 422} if op.body else set()) | op.problems
         if op.query is not None:
             errors.add(422)
-        if op.auth == "bearer":
+        if op.auth is not None:
             errors |= {401, 503}
-            item["security"] = [{"bearer": []}]
+            item["security"] = [{op.auth: []}]
         if op.role:
             errors.add(403)
             item["description"] = f"Requires the {op.role} role (or above)."
@@ -150,7 +150,12 @@ def build_spec(app: Flask, *, title: str, version: str) -> dict[str, Any]:
         "components": {
             "schemas": components,
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "alertmanager": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "the static ALERTMANAGER_WEBHOOK_TOKEN",
+                },
             },
         },
     }

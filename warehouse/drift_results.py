@@ -31,6 +31,14 @@ class NewResult:
     bins: dict[str, Any] | None = None
 
 
+def _aware(value: datetime | str) -> datetime:
+    """``max()`` over a UTC column comes back naive (or as text on SQLite): make it UTC."""
+    from datetime import UTC
+
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
 class DriftResultStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -71,6 +79,14 @@ class DriftResultStore:
         latest = select(func.max(DriftResult.id)).group_by(DriftResult.dataset, DriftResult.feature)
         with self.db.sessions() as session:
             return list(session.scalars(select(DriftResult).where(DriftResult.id.in_(latest))))
+
+    def last_evaluation_per_dataset(self) -> dict[str, datetime]:
+        query = select(DriftResult.dataset, func.max(DriftResult.evaluated_at)).group_by(
+            DriftResult.dataset
+        )
+        with self.db.sessions() as session:
+            rows = session.execute(query).all()
+        return {dataset: _aware(at) for dataset, at in rows if at is not None}
 
     def for_partition(self, dataset: str, partition: str) -> Sequence[DriftResult]:
         query = (

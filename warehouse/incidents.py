@@ -28,6 +28,7 @@ from warehouse.models import Incident, IncidentEvent, utcnow
 MAX_PAGE: Final = 200
 _RETRIES: Final = 8
 T = TypeVar("T")
+EvidenceUpdate = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class IncidentNotFound(LookupError):
@@ -196,12 +197,15 @@ class IncidentStore:
         evidence: Mapping[str, Any] | None = None,
         dedup_key: str | None = None,
         note: str = "",
+        update_evidence: EvidenceUpdate | None = None,
     ) -> Outcome:
         """Open the incident for ``fingerprint``, or count one more occurrence of the open one.
 
         Idempotent per ``dedup_key`` and safe under concurrency: the partial unique index lets
         one concurrent opener win; the others retry and touch it. Severity only escalates.
         Drift that returns after a resolution opens a new incident linked to the last one.
+        ``update_evidence`` derives the evidence from what is stored, inside the same locked
+        transaction (instead of replacing it with ``evidence``).
         """
 
         def work(session: Session) -> Outcome:
@@ -215,7 +219,9 @@ class IncidentStore:
                 incident.updated_at = now
                 if Severity(severity).rank > Severity(incident.severity).rank:
                     incident.severity = Severity(severity).value
-                if evidence is not None:
+                if update_evidence is not None:
+                    incident.evidence = update_evidence(dict(incident.evidence or {}))
+                elif evidence is not None:
                     incident.evidence = dict(evidence)
                 session.add(
                     _event(
@@ -247,7 +253,9 @@ class IncidentStore:
                 occurrences=1,
                 first_seen_at=now,
                 last_seen_at=now,
-                evidence=dict(evidence or {}),
+                evidence=(
+                    update_evidence({}) if update_evidence is not None else dict(evidence or {})
+                ),
                 assignee=assignee,
                 created_by=actor,
                 created_at=now,
@@ -274,9 +282,20 @@ class IncidentStore:
         return self._retrying(work)
 
     def resolve_by_fingerprint(
-        self, fingerprint: str, *, actor: str, note: str = "", dedup_key: str | None = None
+        self,
+        fingerprint: str,
+        *,
+        actor: str,
+        note: str = "",
+        dedup_key: str | None = None,
+        update_evidence: EvidenceUpdate | None = None,
+        only_if: Callable[[dict[str, Any]], bool] | None = None,
     ) -> Outcome:
-        """Resolve the not-resolved incident for ``fingerprint``, if there is one."""
+        """Resolve the not-resolved incident for ``fingerprint``, if there is one.
+
+        With ``only_if``, the (updated) evidence decides: when it says no, the incident stays
+        open and the delivery is recorded as a touch (e.g. another alert still fires).
+        """
 
         def work(session: Session) -> Outcome:
             if self._seen(session, dedup_key):
@@ -284,6 +303,23 @@ class IncidentStore:
             incident = self._open_for(session, fingerprint)
             if incident is None:
                 return Outcome(None)
+            if update_evidence is not None:
+                incident.evidence = update_evidence(dict(incident.evidence or {}))
+            if only_if is not None and not only_if(dict(incident.evidence or {})):
+                now = utcnow()
+                incident.updated_at = now
+                session.add(
+                    _event(
+                        incident,
+                        actor=actor,
+                        kind="touched",
+                        at=now,
+                        dedup_key=dedup_key,
+                        note=note or "kept open",
+                    )
+                )
+                session.flush()
+                return Outcome(incident, touched=True)
             self._move(session, incident, Status.RESOLVED, actor, note, dedup_key)
             return Outcome(incident, resolved=True)
 

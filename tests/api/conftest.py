@@ -28,14 +28,14 @@ def _hash(password: str) -> str:
 
 @pytest.fixture
 def make_app(tmp_path: Path) -> Callable[..., Flask]:
-    def make(**overrides: Any) -> Flask:
+    def make(span_exporter: Any = None, **overrides: Any) -> Flask:
         config = {
             "database_url": f"sqlite:///{tmp_path / 'api.db'}",
             "jwt_secret_key": secrets.token_urlsafe(48),
             "environment": "test",
             **overrides,
         }
-        app = create_app(config)
+        app = create_app(config, span_exporter=span_exporter)
         with app.app_context():
             upgrade(services().db.engine)
             for role in Role:

@@ -1,0 +1,104 @@
+"""structlog: JSON lines in production, a readable console elsewhere; one line per request.
+
+Every line of a request carries its trace_id (the OpenTelemetry trace id when a span records,
+else a fresh 32-hex id that is also sent as ``X-Trace-Id``). Secrets never reach a line: the
+redaction processor masks token, password and authorization fields wherever they appear.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import uuid
+from collections.abc import MutableMapping
+from typing import Any, Final
+
+import structlog
+from flask import Flask, Response, g, request
+from opentelemetry import trace
+
+SECRET_KEYS: Final = ("password", "token", "authorization", "secret", "cookie", "jwt")
+TRACE_HEADER: Final = "X-Trace-Id"
+
+
+def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in list(event):
+        if any(word in key.lower() for word in SECRET_KEYS):
+            event[key] = "[redacted]"
+    return event
+
+
+def configure_logging(json_lines: bool) -> None:
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if json_lines
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact,
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=shared,
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.INFO)
+
+
+access_log = structlog.get_logger("incident_api.access")
+
+
+def _trace_ids() -> tuple[str, str | None]:
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        return format(context.trace_id, "032x"), format(context.span_id, "016x")
+    return uuid.uuid4().hex, None
+
+
+def install_request_logging(app: Flask) -> None:
+    @app.before_request
+    def _start() -> None:
+        trace_id, span_id = _trace_ids()
+        g.request_started = time.perf_counter()
+        g.trace_id = trace_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(trace_id=trace_id, span_id=span_id)
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        trace_id = getattr(g, "trace_id", None) or _trace_ids()[0]
+        response.headers[TRACE_HEADER] = trace_id
+        started = getattr(g, "request_started", None)
+        duration = (time.perf_counter() - started) * 1000 if started else None
+        user = getattr(g, "_jwt_extended_jwt_user", None)
+        username = (
+            getattr(user.get("loaded_user"), "username", None) if isinstance(user, dict) else None
+        )
+        incident_id = (request.view_args or {}).get("incident_id")
+        if incident_id is None and response.status_code == 201 and response.is_json:
+            body = response.get_json(silent=True)
+            incident_id = body.get("id") if isinstance(body, dict) else None
+        access_log.info(
+            "request",
+            method=request.method,
+            route=request.url_rule.rule if request.url_rule else None,
+            status=response.status_code,
+            duration_ms=round(duration, 2) if duration is not None else None,
+            user=username,
+            incident_id=incident_id,
+        )
+        return response

@@ -1,0 +1,121 @@
+"""``GET /metrics``: HTTP metrics from prometheus-flask-exporter plus gauges read from the
+warehouse at scrape time. The metric names are a contract (alert_rules/ reads them) and live
+here only."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Final
+
+from flask import Flask
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_flask_exporter import PrometheusMetrics
+from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
+from sqlalchemy.exc import SQLAlchemyError
+
+from incident_api.denylist import Denylist
+from warehouse.drift_results import DriftResultStore
+from warehouse.incidents import IncidentStore
+
+FEATURE_PSI: Final = "ml_feature_psi"
+FEATURE_DRIFT_RATIO: Final = "ml_feature_drift_ratio"
+INCIDENTS_OPEN: Final = "driftwatch_incidents_open"
+DENYLIST_UP: Final = "driftwatch_denylist_up"
+LAST_EVALUATION: Final = "driftwatch_drift_last_evaluation_timestamp_seconds"
+WAREHOUSE_UP: Final = "driftwatch_warehouse_up"
+HTTP_DURATION: Final = "flask_http_request_duration_seconds"
+HTTP_TOTAL: Final = "flask_http_request_total"
+
+EXPORTED: Final = frozenset(
+    {
+        FEATURE_PSI,
+        FEATURE_DRIFT_RATIO,
+        INCIDENTS_OPEN,
+        DENYLIST_UP,
+        LAST_EVALUATION,
+        WAREHOUSE_UP,
+        HTTP_DURATION,
+        HTTP_TOTAL,
+    }
+)
+
+
+class WarehouseCollector(Collector):
+    """Computed on every scrape, one query per family, so values are never stale."""
+
+    def __init__(
+        self, results: DriftResultStore, incidents: IncidentStore, denylist: Denylist
+    ) -> None:
+        self.results = results
+        self.incidents = incidents
+        self.denylist = denylist
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(WAREHOUSE_UP, "1 when the incident store answered this scrape")
+        try:
+            families = list(self._warehouse_families())
+            up.add_metric([], 1)
+        except SQLAlchemyError:
+            families = []  # HTTP metrics and the denylist gauge still get scraped
+            up.add_metric([], 0)
+        yield from families
+        yield up
+        yield self._denylist_family()
+
+    def _warehouse_families(self) -> Iterator[Metric]:
+        psi = GaugeMetricFamily(
+            FEATURE_PSI, "PSI of the latest evaluated partition", labels=["dataset", "feature"]
+        )
+        ratio = GaugeMetricFamily(
+            FEATURE_DRIFT_RATIO,
+            "Relative mean deviation of the latest evaluated partition",
+            labels=["dataset", "feature"],
+        )
+        for result in self.results.latest_per_feature():
+            if result.psi is not None:
+                psi.add_metric([result.dataset, result.feature], result.psi)
+            if result.drift_ratio is not None:
+                ratio.add_metric([result.dataset, result.feature], result.drift_ratio)
+        yield psi
+        yield ratio
+
+        evaluated = GaugeMetricFamily(
+            LAST_EVALUATION, "Unix time of the last successful drift evaluation", labels=["dataset"]
+        )
+        for dataset, at in self.results.last_evaluation_per_dataset().items():
+            evaluated.add_metric([dataset], at.timestamp())
+        yield evaluated
+
+        open_incidents = GaugeMetricFamily(
+            INCIDENTS_OPEN, "Not-resolved incidents", labels=["severity"]
+        )
+        for severity, count in self.incidents.open_by_severity().items():
+            open_incidents.add_metric([severity], count)
+        yield open_incidents
+
+    def _denylist_family(self) -> Metric:
+        up = GaugeMetricFamily(
+            DENYLIST_UP, "1 when the token denylist answers, else 0", labels=["backend"]
+        )
+        try:
+            self.denylist.ping()
+            up.add_metric([self.denylist.backend], 1)
+        except Exception:
+            up.add_metric([self.denylist.backend], 0)
+        return up
+
+
+def init_metrics(app: Flask, collector: WarehouseCollector) -> PrometheusMetrics:
+    """Under gunicorn (``PROMETHEUS_MULTIPROC_DIR`` set) every worker's counts are aggregated
+    from the shared directory; otherwise a registry of this app's own."""
+    common = {"group_by": "url_rule", "excluded_paths": ["^/metrics$"]}
+    metrics: PrometheusMetrics
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics = GunicornInternalPrometheusMetrics(app, **common)
+    else:
+        metrics = PrometheusMetrics(app, registry=CollectorRegistry(), **common)
+    metrics.registry.register(collector)
+    return metrics

@@ -1,0 +1,206 @@
+"""The whole alerting chain with the real binaries, on loopback: the API's /metrics →
+Prometheus (1 s scrape and evaluation, the project's rules without their ``for``)
+→ Alertmanager → POST /alerts/alertmanager → an incident; then drift clears and the incident is
+resolved. Every process started here is stopped by its PID."""
+
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from werkzeug.serving import make_server
+
+from incident_api.services import services
+from tests.alert_rules.test_rules import RULES, tool
+from tests.services import free_port
+from warehouse.drift_results import DriftResultStore, NewResult
+from warehouse.fingerprint import drift_fingerprint
+
+TOKEN = "e2e-" + "w" * 40
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture
+def api(make_app) -> Iterator[tuple[object, int]]:
+    app = make_app(alertmanager_webhook_token=TOKEN)
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app, port
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+class Processes:
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self, args: list[str], log: Path) -> subprocess.Popen[bytes]:
+        handle = log.open("wb")
+        process = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT)
+        self.started.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.started:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def fast_rules(target: Path) -> None:
+    """The real rules with ``for`` removed, so the test measures the chain, not the wait."""
+    rules = yaml.safe_load((RULES / "driftwatch.rules.yml").read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            rule["for"] = "0s"
+    target.write_text(yaml.safe_dump(rules))
+
+
+def test_drift_becomes_an_incident_through_alertmanager_and_resolves(api, tmp_path):
+    app, api_port = api
+    prometheus, alertmanager = tool("prometheus"), tool("prometheus-alertmanager")
+    prom_port, am_port = free_port(), free_port()
+    (tmp_path / "token").write_text(TOKEN)
+    fast_rules(tmp_path / "rules.yml")
+    (tmp_path / "prometheus.yml").write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(tmp_path / "rules.yml")],
+                "alerting": {
+                    "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]
+                },
+                "scrape_configs": [
+                    {
+                        "job_name": "driftwatch",
+                        "static_configs": [{"targets": [f"127.0.0.1:{api_port}"]}],
+                    }
+                ],
+            }
+        )
+    )
+    (tmp_path / "alertmanager.yml").write_text(
+        yaml.safe_dump(
+            {
+                "route": {
+                    "receiver": "driftwatch",
+                    "group_by": ["alertname", "dataset", "feature"],
+                    "group_wait": "0s",
+                    "group_interval": "1s",
+                    "repeat_interval": "1h",
+                },
+                "receivers": [
+                    {
+                        "name": "driftwatch",
+                        "webhook_configs": [
+                            {
+                                "url": f"http://127.0.0.1:{api_port}/alerts/alertmanager",
+                                "send_resolved": True,
+                                "http_config": {
+                                    "authorization": {
+                                        "type": "Bearer",
+                                        "credentials_file": str(tmp_path / "token"),
+                                    }
+                                },
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+    )
+    processes = Processes()
+    try:
+        processes.start(
+            [
+                alertmanager,
+                f"--config.file={tmp_path / 'alertmanager.yml'}",
+                f"--storage.path={tmp_path / 'am-data'}",
+                f"--web.listen-address=127.0.0.1:{am_port}",
+                # One instance, no HA gossip: a cluster peer holds its first
+                # notifications until gossip settles (measured: +3.2 s).
+                "--cluster.listen-address=",
+            ],
+            tmp_path / "alertmanager.log",
+        )
+        processes.start(
+            [
+                prometheus,
+                f"--config.file={tmp_path / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp_path / 'prom-data'}",
+                f"--web.listen-address=127.0.0.1:{prom_port}",
+            ],
+            tmp_path / "prometheus.log",
+        )
+        with app.app_context():
+            db = services().db
+        results = DriftResultStore(db)
+        incidents = app.extensions["driftwatch"].incidents
+        fingerprint = drift_fingerprint("orders", "amount")
+
+        def incident():
+            return next((i for i in incidents.list().items if i.fingerprint == fingerprint), None)
+
+        # Let Prometheus scrape a healthy baseline first, so the breach is a change it sees.
+        results.add([NewResult("orders", "amount", "2026-11-26", "r1", "ok", psi=0.02)])
+        time.sleep(3)
+        assert incident() is None
+
+        crossed = time.monotonic()
+        results.add([NewResult("orders", "amount", "2026-11-27", "r2", "critical", psi=0.42)])
+        opened = wait_for(incident, 60, "Alertmanager's webhook to open the incident")
+        to_incident = time.monotonic() - crossed
+        assert opened.source == "alertmanager"
+        assert opened.dataset == "orders" and opened.feature == "amount"
+        # Warning and critical both fire at PSI 0.42; whichever lands second touches the same
+        # incident and the severity only goes up.
+        both = wait_for(
+            lambda: (i := incident()) and len(i.evidence["alerts"]) == 2 and i,
+            30,
+            "both drift alerts on the one incident",
+        )
+        names = {a["alertname"] for a in both.evidence["alerts"].values()}
+        assert names == {"FeatureDriftWarning", "FeatureDriftCritical"}
+        assert both.severity == "critical"
+        assert both.id == opened.id
+
+        cleared = time.monotonic()
+        results.add([NewResult("orders", "amount", "2026-11-28", "r3", "ok", psi=0.01)])
+        resolved = wait_for(
+            lambda: (i := incident()) and i.status == "resolved" and i,
+            90,
+            "the resolved notification to resolve the incident",
+        )
+        to_resolution = time.monotonic() - cleared
+        assert resolved.id == opened.id
+        print(
+            f"\nthreshold crossing → incident: {to_incident:.1f} s; "
+            f"drift cleared → resolved: {to_resolution:.1f} s"
+        )
+        (tmp_path.parent / "alerting-latency.txt").write_text(
+            f"{to_incident:.2f} {to_resolution:.2f}\n"
+        )
+    finally:
+        processes.stop_all()
+    assert all(p.poll() is not None for p in processes.started)
+    shutil.rmtree(tmp_path / "prom-data", ignore_errors=True)

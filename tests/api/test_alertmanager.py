@@ -1,0 +1,244 @@
+"""The Alertmanager webhook: credentials, per-alert handling, idempotency, merging with the
+Dagster sensor's incidents, and storage failures."""
+
+import copy
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from incident_api.services import services
+from tests.api.conftest import bearer, login
+from warehouse.fingerprint import alert_fingerprint, drift_fingerprint
+from warehouse.lifecycle import Severity, Source
+
+TOKEN = "am-" + "k" * 40
+URL = "/alerts/alertmanager"
+
+
+def alert(status="firing", fingerprint="f00d", starts="2026-11-27T00:00:00Z", **labels):
+    return {
+        "status": status,
+        "labels": {"alertname": "FeatureDriftCritical", "severity": "critical", **labels},
+        "annotations": {"summary": "PSI above 0.25", "description": "drift on amount"},
+        "startsAt": starts,
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://127.0.0.1:9090/graph?g0.expr=ml_feature_psi",
+        "fingerprint": fingerprint,
+    }
+
+
+def payload(*alerts, truncated=0):
+    statuses = {a["status"] for a in alerts}
+    return {
+        "version": "4",
+        "groupKey": '{}:{alertname="x"}',
+        "truncatedAlerts": truncated,
+        "status": "firing" if "firing" in statuses else "resolved",
+        "receiver": "driftwatch",
+        "groupLabels": {},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://127.0.0.1:9093",
+        "alerts": list(alerts),
+    }
+
+
+@pytest.fixture
+def webhook_app(make_app):
+    return make_app(alertmanager_webhook_token=TOKEN)
+
+
+@pytest.fixture
+def post(webhook_app):
+    client = webhook_app.test_client()
+
+    def send(body, token=TOKEN):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return client.post(URL, json=body, headers=headers)
+
+    return send
+
+
+def incidents(app):
+    with app.app_context():
+        return services().incidents.list().items
+
+
+def test_firing_then_resolved(webhook_app, post):
+    fired = post(payload(alert(dataset="orders", feature="amount")))
+    assert fired.status_code == 200
+    assert fired.get_json() == {
+        "opened": 1,
+        "updated": 0,
+        "resolved": 0,
+        "ignored": 0,
+        "truncated": 0,
+    }
+    (incident,) = incidents(webhook_app)
+    assert incident.fingerprint == drift_fingerprint("orders", "amount")
+    assert (incident.title, incident.severity, incident.source) == (
+        "PSI above 0.25",
+        "critical",
+        "alertmanager",
+    )
+    assert incident.description == "drift on amount"
+    recorded = incident.evidence["alerts"]["f00d"]
+    assert recorded["generatorURL"].startswith("http://127.0.0.1:9090")
+    assert recorded["labels"]["feature"] == "amount"
+    done = post(payload(alert("resolved", dataset="orders", feature="amount")))
+    assert done.get_json()["resolved"] == 1
+    (incident,) = incidents(webhook_app)
+    assert incident.status == "resolved"
+    with webhook_app.app_context():
+        last = services().incidents.events(incident.id)[-1]
+    assert (last.actor, last.to_status) == ("alertmanager", "resolved")
+
+
+def test_redelivery_changes_nothing(webhook_app, post):
+    body = payload(alert(dataset="orders", feature="amount"))
+    post(body)
+    again = post(copy.deepcopy(body))
+    assert again.get_json() == {
+        "opened": 0,
+        "updated": 0,
+        "resolved": 0,
+        "ignored": 1,
+        "truncated": 0,
+    }
+    assert incidents(webhook_app)[0].occurrences == 1
+
+
+def test_each_alert_is_handled_on_its_own(webhook_app, post):
+    body = payload(
+        alert(fingerprint="a1", dataset="orders", feature="amount"),
+        alert(fingerprint="b2", alertname="HighErrorRate", severity="warning"),
+        alert("resolved", fingerprint="c3"),  # nothing open for it
+    )
+    assert post(body).get_json() == {
+        "opened": 2,
+        "updated": 0,
+        "resolved": 0,
+        "ignored": 1,
+        "truncated": 0,
+    }
+    keys = {i.fingerprint: i for i in incidents(webhook_app)}
+    assert keys[alert_fingerprint("b2")].severity == "medium"
+    assert keys[alert_fingerprint("b2")].dataset is None
+
+
+def test_merges_with_the_sensor_incident(webhook_app, post):
+    with webhook_app.app_context():
+        sensor = services().incidents.open_or_touch(
+            drift_fingerprint("orders", "amount"),
+            title="Drift in orders.amount",
+            severity=Severity.MEDIUM,
+            source=Source.DAGSTER,
+            actor="dagster",
+            dataset="orders",
+            feature="amount",
+            evidence={"partition": "2026-11-26"},
+        )
+    assert post(payload(alert(dataset="orders", feature="amount"))).get_json()["updated"] == 1
+    (incident,) = incidents(webhook_app)
+    assert incident.id == sensor.incident.id
+    assert incident.occurrences == 2
+    assert incident.severity == "critical"  # escalated
+    assert incident.evidence["partition"] == "2026-11-26"  # the sensor's evidence is kept
+
+
+def test_resolves_only_when_no_alert_of_the_incident_fires(webhook_app, post):
+    warn = alert(fingerprint="w", dataset="orders", feature="amount", severity="warning")
+    crit = alert(fingerprint="c", dataset="orders", feature="amount")
+    post(payload(warn, crit))
+    half = post(payload(alert("resolved", fingerprint="c", dataset="orders", feature="amount")))
+    assert half.get_json()["updated"] == 1
+    assert incidents(webhook_app)[0].status == "open"
+    done = post(
+        payload(
+            alert(
+                "resolved", fingerprint="w", dataset="orders", feature="amount", severity="warning"
+            )
+        )
+    )
+    assert done.get_json()["resolved"] == 1
+
+
+def test_truncated_alerts_are_reported_never_resolved_by_absence(webhook_app, post):
+    post(payload(alert(fingerprint="x1"), alert(fingerprint="x2")))
+    response = post(payload(alert(fingerprint="x1"), truncated=5))
+    assert response.get_json()["truncated"] == 5
+    assert {i.status for i in incidents(webhook_app)} == {"open"}
+
+
+@pytest.mark.parametrize("token", [None, "wrong", "Bearer-less"])
+def test_credential_is_required(post, token):
+    response = post(payload(alert()), token=token)
+    assert response.status_code == 401
+    assert response.content_type == "application/problem+json"
+
+
+def test_user_jwts_are_not_accepted(webhook_app, post):
+    client = webhook_app.test_client()
+    jwt = login(client, "admin")["access_token"]
+    assert post(payload(alert()), token=jwt).status_code == 401
+
+
+def test_unconfigured_token_refuses_everything(make_app):
+    client = make_app().test_client()
+    response = client.post(URL, json=payload(alert()), headers=bearer("anything"))
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda b: b.update(version="3"), "version"),
+        (lambda b: b.pop("alerts"), "alerts"),
+        (lambda b: b["alerts"][0].update(status="pending"), "alerts.0.status"),
+        (lambda b: b["alerts"][0].update(startsAt="yesterday"), "alerts.0.startsAt"),
+        (lambda b: b["alerts"][0].pop("fingerprint"), "alerts.0.fingerprint"),
+    ],
+)
+def test_malformed_payloads_are_4xx(post, mutate, field):
+    body = payload(alert())
+    mutate(body)
+    response = post(body)
+    assert response.status_code == 422
+    assert field in [e["field"] for e in response.get_json()["errors"]]
+
+
+def test_50_concurrent_deliveries_make_one_incident(webhook_app):
+    body = json.dumps(payload(alert(dataset="orders", feature="amount")))
+
+    def deliver(_):
+        client = webhook_app.test_client()
+        return client.post(
+            URL,
+            data=body,
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ).get_json()
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(deliver, range(50)))
+    assert sum(a["opened"] for a in answers) == 1
+    assert sum(a["ignored"] for a in answers) == 49
+    (incident,) = incidents(webhook_app)
+    assert incident.occurrences == 1
+
+
+def test_storage_down_is_503_so_alertmanager_retries():
+    from incident_api import create_app
+
+    app = create_app(
+        {
+            "alertmanager_webhook_token": TOKEN,
+            "environment": "test",
+            "jwt_secret_key": "j" * 40,
+            "database_url": "postgresql+psycopg://nobody@127.0.0.1:1/none",
+        }
+    )
+    response = app.test_client().post(URL, json=payload(alert()), headers=bearer(TOKEN))
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
