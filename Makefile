@@ -4,12 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-DEMO_DIR ?= var/demo
 
 .PHONY: help venv lint typecheck pytest test demo bench evidently-venv evidently-fixture clean system-deps
 
 help:
-	@echo "make demo   - set up and run the drift demo on locally generated snapshots"
+	@echo "make demo   - set up and run the whole demo: Dagster on :3000, the incident API on :8000"
 	@echo "make test   - set up and run ruff, mypy and pytest (with the coverage gate)"
 	@echo "make bench  - drift benchmark against pyarrow and Evidently (docs/benchmarks.md)"
 
@@ -52,9 +51,7 @@ pytest: $(STAMP) system-deps
 test: lint typecheck pytest
 
 demo: $(STAMP)
-	$(PY) -m bench.datagen --rows 100000 --out $(DEMO_DIR)
-	$(VENV)/bin/drift profile $(DEMO_DIR)/reference.parquet -o $(DEMO_DIR)/reference.json
-	$(VENV)/bin/drift scan $(DEMO_DIR)/reference.json $(DEMO_DIR)/current.parquet
+	$(PY) scripts/demo.py
 
 # Evidently needs pandas < 3, so it gets a virtualenv of its own.
 EVIDENTLY_VENV ?= bench/.venv-evidently

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Final
+from typing import Any, Final
 
 from flask import Flask
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
@@ -108,14 +110,33 @@ class WarehouseCollector(Collector):
         return up
 
 
+class _GunicornMetrics(GunicornInternalPrometheusMetrics):  # type: ignore[misc]
+    """The library builds a fresh registry per scrape in multiprocess mode, holding only the
+    workers' files; ours adds the warehouse gauges to it (they are read live, not per worker)."""
+
+    def __init__(self, app: Flask, collector: WarehouseCollector, **kwargs: Any) -> None:
+        self.extra_collector = collector
+        super().__init__(app, **kwargs)
+
+    def generate_metrics(
+        self, accept_header: str | None = None, names: list[str] | None = None
+    ) -> tuple[str, str]:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        registry.register(self.extra_collector)
+        source: Any = registry.restricted_registry(names) if names else registry
+        encode, content_type = choose_encoder(accept_header or "")
+        return encode(source).decode("utf-8"), content_type
+
+
 def init_metrics(app: Flask, collector: WarehouseCollector) -> PrometheusMetrics:
     """Under gunicorn (``PROMETHEUS_MULTIPROC_DIR`` set) every worker's counts are aggregated
     from the shared directory; otherwise a registry of this app's own."""
-    common = {"group_by": "url_rule", "excluded_paths": ["^/metrics$"]}
+    common: dict[str, Any] = {"group_by": "url_rule", "excluded_paths": ["^/metrics$"]}
     metrics: PrometheusMetrics
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        metrics = GunicornInternalPrometheusMetrics(app, **common)
+        metrics = _GunicornMetrics(app, collector, **common)
     else:
         metrics = PrometheusMetrics(app, registry=CollectorRegistry(), **common)
-    metrics.registry.register(collector)
+        metrics.registry.register(collector)
     return metrics

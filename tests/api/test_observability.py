@@ -125,9 +125,17 @@ def test_gunicorn_workers_add_up_in_multiprocess_mode(tmp_path):
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+    found = samples(text)
+    assert found["driftwatch_warehouse_up"][0].value == 1  # warehouse gauges served too
+    assert {s.labels["severity"] for s in found["driftwatch_incidents_open"]} == {
+        "critical",
+        "high",
+        "medium",
+        "low",
+    }
     health = [
         s
-        for s in samples(text)["flask_http_request_duration_seconds_count"]
+        for s in found["flask_http_request_duration_seconds_count"]
         if s.labels.get("url_rule") == "/health"
     ]
     assert sum(s.value for s in health) == 60

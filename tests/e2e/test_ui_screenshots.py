@@ -1,0 +1,170 @@
+"""Headless Chromium against the Dagster UI (asset graph, drift check) and the API's /docs:
+the pages must render our asset and check names; screenshots go to a temporary directory, or
+to docs/img/ with UPDATE_SCREENSHOTS=1."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster import DagsterInstance, materialize
+from werkzeug.serving import make_server
+
+from tests.pipelines.conftest import DATASET, day
+from tests.services import free_port, require
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1500,950",
+    "--virtual-time-budget=20000",
+]
+
+
+def chromium() -> str:
+    require(
+        "chromium (Debian package; .ci/run installs it)",
+        lambda: shutil.which("chromium") or (_ for _ in ()).throw(FileNotFoundError()),
+    )
+    found = shutil.which("chromium")
+    assert found
+    return found
+
+
+def browse(url: str, profile: Path, screenshot: Path) -> str:
+    """The DOM after the page's scripts ran, and a screenshot of it."""
+    binary = chromium()
+    base = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
+    subprocess.run(
+        [*base, f"--screenshot={screenshot}", url], capture_output=True, timeout=120, check=True
+    )
+    dom = subprocess.run(
+        [*base, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True
+    )
+    return dom.stdout
+
+
+def shots(tmp_path: Path) -> Path:
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        return ROOT / "docs" / "img"
+    return tmp_path
+
+
+def up(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def wait(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_dagster_ui_shows_our_assets_and_the_failing_check(env, tmp_path):
+    chromium()
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    instance = DagsterInstance.from_config(str(home))
+    try:
+        assert materialize(
+            [env.defs.resolve_assets_def([DATASET, "reference_profile"])], instance=instance
+        ).success
+        drift = env.defs.resolve_assets_def([DATASET, "feature_drift"])
+        for n in (5, 6):
+            assert materialize([drift], partition_key=day(n).isoformat(), instance=instance).success
+    finally:
+        instance.dispose()
+    config = tmp_path / "driftwatch.yaml"
+    config.write_text(yaml.safe_dump(json.loads(env.config.model_dump_json())))
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("dagster")),
+            "dev",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-w",
+            "workspace.yaml",
+        ],
+        cwd=ROOT,
+        env=dict(
+            os.environ,
+            DAGSTER_HOME=str(home),
+            DRIFTWATCH_CONFIG=str(config),
+            DATABASE_URL=env.database_url,
+            WAREHOUSE_ROOT=str(env.root),
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait(lambda: up(f"http://127.0.0.1:{port}/server_info"), 120, "the Dagster UI")
+        out = shots(tmp_path)
+        graph = browse(
+            f"http://127.0.0.1:{port}/asset-groups/{DATASET}",
+            tmp_path / "p1",
+            out / "dagster-asset-graph.png",
+        )
+        assert "feature_drift" in graph and "reference_profile" in graph
+        checks = browse(
+            f"http://127.0.0.1:{port}/assets/{DATASET}/feature_drift?view=checks",
+            tmp_path / "p2",
+            out / "dagster-drift-checks.png",
+        )
+        assert "drift_within_thresholds" in checks
+        assert "Failed" in checks  # day 6 drifted: the check is red
+        assert (out / "dagster-asset-graph.png").stat().st_size > 10_000
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def served_api(make_app):
+    app = make_app()
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield port
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def test_api_docs_render_every_operation(served_api, tmp_path):
+    dom = browse(
+        f"http://127.0.0.1:{served_api}/docs/", tmp_path / "p3", shots(tmp_path) / "api-docs.png"
+    )
+    assert "Failed to load API definition" not in dom
+    for path in ("/incidents/{incident_id}/transitions", "/auth/token", "/alerts/alertmanager"):
+        assert path in dom, path
