@@ -70,13 +70,13 @@ def http_json(url: str, body: dict[str, Any] | None = None, token: str | None = 
         headers["Authorization"] = f"Bearer {token}"
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, headers=headers)
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 — loopback
+    with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
 
 def reachable(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2):  # noqa: S310 — loopback
+        with urllib.request.urlopen(url, timeout=2):
             return True
     except (urllib.error.URLError, OSError):
         return False
