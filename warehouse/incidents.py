@@ -179,7 +179,8 @@ class IncidentStore:
             assignee=assignee,
             evidence=evidence,
         )
-        assert outcome.incident is not None
+        if outcome.incident is None:  # a fresh random key cannot be a duplicate
+            raise RuntimeError("the manual incident was not created")
         return outcome.incident
 
     def open_or_touch(

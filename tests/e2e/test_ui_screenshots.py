@@ -36,14 +36,18 @@ CHROMIUM_FLAGS = [
 ]
 
 
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+
+
 def chromium() -> str:
-    require(
-        "chromium (Debian package; .ci/run installs it)",
-        lambda: shutil.which("chromium") or (_ for _ in ()).throw(FileNotFoundError()),
-    )
-    found = shutil.which("chromium")
-    assert found
-    return found
+    def find() -> str:
+        for name in BROWSERS:
+            if found := shutil.which(name):
+                return found
+        raise FileNotFoundError(" or ".join(BROWSERS))
+
+    require("headless Chromium (Debian's chromium; .ci/run installs it)", find)
+    return find()
 
 
 def browse(url: str, profile: Path, screenshot: Path) -> str:
