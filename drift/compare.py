@@ -111,6 +111,25 @@ def _grade(result: FeatureResult, thresholds: Thresholds, notes: list[str]) -> F
     return FeatureResult(**{**result.__dict__, "status": status, "message": message})
 
 
+def _empty_side(
+    name: str, ref: NumericProfile | CategoricalProfile, cur: NumericProfile | CategoricalProfile
+) -> FeatureResult | None:
+    """An ``error`` result when either side has nothing to compare."""
+    if ref.present == 0:
+        return _error(name, ref.kind, "no non-missing values in the reference")
+    if cur.present == 0:
+        return _error(name, ref.kind, "no non-missing values in the current snapshot")
+    return None
+
+
+def _psi(bins: BinTable, epsilon: float) -> float:
+    """PSI with the same empty-bin share on both sides."""
+    return measures.psi(
+        measures.fill_epsilon(np.asarray(bins.reference), epsilon),
+        measures.fill_epsilon(np.asarray(bins.current), epsilon),
+    )
+
+
 def _numeric(
     name: str,
     ref: NumericProfile,
@@ -118,10 +137,9 @@ def _numeric(
     options: ScanOptions,
     external: BinnedPsi | None,
 ) -> FeatureResult:
-    if ref.present == 0:
-        return _error(name, ref.kind, "no non-missing values in the reference")
-    if cur.present == 0:
-        return _error(name, ref.kind, "no non-missing values in the current snapshot")
+    empty = _empty_side(name, ref, cur)
+    if empty is not None:
+        return empty
     notes: list[str] = []
     if external is not None:
         bins, psi = external.bins, external.psi
@@ -137,10 +155,7 @@ def _numeric(
             measures.shares(ref_counts).tolist(),
             measures.shares(cur_counts).tolist(),
         )
-        psi = measures.psi(
-            measures.fill_epsilon(np.asarray(bins.reference), options.epsilon),
-            measures.fill_epsilon(np.asarray(bins.current), options.epsilon),
-        )
+        psi = _psi(bins, options.epsilon)
     ratio = shift = None
     if ref.mean is not None and cur.mean is not None and ref.std is not None:
         ratio = measures.drift_ratio(ref.mean, cur.mean, ref.std)
@@ -170,10 +185,9 @@ def _categorical(
     options: ScanOptions,
     external: BinnedPsi | None,
 ) -> FeatureResult:
-    if ref.present == 0:
-        return _error(name, ref.kind, "no non-missing values in the reference")
-    if cur.present == 0:
-        return _error(name, ref.kind, "no non-missing values in the current snapshot")
+    empty = _empty_side(name, ref, cur)
+    if empty is not None:
+        return empty
     notes: list[str] = []
     unseen = sum(n for level, n in cur.levels.items() if level not in ref.levels) + cur.other
     if ref.other:
@@ -193,10 +207,7 @@ def _categorical(
         bins = BinTable(
             labels, measures.shares(ref_counts).tolist(), measures.shares(cur_counts).tolist()
         )
-        psi = measures.psi(
-            measures.fill_epsilon(np.asarray(bins.reference), options.epsilon),
-            measures.fill_epsilon(np.asarray(bins.current), options.epsilon),
-        )
+        psi = _psi(bins, options.epsilon)
     result = FeatureResult(
         feature=name,
         kind=ref.kind,

@@ -16,21 +16,11 @@ from werkzeug.serving import make_server
 
 from incident_api.services import services
 from tests.alert_rules.test_rules import RULES, tool
-from tests.services import free_port
+from tests.services import free_port, wait_for
 from warehouse.drift_results import DriftResultStore, NewResult
 from warehouse.fingerprint import drift_fingerprint
 
 TOKEN = "e2e-" + "w" * 40
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture

@@ -5,11 +5,9 @@ to docs/img/ with UPDATE_SCREENSHOTS=1."""
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from dagster import DagsterInstance, materialize
 from werkzeug.serving import make_server
 
 from tests.pipelines.conftest import DATASET, day
-from tests.services import free_port, require
+from tests.services import free_port, require, stop_process_group, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_FLAGS = [
@@ -77,15 +75,6 @@ def up(url: str) -> bool:
         return False
 
 
-def wait(check, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_dagster_ui_shows_our_assets_and_the_failing_check(env, tmp_path):
     chromium()
     home = tmp_path / "dagster_home"
@@ -128,7 +117,7 @@ def test_dagster_ui_shows_our_assets_and_the_failing_check(env, tmp_path):
         start_new_session=True,
     )
     try:
-        wait(lambda: up(f"http://127.0.0.1:{port}/server_info"), 120, "the Dagster UI")
+        wait_for(lambda: up(f"http://127.0.0.1:{port}/server_info"), 120, "the Dagster UI")
         out = shots(tmp_path)
         graph = browse(
             f"http://127.0.0.1:{port}/asset-groups/{DATASET}",
@@ -145,12 +134,7 @@ def test_dagster_ui_shows_our_assets_and_the_failing_check(env, tmp_path):
         assert "Failed" in checks  # day 6 drifted: the check is red
         assert (out / "dagster-asset-graph.png").stat().st_size > 10_000
     finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        stop_process_group(process)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import yaml
 from dagster import materialize
 
 from tests.pipelines.conftest import DATASET, day
-from tests.services import free_port
+from tests.services import free_port, stop_process_group, wait_for
 from warehouse.fingerprint import drift_fingerprint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,16 +50,6 @@ mutation($params: LaunchBackfillParams!) {
     ... on PythonError { message }
   }
 }"""
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_dagster_dev_runs_a_partition_and_the_sensor_opens_the_incident(env, tmp_path):
@@ -152,12 +141,7 @@ def test_dagster_dev_runs_a_partition_and_the_sensor_opens_the_incident(env, tmp
         )
         assert touched.id == found.id
     finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
+        stop_process_group(process)
         log.close()
 
     def group_gone():
