@@ -21,7 +21,7 @@ from flask_jwt_extended import (
 from flask_jwt_extended.exceptions import JWTExtendedException
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from jwt.exceptions import PyJWTError
+from jwt.exceptions import InvalidTokenError, PyJWTError
 
 from incident_api.openapi import documented
 from incident_api.passwords import verify_password
@@ -81,6 +81,21 @@ def _revoked(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
 @jwt.user_lookup_error_loader
 def _no_user(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
     return _unauthorized("the token's user is unknown or disabled")
+
+
+REQUIRED_CLAIMS: Final = ("sub", "jti", "exp", "iat", "type")
+
+
+@jwt.decode_key_loader
+def _key_for(_header: dict[str, Any], unverified: dict[str, Any]) -> str:
+    """Refuse incomplete tokens before their signature is even checked. PyJWT checks ``exp``
+    only when present (no ``exp``: never expires), and flask-jwt-extended fills in a missing
+    ``type`` ("access") and ``jti`` (None, which no denylist can revoke) — so look at the raw
+    claims here. Every token we issue carries all of them."""
+    missing = [claim for claim in REQUIRED_CLAIMS if not unverified.get(claim)]
+    if missing or unverified.get("type") not in ("access", "refresh"):
+        raise InvalidTokenError("token lacks required claims")
+    return str(current_app.config["JWT_SECRET_KEY"])
 
 
 @jwt.token_in_blocklist_loader

@@ -242,3 +242,35 @@ def test_storage_down_is_503_so_alertmanager_retries():
     response = app.test_client().post(URL, json=payload(alert()), headers=bearer(TOKEN))
     assert response.status_code == 503
     assert response.headers["Retry-After"]
+
+
+def test_interleaved_firing_and_resolved_deliveries_end_resolved(webhook_app):
+    """Alertmanager may deliver an older firing after the resolved one; the dedup keys and the
+    per-alert state keep the end state right whatever the order."""
+    labels = {"dataset": "orders", "feature": "amount"}
+    firing = json.dumps(payload(alert(**labels)))
+    resolved = json.dumps(payload(alert("resolved", **labels)))
+    bodies = [firing, resolved] * 10
+
+    def deliver(body):
+        client = webhook_app.test_client()
+        return client.post(
+            URL,
+            data=body,
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert set(pool.map(deliver, bodies)) == {200}
+    # Then the final, ordered pair as Alertmanager sends it when drift clears.
+    client = webhook_app.test_client()
+    client.post(
+        URL,
+        data=resolved,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    items = incidents(webhook_app)
+    assert {i.status for i in items} == {"resolved"}
+    assert len([i for i in items if i.status != "resolved"]) == 0

@@ -248,3 +248,21 @@ def test_rbac_matrix(client, headers, method, path, body, needed, role):
     else:
         assert response.status_code == 403
         assert response.get_json()["detail"] == f"this needs the {needed} role"
+
+
+@pytest.mark.parametrize("drop", ["sub", "jti", "exp", "type"])
+def test_tokens_missing_claims_are_refused(client, app, drop):
+    claims = _claims()
+    claims.pop(drop)
+    token = pyjwt.encode(claims, app.config["JWT_SECRET_KEY"], algorithm="HS256")
+    response = client.get("/incidents", headers=bearer(token))
+    assert response.status_code == 401
+    assert response.content_type == PROBLEM
+
+
+def test_token_not_yet_valid_is_refused(client, app):
+    future = datetime.now(UTC) + timedelta(minutes=10)
+    token = pyjwt.encode(
+        _claims(nbf=future, iat=future), app.config["JWT_SECRET_KEY"], algorithm="HS256"
+    )
+    assert client.get("/incidents", headers=bearer(token)).status_code == 401
