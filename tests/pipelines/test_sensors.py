@@ -117,3 +117,57 @@ def test_run_failure_sensor_opens_a_pipeline_incident(env):
     assert incident.severity == "high"
     assert incident.evidence["partition"] == day(30).isoformat()
     assert incident.occurrences == 1
+
+
+def test_store_outage_fails_the_tick_and_loses_nothing(env):
+    """PostgreSQL taken away mid-stream: the tick fails loudly with the cursor where it was;
+    after recovery the next tick opens every incident that was due, once."""
+    from urllib.parse import quote
+
+    from tests.services import POSTGRES_URL, TcpProxy, postgres_schema
+    from warehouse.db import Database
+    from warehouse.drift_results import DriftResultStore, NewResult
+    from warehouse.migrate import upgrade
+
+    with postgres_schema() as (schema, _):
+        proxy = TcpProxy("127.0.0.1", 5432)
+        proxy.start()
+        url = (
+            POSTGRES_URL.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+            + f"?options={quote(f'-csearch_path={schema}')}&connect_timeout=2"
+        )
+        db = Database.from_url(url)
+        upgrade(db.engine)
+        DriftResultStore(db).add(
+            [
+                NewResult(DATASET, feature, "2026-01-06", "run-1", "critical", psi=0.5)
+                for feature in ("amount", "device", "rating")
+            ]
+        )
+        sensor = env.defs.resolve_sensor_def("drift_incident_sensor")
+
+        def context(cursor):
+            return build_sensor_context(
+                cursor=cursor, resources={"warehouse": WarehouseResource(database_url=url)}
+            )
+
+        proxy.cut()
+        failing = context("0")
+        with pytest.raises(Exception, match=r"connect|onnection|closed|server"):
+            sensor(failing)
+        assert failing.cursor == "0"
+
+        proxy.start()
+        recovered = sensor(context("0"))
+        from warehouse.incidents import IncidentStore
+
+        store = IncidentStore(db)
+        assert {i.feature for i in store.list().items} == {"amount", "device", "rating"}
+        sensor(context("0"))  # a retried tick from the old cursor doubles nothing
+        assert [i.occurrences for i in store.list().items] == [1, 1, 1]
+        assert int(recovered.cursor) == max(r.id for r in DriftResultStore(db).after(0))
+        db.dispose()
+        from pipelines.defs.resources import _database
+
+        _database(url).dispose()
+        proxy.cut()
