@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from warehouse.lifecycle import Severity, Source, Status
 
 Name = Field(min_length=1, max_length=200)
+ISO_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
 
 class Strict(BaseModel):
@@ -77,6 +79,14 @@ class IncidentQuery(Strict):
     created_before: AwareDatetime | None = Field(None, description="ISO 8601 with offset")
     limit: int = Field(50, ge=1, le=200)
     cursor: str | None = Field(None, max_length=200, description="next_cursor of the last page")
+
+    @field_validator("created_after", "created_before", mode="before")
+    @classmethod
+    def _iso_8601(cls, value: object) -> object:
+        # pydantic would read "0.5" as a Unix timestamp; the API promises ISO 8601 only.
+        if isinstance(value, str) and not ISO_DATE_TIME.match(value):
+            raise ValueError("expected an ISO 8601 date-time with a UTC offset")
+        return value
 
 
 class IncidentOut(BaseModel):

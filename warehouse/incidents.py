@@ -26,6 +26,9 @@ from warehouse.lifecycle import (
 from warehouse.models import Incident, IncidentEvent, utcnow
 
 MAX_PAGE: Final = 200
+MAX_ID: Final = 2**31 - 1
+"""Ids are 32-bit integers in the schema; a larger one cannot exist (and must not reach the
+driver, which would overflow rather than find nothing)."""
 _RETRIES: Final = 8
 T = TypeVar("T")
 EvidenceUpdate = Callable[[dict[str, Any]], dict[str, Any]]
@@ -70,6 +73,11 @@ class Outcome:
     """The delivery's dedup key was seen before: nothing changed."""
 
 
+def _check_id(incident_id: int) -> None:
+    if not 1 <= incident_id <= MAX_ID:
+        raise IncidentNotFound(incident_id)
+
+
 def encode_cursor(last_id: int) -> str:
     return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
 
@@ -78,7 +86,7 @@ def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, value = raw.partition(":")
-        if prefix != "id" or not value.isdigit():
+        if prefix != "id" or not value.isdigit() or int(value) > MAX_ID + 1:
             raise ValueError(raw)
         return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError):
@@ -145,6 +153,7 @@ class IncidentStore:
 
     @staticmethod
     def _locked(session: Session, incident_id: int) -> Incident:
+        _check_id(incident_id)
         incident = session.scalars(
             select(Incident).where(Incident.id == incident_id).with_for_update()
         ).first()
@@ -417,6 +426,7 @@ class IncidentStore:
     # -- reads -------------------------------------------------------------------------------
 
     def get(self, incident_id: int) -> Incident:
+        _check_id(incident_id)
         with self.db.sessions() as session:
             incident = session.get(Incident, incident_id)
             if incident is None:
@@ -424,6 +434,7 @@ class IncidentStore:
             return incident
 
     def events(self, incident_id: int) -> list[IncidentEvent]:
+        _check_id(incident_id)
         with self.db.sessions() as session:
             if session.get(Incident, incident_id) is None:
                 raise IncidentNotFound(incident_id)

@@ -82,6 +82,7 @@ def test_list_filters_and_cursor_pagination(client, headers):
         ("status=closed", "status"),
         ("created_after=yesterday", "created_after"),
         ("created_after=2026-01-01T00:00:00", "created_after"),  # no offset: ambiguous
+        ("created_before=0.5", "created_before"),  # not a Unix timestamp
         ("cursor=bm9wZQ", "cursor"),
         ("colour=red", "colour"),
         ("limit=1&limit=2", "limit"),
@@ -182,6 +183,11 @@ def test_bad_bodies_are_clean_4xx(client, headers, kwargs, status):
 def test_unknown_routes_ids_and_methods(client, headers):
     assert_problem(client.get("/incidents/abc", headers=headers("viewer")), 404)
     assert_problem(client.get("/incidents/-1", headers=headers("viewer")), 404)
+    assert_problem(client.get("/incidents/26160198021339418722304", headers=headers("viewer")), 404)
+    assert_problem(
+        client.patch("/incidents/99999999999", json={"title": "x"}, headers=headers("responder")),
+        404,
+    )
     assert_problem(client.get("/nope"), 404)
     response = client.put("/incidents/1", headers=headers("admin"))
     assert_problem(response, 405)
