@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: help venv lint typecheck pytest test demo bench evidently-venv evidently-fixture clean \
-	system-deps lint-workflows security docs-check
+	system-deps lint-workflows security docs-check bench-api
 
 help:
 	@echo "make demo   - set up and run the whole demo: Dagster on :3000, the incident API on :8000"
@@ -83,6 +83,11 @@ evidently-venv: $(EVIDENTLY_VENV)/.installed-stamp
 
 evidently-fixture: evidently-venv
 	cd tests/fixtures/evidently && $(CURDIR)/$(EVIDENTLY_VENV)/bin/python make_fixture.py
+
+# Load on the incident API (needs wrk, PostgreSQL and Redis): docs/benchmarks.md.
+bench-api: $(STAMP)
+	@command -v wrk >/dev/null || { echo "bench-api needs wrk (apt-get install wrk)"; exit 1; }
+	$(PY) -m bench.api_load --duration $(or $(DURATION),60)
 
 bench: $(STAMP) evidently-venv
 	$(PY) -m bench.drift_bench --evidently-python $(EVIDENTLY_VENV)/bin/python

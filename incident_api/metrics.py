@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Final
 
 from flask import Flask
@@ -134,7 +135,11 @@ def init_metrics(app: Flask, collector: WarehouseCollector) -> PrometheusMetrics
     from the shared directory; otherwise a registry of this app's own."""
     common: dict[str, Any] = {"group_by": "url_rule", "excluded_paths": ["^/metrics$"]}
     metrics: PrometheusMetrics
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        # gunicorn's master wipes and creates it; anything else started with the variable
+        # set (the flask CLI, a one-off script) must not crash on its absence.
+        Path(directory).mkdir(parents=True, exist_ok=True)
         metrics = _GunicornMetrics(app, collector, **common)
     else:
         metrics = PrometheusMetrics(app, registry=CollectorRegistry(), **common)

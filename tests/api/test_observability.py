@@ -248,3 +248,17 @@ def test_metrics_survive_a_dead_database():
     found = samples(response.get_data(as_text=True))
     assert found["driftwatch_warehouse_up"][0].value == 0
     assert "ml_feature_psi" not in found
+
+
+def test_multiprocess_dir_is_created_when_missing(tmp_path, monkeypatch):
+    missing = tmp_path / "not-yet" / "prom"
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(missing))
+    app = create_app(
+        {
+            "environment": "test",
+            "jwt_secret_key": "p" * 40,
+            "database_url": f"sqlite:///{tmp_path / 'p.db'}",
+        }
+    )
+    assert missing.is_dir()
+    assert app.test_client().get("/metrics").status_code == 200

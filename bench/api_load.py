@@ -1,0 +1,278 @@
+"""Load on the incident API: gunicorn (2 workers) on PostgreSQL and Redis, 10,000 incidents
+seeded, wrk with 16 connections per scenario, all scenarios in one run.
+
+    make bench-api            # or: python -m bench.api_load --duration 60
+
+Scenarios: GET /health (the framework's floor), authenticated GET /incidents/{id},
+GET /incidents?limit=50 with filters, POST /incidents, and Alertmanager deliveries of 100
+alerts each (every delivery new: distinct startsAt). Prints a markdown table with throughput,
+p50/p99, errors and the ratio of each throughput to /health's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from sqlalchemy import insert, text
+
+from warehouse.db import Database, make_engine
+from warehouse.migrate import upgrade
+from warehouse.models import Incident, utcnow
+
+ROOT = Path(__file__).resolve().parents[1]
+PASSWORD = "load test passphrase"
+WEBHOOK_TOKEN = "bench-" + "w" * 40
+
+
+@dataclass
+class Result:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+def _ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(name: str, url: str, script: Path, duration: int, connections: int) -> Result:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if "Latency Distribution" not in out:
+        raise SystemExit(f"api_load: wrk gave no latencies for {name}:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)\s*$", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)\s*$", out, re.M).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = (int(non2xx.group(1)) if non2xx else 0) + (
+        sum(int(g) for g in socket.groups()) if socket else 0
+    )
+    return Result(name, rps, p50, p99, total, errors)
+
+
+def lua(method: str, path_expr: str, token: str | None, body_expr: str | None = None) -> str:
+    headers = 'wrk.headers["Content-Type"] = "application/json"\n'
+    if token:
+        headers += f'wrk.headers["Authorization"] = "Bearer {token}"\n'
+    body = body_expr or "nil"
+    return f"""{headers}
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("{method}", {path_expr}, nil, {body})
+end
+"""
+
+
+def webhook_lua() -> str:
+    """100 alerts per delivery; every delivery new (startsAt from the wrk thread and a counter),
+    so each one really opens or touches incidents instead of hitting the dedup fast path."""
+    return f"""
+local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {WEBHOOK_TOKEN}"
+counter = 0
+request = function()
+  counter = counter + 1
+  local parts = {{}}
+  for i = 0, 99 do
+    parts[#parts + 1] = string.format(
+      '{{"status":"firing","labels":{{"alertname":"LoadTest","severity":"warning",' ..
+      '"instance":"i%d"}},"annotations":{{"summary":"load %d"}},' ..
+      '"startsAt":"2026-11-27T00:00:%02d.%09dZ","generatorURL":"http://127.0.0.1:9090",' ..
+      '"fingerprint":"lt%04d"}}', i, i, id or 0, counter, i)
+  end
+  local body = '{{"version":"4","status":"firing","receiver":"driftwatch",' ..
+    '"truncatedAlerts":0,"alerts":[' .. table.concat(parts, ",") .. ']}}'
+  return wrk.format("POST", "/alerts/alertmanager", nil, body)
+end
+"""
+
+
+def seed(url: str, count: int) -> None:
+    db = Database.from_url(url)
+    upgrade(db.engine)
+    now = utcnow()
+    rows: list[dict[str, object]] = [
+        dict(
+            title=f"incident {i}",
+            description="seeded",
+            severity=("critical", "high", "medium", "low")[i % 4],
+            status=("open", "acknowledged", "resolved")[i % 3],
+            source="manual",
+            dataset=f"ds{i % 20}",
+            feature=f"f{i % 50}",
+            fingerprint=f"seed:{i}",
+            occurrences=1,
+            first_seen_at=now,
+            last_seen_at=now,
+            evidence={},
+            created_by="bench",
+            created_at=now,
+            updated_at=now,
+        )
+        for i in range(count)
+    ]
+    with db.transaction() as session:
+        session.execute(insert(Incident), rows)
+    db.dispose()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="incident API load benchmark")
+    parser.add_argument("--duration", type=int, default=60, help="seconds per scenario")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--incidents", type=int, default=10_000)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("api_load: needs wrk (apt-get install wrk)")
+
+    schema = f"dw_bench_{secrets.token_hex(4)}"
+    admin = make_engine(args.postgres)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{args.postgres}?options={quote(f'-csearch_path={schema}')}"
+    work = Path(tempfile.mkdtemp(prefix="driftwatch-load-"))
+    process = None
+    try:
+        seed(url, args.incidents)
+        port = 18000 + secrets.randbelow(1000)
+        env = dict(
+            os.environ,
+            DATABASE_URL=url,
+            REDIS_URL=args.redis,
+            JWT_SECRET_KEY="bench-" + secrets.token_urlsafe(40),
+            ALERTMANAGER_WEBHOOK_TOKEN=WEBHOOK_TOKEN,
+            ENVIRONMENT="production",
+            LOGIN_RATE_LIMIT="100000 per minute",
+            GUNICORN_WORKERS="2",
+            GUNICORN_BIND=f"127.0.0.1:{port}",
+            OTEL_SDK_DISABLED="true",
+            PROMETHEUS_MULTIPROC_DIR=str(work / "prom"),
+        )
+        created = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("flask")),
+                "--app",
+                "incident_api",
+                "users",
+                "create",
+                "bench",
+                "--role",
+                "admin",
+                "--password-stdin",
+            ],
+            cwd=ROOT,
+            env=env,
+            input=PASSWORD + "\n",
+            text=True,
+            capture_output=True,
+            check=False,
+        )
+        if created.returncode != 0:
+            raise SystemExit(f"api_load: creating the user failed: {created.stderr[-2000:]}")
+        log = (work / "gunicorn.log").open("w")
+        process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("gunicorn")), "incident_api:create_app()"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{base}/ready", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        request = urllib.request.Request(
+            f"{base}/auth/token",
+            data=json.dumps({"username": "bench", "password": PASSWORD}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            token = json.loads(response.read())["access_token"]
+        scenarios = [
+            ("GET /health", lua("GET", '"/health"', None)),
+            (
+                "GET /incidents/{id} (auth)",
+                lua("GET", f'"/incidents/" .. math.random(1, {args.incidents})', token),
+            ),
+            (
+                "GET /incidents?limit=50&status=open&severity=high (auth)",
+                lua("GET", '"/incidents?limit=50&status=open&severity=high"', token),
+            ),
+            (
+                "POST /incidents (auth)",
+                lua(
+                    "POST",
+                    '"/incidents"',
+                    token,
+                    '\'{"title":"load","severity":"low","dataset":"ds1"}\'',
+                ),
+            ),
+            ("POST /alerts/alertmanager (100 alerts)", webhook_lua()),
+        ]
+        results: list[Result] = []
+        for name, script_text in scenarios:
+            script = work / f"s{len(results)}.lua"
+            script.write_text(script_text)
+            results.append(run_wrk(name, base, script, args.duration, args.connections))
+        floor = results[0].rps
+        print(
+            f"## incident API under load ({time.strftime('%Y-%m-%d %H:%M')}; gunicorn 2 "
+            f"workers, PostgreSQL, Redis, {args.incidents:,} incidents, wrk -t2 "
+            f"-c{args.connections} -d{args.duration}s)\n"
+        )
+        print("| scenario | req/s | ÷ /health | p50 | p99 | requests | errors |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for r in results:
+            print(
+                f"| {r.name} | {r.rps:,.0f} | {r.rps / floor:.0%} | {r.p50_ms:.1f} ms | "
+                f"{r.p99_ms:.1f} ms | {r.requests:,} | {r.errors} |"
+            )
+        return 0
+    finally:
+        if process is not None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
