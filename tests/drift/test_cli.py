@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from drift.cli import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK, main
+from drift.thresholds import MEASURES
 
 FEATURE_KEYS = {
     "feature",
@@ -102,23 +103,7 @@ def test_table_output_for_people(capsys, pair):
 def test_thresholds_file_overrides_levels(capsys, pair, tmp_path):
     lenient = tmp_path / "thresholds.json"
     big = {"warn": 100, "critical": 200}
-    lenient.write_text(
-        json.dumps(
-            {
-                "defaults": {
-                    m: big
-                    for m in [
-                        "psi",
-                        "drift_ratio",
-                        "mean_shift_std",
-                        "js_distance",
-                        "missing_share_delta",
-                        "unseen_share",
-                    ]
-                }
-            }
-        )
-    )
+    lenient.write_text(json.dumps({"defaults": {m: big for m in MEASURES}}))
     code, out, _ = run(
         capsys, "scan", *pair, "--thresholds", lenient, "--format", "json", "--fail-on", "warn"
     )

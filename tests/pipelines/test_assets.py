@@ -3,6 +3,7 @@
 from dagster import AssetCheckSeverity, AssetKey, materialize
 
 from drift import Profile
+from drift.thresholds import MEASURES
 from tests.pipelines.conftest import DATASET, FEATURES, day, snapshot
 
 REF = AssetKey([DATASET, "reference_profile"])
@@ -70,19 +71,7 @@ def test_warn_only_partition_gets_warn_severity(env):
 
     env.defs = build_definitions(
         make_config(
-            thresholds={
-                "defaults": {
-                    m: {"warn": 0.05, "critical": 1000}
-                    for m in [
-                        "psi",
-                        "drift_ratio",
-                        "mean_shift_std",
-                        "js_distance",
-                        "missing_share_delta",
-                        "unseen_share",
-                    ]
-                }
-            }
+            thresholds={"defaults": {m: {"warn": 0.05, "critical": 1000} for m in MEASURES}}
         ),
         database=env.database_url,
         snapshots_root=str(env.root),
