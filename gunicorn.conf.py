@@ -13,12 +13,19 @@ workers = int(
     or os.environ.get("WEB_CONCURRENCY")
     or multiprocessing.cpu_count() * 2 + 1
 )
-worker_class = "sync"
+# Sync workers by default: measured with wrk (docs/benchmarks.md), gthread workers took 10-30 %
+# of the sync throughput — one worker accepts most keep-alive connections and its threads
+# contend for the GIL while the other worker idles. GUNICORN_THREADS > 1 switches to gthread.
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+worker_class = "gthread" if threads > 1 else "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
-max_requests = 2000  # recycle workers to bound slow leaks
-max_requests_jitter = 200
+# Recycling workers is off by default: a new worker spends ~1.5 s importing the app, and at a
+# few hundred requests per second a small limit restarted each worker every few seconds (the
+# 1.7 s p99 in docs/benchmarks.md). Set GUNICORN_MAX_REQUESTS to bound a slow leak.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 10
 accesslog = None  # the app writes one structured line per request
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

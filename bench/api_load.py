@@ -90,7 +90,8 @@ end
 
 def webhook_lua() -> str:
     """100 alerts per delivery; every delivery new (startsAt from the wrk thread and a counter),
-    so each one really opens or touches incidents instead of hitting the dedup fast path."""
+    so each one really opens or touches incidents instead of hitting the dedup fast path
+    (microseconds: Alertmanager's nanoseconds are cut to what Python's datetime keeps)."""
     return f"""
 local threads = 0
 setup = function(thread)
@@ -107,7 +108,7 @@ request = function()
     parts[#parts + 1] = string.format(
       '{{"status":"firing","labels":{{"alertname":"LoadTest","severity":"warning",' ..
       '"instance":"i%d"}},"annotations":{{"summary":"load %d"}},' ..
-      '"startsAt":"2026-11-27T00:00:%02d.%09dZ","generatorURL":"http://127.0.0.1:9090",' ..
+      '"startsAt":"2026-11-27T00:00:%02d.%06dZ","generatorURL":"http://127.0.0.1:9090",' ..
       '"fingerprint":"lt%04d"}}', i, i, id or 0, counter, i)
   end
   local body = '{{"version":"4","status":"firing","receiver":"driftwatch",' ..
@@ -115,6 +116,37 @@ request = function()
   return wrk.format("POST", "/alerts/alertmanager", nil, body)
 end
 """
+
+
+def start_profiler(
+    directory: Path | None, number: int, pid: int, duration: int
+) -> subprocess.Popen[bytes] | None:
+    """py-spy on gunicorn and its workers for the scenario's duration (collapsed stacks, which
+    ``bench/hotspots.py`` sums up, and a flame graph)."""
+    if directory is None:
+        return None
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    directory.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--subprocesses",
+            "--rate",
+            "200",
+            "--duration",
+            str(duration),
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--output",
+            str(directory / f"scenario{number}.txt"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def seed(url: str, count: int) -> None:
@@ -153,6 +185,15 @@ def main() -> int:
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--incidents", type=int, default=10_000)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="record each scenario's workers with py-spy: collapsed stacks and an SVG in DIR",
+    )
+    parser.add_argument(
+        "--only", metavar="TEXT", help="run only the scenarios whose name contains TEXT"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("api_load: needs wrk (apt-get install wrk)")
@@ -245,11 +286,16 @@ def main() -> int:
             ),
             ("POST /alerts/alertmanager (100 alerts)", webhook_lua()),
         ]
+        if args.only:
+            scenarios = [s for s in scenarios if s[0] == "GET /health" or args.only in s[0]]
         results: list[Result] = []
-        for name, script_text in scenarios:
-            script = work / f"s{len(results)}.lua"
+        for number, (name, script_text) in enumerate(scenarios):
+            script = work / f"s{number}.lua"
             script.write_text(script_text)
+            recorder = start_profiler(args.profile, number, process.pid, args.duration)
             results.append(run_wrk(name, base, script, args.duration, args.connections))
+            if recorder is not None:
+                recorder.wait(timeout=60)
         floor = results[0].rps
         print(
             f"## incident API under load ({time.strftime('%Y-%m-%d %H:%M')}; gunicorn 2 "

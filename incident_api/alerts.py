@@ -22,6 +22,7 @@ from incident_api.problems import ApiProblem
 from incident_api.services import services
 from incident_api.validation import parse_body
 from warehouse.fingerprint import alert_fingerprint, drift_fingerprint
+from warehouse.incidents import Resolve, Touch
 from warehouse.lifecycle import Severity, Source
 
 ACTOR: Final = "alertmanager"
@@ -132,6 +133,34 @@ def _nothing_firing(evidence: dict[str, Any]) -> bool:
     return all(a.get("status") != "firing" for a in evidence.get("alerts", {}).values())
 
 
+def _request_for(alert: Alert) -> Touch | Resolve:
+    key = key_of(alert)
+    dedup = f"am:{key}:{alert.fingerprint}:{alert.startsAt.isoformat()}:{alert.status}"
+    name = alert.labels.get("alertname", "alert")
+    if alert.status == "firing":
+        return Touch(
+            key,
+            title=alert.annotations.get("summary") or name,
+            description=alert.annotations.get("description", ""),
+            severity=severity_of(alert.labels),
+            source=Source.ALERTMANAGER,
+            actor=ACTOR,
+            dataset=alert.labels.get("dataset"),
+            feature=alert.labels.get("feature"),
+            dedup_key=dedup,
+            note=f"{name} firing since {alert.startsAt.isoformat()}",
+            update_evidence=_alert_state(alert, "firing"),
+        )
+    return Resolve(
+        key,
+        actor=ACTOR,
+        note=f"{name} resolved by Alertmanager",
+        dedup_key=dedup,
+        update_evidence=_alert_state(alert, "resolved"),
+        only_if=_nothing_firing,
+    )
+
+
 @bp.post("/alertmanager")
 @documented(
     "Alertmanager webhook (version 4): firing alerts open or touch incidents, resolved "
@@ -145,35 +174,11 @@ def _nothing_firing(evidence: dict[str, Any]) -> bool:
 def alertmanager() -> Response:
     _authorised()
     payload = parse_body(AlertmanagerPayload)
-    incidents = services().incidents
+    requests = [_request_for(alert) for alert in payload.alerts]
+    # One transaction for the whole delivery: all its alerts count, or (503) none do.
+    outcomes = services().incidents.apply(requests)
     result = WebhookResult(truncated=payload.truncatedAlerts)
-    for alert in payload.alerts:
-        key = key_of(alert)
-        dedup = f"am:{key}:{alert.fingerprint}:{alert.startsAt.isoformat()}:{alert.status}"
-        name = alert.labels.get("alertname", "alert")
-        if alert.status == "firing":
-            outcome = incidents.open_or_touch(
-                key,
-                title=alert.annotations.get("summary") or name,
-                description=alert.annotations.get("description", ""),
-                severity=severity_of(alert.labels),
-                source=Source.ALERTMANAGER,
-                actor=ACTOR,
-                dataset=alert.labels.get("dataset"),
-                feature=alert.labels.get("feature"),
-                dedup_key=dedup,
-                note=f"{name} firing since {alert.startsAt.isoformat()}",
-                update_evidence=_alert_state(alert, "firing"),
-            )
-        else:
-            outcome = incidents.resolve_by_fingerprint(
-                key,
-                actor=ACTOR,
-                note=f"{name} resolved by Alertmanager",
-                dedup_key=dedup,
-                update_evidence=_alert_state(alert, "resolved"),
-                only_if=_nothing_firing,
-            )
+    for outcome in outcomes:
         if outcome.duplicate or outcome.incident is None:
             result.ignored += 1
         elif outcome.opened:

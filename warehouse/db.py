@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar, Token
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 DEFAULT_DATABASE_URL: Final = "sqlite:///var/driftwatch.db"
 
@@ -58,21 +59,89 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     return create_engine(resolved, **kwargs)
 
 
-class Database:
-    """An engine and its session factory: what the repositories are built on."""
+class _Pin:
+    """One pooled connection, checked out on first use, for every session of a unit of work."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self.connection: Connection | None = None
+
+    def get(self) -> Connection:
+        if self.connection is None or self.connection.invalidated:
+            if self.connection is not None:
+                self.connection.close()
+            self.connection = self.engine.connect()
+        return self.connection
+
+    def release(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
+class Database:
+    """An engine and its sessions: what the repositories are built on.
+
+    Reads (:meth:`reads`) run without a transaction on PostgreSQL (autocommit: each statement
+    is its own snapshot, as it would be under READ COMMITTED anyway), which saves the BEGIN and
+    ROLLBACK round trips; writes (:meth:`transaction`) get a real one. Inside :meth:`pinned`
+    (the API wraps each request in it) every session runs on one pooled connection, checked out
+    — and pre-pinged — once, instead of once per repository call.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._pin: ContextVar[_Pin | None] = ContextVar(f"pin-{id(self)}", default=None)
+        # SQLite keeps its transactions for reads: BEGIN IMMEDIATE is how it orders writers.
+        self._autocommit_reads = engine.dialect.name == "postgresql"
+        self._reader = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self._autocommit_reads
+            else engine
+        )
 
     @classmethod
     def from_url(cls, url: str | None = None, **kwargs: Any) -> Database:
         return cls(make_engine(url, **kwargs))
 
+    def _bind(self, *, read: bool) -> Engine | Connection:
+        pin = self._pin.get()
+        if pin is None:
+            return self._reader if read else self.engine
+        connection = pin.get()
+        if self._autocommit_reads:
+            level = "AUTOCOMMIT" if read else connection.default_isolation_level
+            if connection.get_execution_options().get("isolation_level") != level:
+                connection.execution_options(isolation_level=level)
+        return connection
+
+    def reads(self) -> Session:
+        """A session for reading only (``with db.reads() as session``)."""
+        return Session(self._bind(read=True), expire_on_commit=False)
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        with self.sessions.begin() as session:
+        """A session in a transaction, committed when the block ends without an error."""
+        with Session(self._bind(read=False), expire_on_commit=False) as session, session.begin():
             yield session
+
+    def pin(self) -> Token[_Pin | None]:
+        """Pin until :meth:`unpin` is given the returned token (for request hooks)."""
+        return self._pin.set(_Pin(self.engine))
+
+    def unpin(self, token: Token[_Pin | None]) -> None:
+        pin = self._pin.get()
+        self._pin.reset(token)
+        if pin is not None:
+            pin.release()
+
+    @contextmanager
+    def pinned(self) -> Iterator[None]:
+        token = self.pin()
+        try:
+            yield
+        finally:
+            self.unpin(token)
 
     def ping(self) -> None:
         with self.engine.connect() as connection:

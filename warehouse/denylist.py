@@ -25,7 +25,7 @@ class SqlDenylist:
         self.purge_expired()
 
     def is_revoked(self, jti: str) -> bool:
-        with self.db.sessions() as session:
+        with self.db.reads() as session:
             found = session.scalar(select(RevokedToken.expires_at).where(RevokedToken.jti == jti))
         return found is not None and found > utcnow()
 

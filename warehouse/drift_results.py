@@ -55,7 +55,7 @@ class DriftResultStore:
     def after(self, last_id: int, limit: int = 1000) -> list[DriftResult]:
         """Results newer than ``last_id`` in id order (the sensor's cursor)."""
         query = select(DriftResult).where(DriftResult.id > last_id).order_by(DriftResult.id)
-        with self.db.sessions() as session:
+        with self.db.reads() as session:
             return list(session.scalars(query.limit(limit)))
 
     def recent_partitions(self, dataset: str, feature: str, count: int) -> list[DriftResult]:
@@ -71,20 +71,20 @@ class DriftResultStore:
             .order_by(DriftResult.partition.desc())
             .limit(count)
         )
-        with self.db.sessions() as session:
+        with self.db.reads() as session:
             return list(session.scalars(query))
 
     def latest_per_feature(self) -> list[DriftResult]:
         """The newest result of every (dataset, feature)."""
         latest = select(func.max(DriftResult.id)).group_by(DriftResult.dataset, DriftResult.feature)
-        with self.db.sessions() as session:
+        with self.db.reads() as session:
             return list(session.scalars(select(DriftResult).where(DriftResult.id.in_(latest))))
 
     def last_evaluation_per_dataset(self) -> dict[str, datetime]:
         query = select(DriftResult.dataset, func.max(DriftResult.evaluated_at)).group_by(
             DriftResult.dataset
         )
-        with self.db.sessions() as session:
+        with self.db.reads() as session:
             rows = session.execute(query).all()
         return {dataset: _aware(at) for dataset, at in rows if at is not None}
 
@@ -94,5 +94,5 @@ class DriftResultStore:
             .where(DriftResult.dataset == dataset, DriftResult.partition == partition)
             .order_by(DriftResult.id)
         )
-        with self.db.sessions() as session:
+        with self.db.reads() as session:
             return list(session.scalars(query))

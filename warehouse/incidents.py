@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from warehouse.db import Database
@@ -30,6 +31,7 @@ MAX_ID: Final = 2**31 - 1
 """Ids are 32-bit integers in the schema; a larger one cannot exist (and must not reach the
 driver, which would overflow rather than find nothing)."""
 _RETRIES: Final = 8
+_RETRY_SQLSTATES: Final = ("40P01", "40001")  # deadlock detected, serialization failure
 T = TypeVar("T")
 EvidenceUpdate = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -71,6 +73,93 @@ class Outcome:
     resolved: bool = False
     duplicate: bool = False
     """The delivery's dedup key was seen before: nothing changed."""
+
+
+@dataclass(frozen=True)
+class Touch:
+    """Open the incident for ``fingerprint``, or count one more occurrence of the open one.
+
+    ``update_evidence`` derives the evidence from what is stored, inside the same locked
+    transaction (instead of replacing it with ``evidence``); a seen ``dedup_key`` makes the
+    request a duplicate that changes nothing.
+    """
+
+    fingerprint: str
+    title: str
+    severity: Severity
+    source: Source
+    actor: str
+    description: str = ""
+    dataset: str | None = None
+    feature: str | None = None
+    assignee: str | None = None
+    evidence: Mapping[str, Any] | None = None
+    dedup_key: str | None = None
+    note: str = ""
+    update_evidence: EvidenceUpdate | None = None
+
+
+@dataclass(frozen=True)
+class Resolve:
+    """Resolve the not-resolved incident for ``fingerprint``, if there is one. With
+    ``only_if``, the (updated) evidence decides: when it says no, the incident stays open and
+    the request is recorded as a touch (e.g. another alert still fires)."""
+
+    fingerprint: str
+    actor: str
+    note: str = ""
+    dedup_key: str | None = None
+    update_evidence: EvidenceUpdate | None = None
+    only_if: Callable[[dict[str, Any]], bool] | None = None
+
+
+def _touch(session: Session, incident: Incident, request: Touch, now: datetime) -> None:
+    incident.occurrences += 1
+    incident.last_seen_at = now
+    incident.updated_at = now
+    if Severity(request.severity).rank > Severity(incident.severity).rank:
+        incident.severity = Severity(request.severity).value
+    if request.update_evidence is not None:
+        incident.evidence = request.update_evidence(dict(incident.evidence or {}))
+    elif request.evidence is not None:
+        incident.evidence = dict(request.evidence)
+    session.add(
+        _event(
+            incident,
+            actor=request.actor,
+            kind="touched",
+            at=now,
+            dedup_key=request.dedup_key,
+            note=request.note or f"occurrence {incident.occurrences}",
+        )
+    )
+
+
+def _new_incident(request: Touch, now: datetime, previous: int | None) -> Incident:
+    evidence = (
+        request.update_evidence({})
+        if request.update_evidence is not None
+        else dict(request.evidence or {})
+    )
+    return Incident(
+        title=request.title,
+        description=request.description,
+        severity=Severity(request.severity).value,
+        status=Status.OPEN.value,
+        source=Source(request.source).value,
+        dataset=request.dataset,
+        feature=request.feature,
+        fingerprint=request.fingerprint,
+        occurrences=1,
+        first_seen_at=now,
+        last_seen_at=now,
+        evidence=evidence,
+        assignee=request.assignee,
+        created_by=request.actor,
+        created_at=now,
+        updated_at=now,
+        previous_incident_id=previous,
+    )
 
 
 def _check_id(incident_id: int) -> None:
@@ -125,13 +214,17 @@ class IncidentStore:
     # -- internals ---------------------------------------------------------------------------
 
     def _retrying(self, work: Callable[[Session], T]) -> T:
-        """Run ``work`` in a transaction, again when a concurrent writer won a unique index."""
+        """Run ``work`` in a transaction, again when a concurrent writer won a unique index
+        or PostgreSQL chose this transaction as a deadlock's victim."""
         for attempt in range(_RETRIES):
             try:
                 with self.db.transaction() as session:
                     return work(session)
-            except IntegrityError:
-                if attempt == _RETRIES - 1:
+            except (IntegrityError, OperationalError) as exc:
+                retryable = isinstance(exc, IntegrityError) or (
+                    getattr(exc.orig, "sqlstate", None) in _RETRY_SQLSTATES
+                )
+                if not retryable or attempt == _RETRIES - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -192,148 +285,152 @@ class IncidentStore:
             raise RuntimeError("the manual incident was not created")
         return outcome.incident
 
-    def open_or_touch(
-        self,
-        fingerprint: str,
-        *,
-        title: str,
-        severity: Severity,
-        source: Source,
-        actor: str,
-        description: str = "",
-        dataset: str | None = None,
-        feature: str | None = None,
-        assignee: str | None = None,
-        evidence: Mapping[str, Any] | None = None,
-        dedup_key: str | None = None,
-        note: str = "",
-        update_evidence: EvidenceUpdate | None = None,
-    ) -> Outcome:
-        """Open the incident for ``fingerprint``, or count one more occurrence of the open one.
+    def open_or_touch(self, fingerprint: str, **fields: Any) -> Outcome:
+        """Open the incident for ``fingerprint``, or count one more occurrence of the open one
+        (the fields are :class:`Touch`'s).
 
         Idempotent per ``dedup_key`` and safe under concurrency: the partial unique index lets
         one concurrent opener win; the others retry and touch it. Severity only escalates.
         Drift that returns after a resolution opens a new incident linked to the last one.
-        ``update_evidence`` derives the evidence from what is stored, inside the same locked
-        transaction (instead of replacing it with ``evidence``).
+        """
+        return self.apply([Touch(fingerprint, **fields)])[0]
+
+    def resolve_by_fingerprint(self, fingerprint: str, **fields: Any) -> Outcome:
+        """Resolve the not-resolved incident for ``fingerprint``, if there is one (the fields
+        are :class:`Resolve`'s)."""
+        return self.apply([Resolve(fingerprint, **fields)])[0]
+
+    def apply(self, requests: Sequence[Touch | Resolve]) -> list[Outcome]:
+        """Apply ``requests`` in one transaction — all of them or, on an error, none — and
+        return their outcomes in order. The result equals applying them one by one.
+
+        Touches whose fingerprint and dedup key occur once in ``requests`` go in bulk: one query
+        for the seen dedup keys, one locking the open incidents (in fingerprint order, so
+        concurrent batches cannot deadlock), one for predecessors, one insert of the new
+        incidents; the rest go one by one, in order, in the same transaction.
         """
 
-        def work(session: Session) -> Outcome:
-            now = utcnow()
-            if self._seen(session, dedup_key):
-                return Outcome(self._open_for(session, fingerprint), duplicate=True)
-            incident = self._open_for(session, fingerprint)
-            if incident is not None:
-                incident.occurrences += 1
-                incident.last_seen_at = now
-                incident.updated_at = now
-                if Severity(severity).rank > Severity(incident.severity).rank:
-                    incident.severity = Severity(severity).value
-                if update_evidence is not None:
-                    incident.evidence = update_evidence(dict(incident.evidence or {}))
-                elif evidence is not None:
-                    incident.evidence = dict(evidence)
+        def work(session: Session) -> list[Outcome]:
+            outcomes: list[Outcome | None] = [None] * len(requests)
+            fingerprints = Counter(r.fingerprint for r in requests)
+            dedup_keys = Counter(r.dedup_key for r in requests if r.dedup_key is not None)
+            single = [
+                (i, r)
+                for i, r in enumerate(requests)
+                if isinstance(r, Touch)
+                and fingerprints[r.fingerprint] == 1
+                and (r.dedup_key is None or dedup_keys[r.dedup_key] == 1)
+            ]
+            if single:
+                self._touch_many(session, single, outcomes)
+            for i, request in enumerate(requests):
+                if outcomes[i] is None:
+                    outcomes[i] = (
+                        self._touch_many(session, [(i, request)], outcomes)
+                        if isinstance(request, Touch)
+                        else self._resolve(session, request)
+                    )
+            return [o for o in outcomes if o is not None]
+
+        return self._retrying(work)
+
+    def _touch_many(
+        self,
+        session: Session,
+        items: Sequence[tuple[int, Touch]],
+        outcomes: list[Outcome | None],
+    ) -> Outcome | None:
+        """Touch or open for ``items`` (distinct fingerprints), writing into ``outcomes``;
+        returns the last item's outcome."""
+        keys = [r.dedup_key for _, r in items if r.dedup_key is not None]
+        seen = set(
+            session.scalars(
+                select(IncidentEvent.dedup_key).where(IncidentEvent.dedup_key.in_(keys))
+            )
+            if keys
+            else ()
+        )
+        fingerprints = sorted({r.fingerprint for _, r in items})
+        open_now = {
+            incident.fingerprint: incident
+            for incident in session.scalars(
+                select(Incident)
+                .where(
+                    Incident.fingerprint.in_(fingerprints),
+                    Incident.status != Status.RESOLVED.value,
+                )
+                .order_by(Incident.fingerprint)
+                .with_for_update()
+            )
+        }
+        now = utcnow()
+        fresh: list[tuple[int, Touch]] = []
+        for i, request in items:
+            incident = open_now.get(request.fingerprint)
+            if request.dedup_key is not None and request.dedup_key in seen:
+                outcomes[i] = Outcome(incident, duplicate=True)
+            elif incident is not None:
+                _touch(session, incident, request, now)
+                outcomes[i] = Outcome(incident, touched=True)
+            else:
+                fresh.append((i, request))
+        if fresh:
+            previous: dict[str, int] = {
+                fingerprint: last
+                for fingerprint, last in session.execute(
+                    select(Incident.fingerprint, func.max(Incident.id))
+                    .where(Incident.fingerprint.in_([r.fingerprint for _, r in fresh]))
+                    .group_by(Incident.fingerprint)
+                )
+            }
+            opened = [_new_incident(r, now, previous.get(r.fingerprint)) for _, r in fresh]
+            session.add_all(opened)
+            session.flush()  # a concurrent opener makes this raise IntegrityError → retry
+            for (i, request), incident in zip(fresh, opened, strict=True):
+                last = incident.previous_incident_id
+                note = request.note or (f"recurrence of incident {last}" if last else "opened")
                 session.add(
                     _event(
                         incident,
-                        actor=actor,
-                        kind="touched",
+                        actor=request.actor,
+                        kind="opened",
                         at=now,
-                        dedup_key=dedup_key,
-                        note=note or f"occurrence {incident.occurrences}",
+                        to_status="open",
+                        note=note,
+                        dedup_key=request.dedup_key,
                     )
                 )
-                session.flush()
-                return Outcome(incident, touched=True)
-            previous = session.scalar(
-                select(Incident.id)
-                .where(Incident.fingerprint == fingerprint)
-                .order_by(Incident.id.desc())
-                .limit(1)
-            )
-            incident = Incident(
-                title=title,
-                description=description,
-                severity=Severity(severity).value,
-                status=Status.OPEN.value,
-                source=Source(source).value,
-                dataset=dataset,
-                feature=feature,
-                fingerprint=fingerprint,
-                occurrences=1,
-                first_seen_at=now,
-                last_seen_at=now,
-                evidence=(
-                    update_evidence({}) if update_evidence is not None else dict(evidence or {})
-                ),
-                assignee=assignee,
-                created_by=actor,
-                created_at=now,
-                updated_at=now,
-                previous_incident_id=previous,
-            )
-            session.add(incident)
-            session.flush()  # a concurrent opener makes this raise IntegrityError → retry
-            opened_note = note or (f"recurrence of incident {previous}" if previous else "opened")
+                outcomes[i] = Outcome(incident, opened=True)
+        session.flush()
+        return outcomes[items[-1][0]]
+
+    def _resolve(self, session: Session, request: Resolve) -> Outcome:
+        if request.dedup_key is not None and self._seen(session, request.dedup_key):
+            return Outcome(None, duplicate=True)
+        incident = self._open_for(session, request.fingerprint)
+        if incident is None:
+            return Outcome(None)
+        if request.update_evidence is not None:
+            incident.evidence = request.update_evidence(dict(incident.evidence or {}))
+        if request.only_if is not None and not request.only_if(dict(incident.evidence or {})):
+            now = utcnow()
+            incident.updated_at = now
             session.add(
                 _event(
                     incident,
-                    actor=actor,
-                    kind="opened",
+                    actor=request.actor,
+                    kind="touched",
                     at=now,
-                    to_status="open",
-                    note=opened_note,
-                    dedup_key=dedup_key,
+                    dedup_key=request.dedup_key,
+                    note=request.note or "kept open",
                 )
             )
             session.flush()
-            return Outcome(incident, opened=True)
-
-        return self._retrying(work)
-
-    def resolve_by_fingerprint(
-        self,
-        fingerprint: str,
-        *,
-        actor: str,
-        note: str = "",
-        dedup_key: str | None = None,
-        update_evidence: EvidenceUpdate | None = None,
-        only_if: Callable[[dict[str, Any]], bool] | None = None,
-    ) -> Outcome:
-        """Resolve the not-resolved incident for ``fingerprint``, if there is one.
-
-        With ``only_if``, the (updated) evidence decides: when it says no, the incident stays
-        open and the delivery is recorded as a touch (e.g. another alert still fires).
-        """
-
-        def work(session: Session) -> Outcome:
-            if self._seen(session, dedup_key):
-                return Outcome(None, duplicate=True)
-            incident = self._open_for(session, fingerprint)
-            if incident is None:
-                return Outcome(None)
-            if update_evidence is not None:
-                incident.evidence = update_evidence(dict(incident.evidence or {}))
-            if only_if is not None and not only_if(dict(incident.evidence or {})):
-                now = utcnow()
-                incident.updated_at = now
-                session.add(
-                    _event(
-                        incident,
-                        actor=actor,
-                        kind="touched",
-                        at=now,
-                        dedup_key=dedup_key,
-                        note=note or "kept open",
-                    )
-                )
-                session.flush()
-                return Outcome(incident, touched=True)
-            self._move(session, incident, Status.RESOLVED, actor, note, dedup_key)
-            return Outcome(incident, resolved=True)
-
-        return self._retrying(work)
+            return Outcome(incident, touched=True)
+        self._move(
+            session, incident, Status.RESOLVED, request.actor, request.note, request.dedup_key
+        )
+        return Outcome(incident, resolved=True)
 
     def _move(
         self,
@@ -427,7 +524,7 @@ class IncidentStore:
 
     def get(self, incident_id: int) -> Incident:
         _check_id(incident_id)
-        with self.db.sessions() as session:
+        with self.db.reads() as session:
             incident = session.get(Incident, incident_id)
             if incident is None:
                 raise IncidentNotFound(incident_id)
@@ -435,7 +532,7 @@ class IncidentStore:
 
     def events(self, incident_id: int) -> list[IncidentEvent]:
         _check_id(incident_id)
-        with self.db.sessions() as session:
+        with self.db.reads() as session:
             if session.get(Incident, incident_id) is None:
                 raise IncidentNotFound(incident_id)
             query = (
@@ -472,7 +569,7 @@ class IncidentStore:
         if cursor is not None:
             query = query.where(Incident.id < decode_cursor(cursor))
         query = query.order_by(Incident.id.desc()).limit(limit + 1)
-        with self.db.sessions() as session:
+        with self.db.reads() as session:
             rows = list(session.scalars(query))
         more = len(rows) > limit
         items = rows[:limit]
@@ -485,6 +582,6 @@ class IncidentStore:
             .where(Incident.status != Status.RESOLVED.value)
             .group_by(Incident.severity)
         )
-        with self.db.sessions() as session:
+        with self.db.reads() as session:
             counts = {severity: int(n) for severity, n in session.execute(query)}
         return {s.value: counts.get(s.value, 0) for s in Severity}

@@ -51,11 +51,11 @@ class UserStore:
         return user
 
     def get(self, username: str) -> User | None:
-        with self.db.sessions() as session:
+        with self.db.reads() as session:
             return session.scalars(select(User).where(User.username == username)).first()
 
     def list(self) -> list[User]:
-        with self.db.sessions() as session:
+        with self.db.reads() as session:
             return list(session.scalars(select(User).order_by(User.username)))
 
     def set_active(self, username: str, active: bool) -> User:
