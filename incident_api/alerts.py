@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 import structlog
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, request
 from pydantic import BaseModel, ConfigDict, Field
 
 from incident_api.openapi import documented
 from incident_api.problems import ApiProblem
+from incident_api.responses import json_body
 from incident_api.services import services
 from incident_api.validation import parse_body
 from warehouse.fingerprint import alert_fingerprint, drift_fingerprint
@@ -200,4 +201,4 @@ def alertmanager() -> Response:
         status=payload.status,
         receiver=payload.receiver,
     )
-    return jsonify(result.model_dump())
+    return json_body(result)

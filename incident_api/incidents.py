@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response
 from flask_jwt_extended import current_user
 
 from incident_api.auth import require_role
 from incident_api.openapi import documented
 from incident_api.problems import ApiProblem
+from incident_api.responses import json_body
 from incident_api.schemas import (
     EventList,
     EventOut,
@@ -27,8 +28,8 @@ from warehouse.users import Role
 bp = Blueprint("incidents", __name__, url_prefix="/incidents")
 
 
-def _out(incident: Incident, status: int = 200) -> tuple[Response, int]:
-    return jsonify(IncidentOut.model_validate(incident).model_dump(mode="json")), status
+def _out(incident: Incident, status: int = 200) -> Response:
+    return json_body(IncidentOut.model_validate(incident), status)
 
 
 @bp.post("")
@@ -40,7 +41,7 @@ def _out(incident: Incident, status: int = 200) -> tuple[Response, int]:
     responses={201: IncidentOut},
     role="responder",
 )
-def create() -> tuple[Response, int]:
+def create() -> Response:
     body = parse_body(IncidentCreate)
     incident = services().incidents.create(
         title=body.title,
@@ -52,9 +53,9 @@ def create() -> tuple[Response, int]:
         evidence=body.evidence,
         actor=current_user.username,
     )
-    response, status = _out(incident, 201)
+    response = _out(incident, 201)
     response.headers["Location"] = f"/incidents/{incident.id}"
-    return response, status
+    return response
 
 
 @bp.get("")
@@ -88,13 +89,13 @@ def list_incidents() -> Response:
     body = IncidentPage(
         items=[IncidentOut.model_validate(i) for i in page.items], next_cursor=page.next_cursor
     )
-    return jsonify(body.model_dump(mode="json"))
+    return json_body(body)
 
 
 @bp.get("/<int:incident_id>")
 @require_role(Role.VIEWER)
 @documented("One incident", tag="incidents", responses={200: IncidentOut}, role="viewer")
-def get(incident_id: int) -> tuple[Response, int]:
+def get(incident_id: int) -> Response:
     return _out(services().incidents.get(incident_id))
 
 
@@ -107,7 +108,7 @@ def get(incident_id: int) -> tuple[Response, int]:
     responses={200: IncidentOut},
     role="responder",
 )
-def update(incident_id: int) -> tuple[Response, int]:
+def update(incident_id: int) -> Response:
     body = parse_body(IncidentPatch)
     changes = body.model_dump(include=body.model_fields_set)
     incident = services().incidents.update(incident_id, changes, actor=current_user.username)
@@ -124,7 +125,7 @@ def update(incident_id: int) -> tuple[Response, int]:
     role="responder",
     problems={409},
 )
-def transition(incident_id: int) -> tuple[Response, int]:
+def transition(incident_id: int) -> Response:
     body = parse_body(TransitionRequest)
     incident = services().incidents.transition(
         incident_id, body.status, actor=current_user.username, note=body.note
@@ -142,7 +143,7 @@ def transition(incident_id: int) -> tuple[Response, int]:
 )
 def events(incident_id: int) -> Response:
     items = [EventOut.model_validate(e) for e in services().incidents.events(incident_id)]
-    return jsonify(EventList(items=items).model_dump(mode="json"))
+    return json_body(EventList(items=items))
 
 
 @bp.delete("/<int:incident_id>")

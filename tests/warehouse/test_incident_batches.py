@@ -26,7 +26,7 @@ def _firing(evidence: dict[str, Any]) -> dict[str, Any]:
 
 
 def _quiet(evidence: dict[str, Any]) -> bool:
-    return evidence.get("firing", 0) < 3
+    return int(evidence.get("firing", 0)) < 3
 
 
 touches = st.builds(
