@@ -165,8 +165,19 @@ class TcpProxy:
         self._server: socket.socket | None = None
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._trigger: tuple[bytes, bool] | None = None
+        self._withhold = False
+        self.triggered = threading.Event()
+
+    def cut_on(self, pattern: bytes, *, after_server_got_it: bool = False) -> None:
+        """Cut everything once a client sends ``pattern`` (e.g. a statement's text): before the
+        server sees it, or after it has — with the server's answer withheld from the client,
+        like a connection that dies while a COMMIT is in flight."""
+        self.triggered.clear()
+        self._trigger = (pattern, after_server_got_it)
 
     def start(self) -> None:
+        self._withhold = False
         server = socket.socket()
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         server.bind(("127.0.0.1", self.port))
@@ -187,13 +198,24 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            for a, b, outbound in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pipe, args=(a, b, outbound), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, outbound: bool) -> None:
         try:
             while data := source.recv(65536):
+                trigger = self._trigger
+                if outbound and trigger is not None and trigger[0] in data:
+                    self._trigger = None
+                    if trigger[1]:
+                        self._withhold = True
+                        sink.sendall(data)
+                        time.sleep(0.5)  # the server acts on it; its answer goes nowhere
+                    self.triggered.set()
+                    self.cut()
+                    return
+                if not outbound and self._withhold:
+                    continue
                 sink.sendall(data)
         except OSError:
             pass
