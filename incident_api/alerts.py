@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from incident_api.openapi import documented
 from incident_api.problems import ApiProblem
 from incident_api.responses import json_body
+from incident_api.schemas import NoNul
 from incident_api.services import services
 from incident_api.validation import parse_body
 from warehouse.fingerprint import alert_fingerprint, drift_fingerprint
@@ -50,7 +51,7 @@ log = structlog.get_logger("incident_api.alerts")
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 
 
-class _Lenient(BaseModel):
+class _Lenient(NoNul):
     """Fields Alertmanager may add later are ignored; the ones we use are required."""
 
     model_config = ConfigDict(extra="ignore")

@@ -14,7 +14,30 @@ Name = Field(min_length=1, max_length=200)
 ISO_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
 
-class Strict(BaseModel):
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class NoNul(BaseModel):
+    """No text anywhere in the body (nested JSON included) holds a NUL character: PostgreSQL can
+    store none in text or jsonb, so it would fail at the database instead of here (a 500 found
+    by tests/api/test_sql_metacharacters.py)."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError("must not contain NUL (\\u0000) characters")
+        return value
+
+
+class Strict(NoNul):
     """Unknown fields are an error, not silently dropped."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
