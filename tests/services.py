@@ -30,14 +30,14 @@ POSTGRES_URL = os.environ.get(
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
 
-def require(service: str, probe: Callable[[], object]) -> None:
+def require(service: str, probe: Callable[[], object], *, module_level: bool = False) -> None:
     try:
         probe()
     except Exception as exc:  # any failure to reach it
         message = f"{service} is not available: {type(exc).__name__}: {exc}"
         if os.environ.get("CI") == "true":
             pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        pytest.skip(message, allow_module_level=module_level)
 
 
 def free_port() -> int:

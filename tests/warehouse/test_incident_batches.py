@@ -81,9 +81,7 @@ def _state(store: IncidentStore) -> list[tuple[Any, ...]]:
 
 
 def _summary(outcomes: list[Outcome]) -> list[tuple[Any, ...]]:
-    return [
-        (o.incident is None, o.opened, o.touched, o.resolved, o.duplicate) for o in outcomes
-    ]
+    return [(o.incident is None, o.opened, o.touched, o.resolved, o.duplicate) for o in outcomes]
 
 
 @settings(max_examples=60)
@@ -127,9 +125,7 @@ def test_concurrent_overlapping_batches_on_postgres_neither_deadlock_nor_double(
     with postgres_database() as db:
         upgrade(db.engine)
         store = IncidentStore(db)
-        deliveries = [
-            _delivery(keys if n % 2 else list(reversed(keys)), f"d{n}") for n in range(8)
-        ]
+        deliveries = [_delivery(keys if n % 2 else list(reversed(keys)), f"d{n}") for n in range(8)]
         with ThreadPoolExecutor(max_workers=8) as pool:
             results = list(pool.map(store.apply, deliveries))
         assert sum(o.opened for r in results for o in r) == 100
