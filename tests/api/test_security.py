@@ -1,0 +1,347 @@
+"""Attacks and bad input (issue 7's security module): forged and misused tokens, brute force,
+roles on every route, SQL metacharacters in every filter and body, NUL characters, on SQLite
+and on the real PostgreSQL. Elsewhere, by topic: oversized and deeply nested JSON
+(test_incidents_api.py::test_bad_bodies_are_clean_4xx), CORS from a foreign origin
+(test_ops_and_config.py::test_cors_allowlist), no secret or token in any log line
+(test_observability.py::test_request_log_lines_are_json_with_context_and_no_secrets); the index
+is docs/reliability.md."""
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote, urlencode
+
+import jwt as pyjwt
+import pytest
+from flask import Flask
+
+from incident_api.services import services
+from tests.api.conftest import PASSWORD, bearer, login
+from tests.services import POSTGRES_URL, postgres_schema
+
+PROBLEM = "application/problem+json"
+
+
+def _b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def _claims(**extra):
+    now = datetime.now(UTC)
+    return {
+        "sub": "admin",
+        "type": "access",
+        "jti": "j-" + str(now.timestamp()),
+        "iat": now,
+        "nbf": now,
+        "exp": now + timedelta(minutes=5),
+        "fresh": False,
+        **extra,
+    }
+
+
+def probes(app, pair):
+    secret = app.config["JWT_SECRET_KEY"]
+    header, payload, signature = pair["access_token"].split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    tampered = dict(claims, sub="admin", role="admin")
+    past = datetime.now(UTC) - timedelta(hours=1)
+    return {
+        "alg none": f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{payload}.",
+        "HS512 with the right key": pyjwt.encode(_claims(), secret, algorithm="HS512"),
+        "RS256 header": f"{_b64({'alg': 'RS256', 'typ': 'JWT'})}.{payload}.{signature}",
+        "wrong key": pyjwt.encode(
+            _claims(), "another-secret-of-enough-length!!", algorithm="HS256"
+        ),
+        "expired": pyjwt.encode(
+            _claims(iat=past, nbf=past, exp=past + timedelta(minutes=15)), secret, algorithm="HS256"
+        ),
+        "tampered payload": f"{header}.{_b64(tampered)}.{signature}",
+        "refresh used as access": pair["refresh_token"],
+        "garbage": "abc.def",
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "alg none",
+        "HS512 with the right key",
+        "RS256 header",
+        "wrong key",
+        "expired",
+        "tampered payload",
+        "refresh used as access",
+        "garbage",
+    ],
+)
+def test_token_probes_are_refused(client, app, name):
+    pair = login(client, "viewer")
+    token = probes(app, pair)[name]
+    response = client.get("/incidents", headers=bearer(token))
+    assert response.status_code == 401, name
+    assert response.content_type == PROBLEM
+    assert "Bearer" in response.headers["WWW-Authenticate"]
+
+
+def test_access_token_is_not_a_refresh_token(client):
+    pair = login(client, "viewer")
+    assert client.post("/auth/refresh", headers=bearer(pair["access_token"])).status_code == 401
+
+
+def test_missing_and_malformed_authorization(client):
+    assert client.get("/incidents").status_code == 401
+    assert client.get("/incidents", headers={"Authorization": "Basic abc"}).status_code == 401
+    assert client.get("/incidents", headers={"Authorization": "Bearer"}).status_code == 401
+
+
+def test_disabled_user_loses_its_tokens_at_once(client, app):
+    pair = login(client, "responder")
+    with app.app_context():
+        services().users.set_active("responder", False)
+    response = client.get("/incidents", headers=bearer(pair["access_token"]))
+    assert response.status_code == 401
+    assert response.get_json()["detail"] == "the token's user is unknown or disabled"
+    assert client.post("/auth/refresh", headers=bearer(pair["refresh_token"])).status_code == 401
+    denied = client.post("/auth/token", json={"username": "responder", "password": PASSWORD})
+    assert denied.status_code == 401
+
+
+def test_login_rate_limit_per_username_and_per_client(make_app):
+    app = make_app(login_rate_limit="3 per minute")
+    client = app.test_client()
+    wrong = {"username": "viewer", "password": "wrong password!"}
+    for i in range(3):  # a different address each time: only the per-username limit applies
+        response = client.post(
+            "/auth/token", json=wrong, environ_base={"REMOTE_ADDR": f"10.0.0.{i}"}
+        )
+        assert response.status_code == 401
+    limited = client.post("/auth/token", json=wrong, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert limited.status_code == 429
+    assert limited.content_type == PROBLEM
+    assert int(limited.headers["Retry-After"]) > 0
+    for i in range(3):  # one address, many usernames: the per-client limit applies
+        client.post(
+            "/auth/token",
+            json={"username": f"u{i}", "password": "wrong password!"},
+            environ_base={"REMOTE_ADDR": "10.9.9.9"},
+        )
+    blocked = client.post(
+        "/auth/token",
+        json={"username": "u9", "password": "x" * 9},
+        environ_base={"REMOTE_ADDR": "10.9.9.9"},
+    )
+    assert blocked.status_code == 429
+
+
+ROUTES = [
+    ("get", "/incidents", None, "viewer"),
+    ("get", "/incidents/{id}", None, "viewer"),
+    ("get", "/incidents/{id}/events", None, "viewer"),
+    ("post", "/incidents", {"title": "t", "severity": "low"}, "responder"),
+    ("patch", "/incidents/{id}", {"title": "renamed"}, "responder"),
+    ("post", "/incidents/{id}/transitions", {"status": "acknowledged"}, "responder"),
+    ("delete", "/incidents/{id}", None, "admin"),
+]
+ROLES = ["viewer", "responder", "admin"]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "needed"), ROUTES)
+@pytest.mark.parametrize("role", ROLES)
+def test_rbac_matrix(client, headers, method, path, body, needed, role):
+    created = client.post(
+        "/incidents", json={"title": "x", "severity": "low"}, headers=headers("admin")
+    ).get_json()
+    url = path.format(id=created["id"])
+    kwargs = {"json": body} if body is not None else {}
+    response = getattr(client, method)(url, headers=headers(role), **kwargs)
+    allowed = ROLES.index(role) >= ROLES.index(needed)
+    if allowed:
+        assert response.status_code in (200, 201, 204), response.get_json()
+    else:
+        assert response.status_code == 403
+        assert response.get_json()["detail"] == f"this needs the {needed} role"
+
+
+# Every other route, with who may call it: a route missing from both tables fails the test below.
+OTHER_ROUTES = {
+    ("GET", "/health"): "anyone",
+    ("GET", "/ready"): "anyone",
+    ("GET", "/metrics"): "anyone",  # scraped by Prometheus; bind to loopback or a private net
+    ("GET", "/openapi.json"): "anyone",
+    ("GET", "/docs/"): "anyone",
+    ("GET", "/docs/init.js"): "anyone",
+    ("GET", "/docs/static/<path:filename>"): "anyone",
+    ("GET", "/static/<path:filename>"): "anyone",
+    ("POST", "/auth/token"): "anyone",  # a password, rate limited
+    ("POST", "/auth/refresh"): "refresh token",
+    ("POST", "/auth/logout"): "viewer",
+    ("POST", "/alerts/alertmanager"): "webhook credential",
+}
+
+
+def test_every_route_has_a_declared_guard_and_it_holds(app, client, headers):
+    served = {
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    in_matrix = {(m.upper(), p.replace("{id}", "<int:incident_id>")) for m, p, _, _ in ROUTES}
+    assert served == in_matrix | set(OTHER_ROUTES), "a route without a declared guard"
+    for role in ROLES:  # user tokens of any role: refused where another credential is needed
+        token = headers(role)
+        assert client.post("/auth/refresh", headers=token).status_code == 401
+        assert client.post("/alerts/alertmanager", json={}, headers=token).status_code == 401
+    for method, path in OTHER_ROUTES:
+        if OTHER_ROUTES[(method, path)] == "anyone" and "<" not in path:
+            response = client.open(path, method=method, json={} if method == "POST" else None)
+            assert response.status_code in (200, 422), (path, response.status_code)
+    assert client.post("/auth/logout").status_code == 401
+
+
+def test_revoked_token_is_refused_everywhere(client):
+    pair = login(client, "admin")
+    assert client.post("/auth/logout", headers=bearer(pair["access_token"])).status_code == 204
+    for method, path, body, _ in ROUTES:
+        kwargs = {"json": body} if body is not None else {}
+        response = client.open(
+            path.format(id=1), method=method.upper(), headers=bearer(pair["access_token"]), **kwargs
+        )
+        assert response.status_code == 401, (method, path)
+        assert response.get_json()["detail"] == "the token has been revoked"
+
+
+@pytest.mark.parametrize("drop", ["sub", "jti", "exp", "type"])
+def test_tokens_missing_claims_are_refused(client, app, drop):
+    claims = _claims()
+    claims.pop(drop)
+    token = pyjwt.encode(claims, app.config["JWT_SECRET_KEY"], algorithm="HS256")
+    response = client.get("/incidents", headers=bearer(token))
+    assert response.status_code == 401
+    assert response.content_type == PROBLEM
+
+
+def test_token_not_yet_valid_is_refused(client, app):
+    future = datetime.now(UTC) + timedelta(minutes=10)
+    token = pyjwt.encode(
+        _claims(nbf=future, iat=future), app.config["JWT_SECRET_KEY"], algorithm="HS256"
+    )
+    assert client.get("/incidents", headers=bearer(token)).status_code == 401
+
+
+# -- SQL metacharacters and NUL characters ---------------------------------------------------
+
+PAYLOADS = [
+    "' OR '1'='1",
+    "'; DROP TABLE incidents; --",
+    '" OR ""="',
+    "1) OR (1=1",
+    "ds0' UNION SELECT username, password_hash FROM users --",
+    "%",
+    "_",
+    "ds%",
+    "\\",
+    "\\'; SELECT pg_sleep(5); --",
+    "é' --",
+    "\x00",
+]
+FREE_TEXT = ("dataset", "feature")
+WEBHOOK_TOKEN = "w" * 40
+TYPED = ("status", "severity", "source", "created_after", "created_before", "limit", "cursor")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_db_app(request: pytest.FixtureRequest, make_app) -> Iterator[Flask]:
+    if request.param == "sqlite":
+        yield make_app(alertmanager_webhook_token=WEBHOOK_TOKEN)
+        return
+    with postgres_schema() as (schema, _):
+        application = make_app(
+            database_url=f"{POSTGRES_URL}?options={quote(f'-csearch_path={schema}')}",
+            alertmanager_webhook_token=WEBHOOK_TOKEN,
+        )
+        yield application
+        with application.app_context():
+            from incident_api.services import services
+
+            services().db.dispose()
+
+
+def test_sql_metacharacters_in_every_filter(any_db_app: Flask) -> None:
+    app = any_db_app
+    client = app.test_client()
+    token = bearer(login(client, "responder")["access_token"])
+    literal = "' OR '1'='1"
+    for dataset in ("ds0", "ds1", literal):
+        created = client.post(
+            "/incidents",
+            json={"title": f"t {dataset}", "severity": "low", "dataset": dataset, "feature": "f"},
+            headers=token,
+        )
+        assert created.status_code == 201
+
+    for payload in PAYLOADS:
+        for field in FREE_TEXT:
+            response = client.get(f"/incidents?{urlencode({field: payload})}", headers=token)
+            if "\x00" in payload:  # no database can store it, so no incident can match it
+                assert response.status_code == 422, response.get_data(as_text=True)
+                assert response.get_json()["errors"][0]["field"] == field
+                continue
+            assert response.status_code == 200, (field, payload, response.get_data(as_text=True))
+            items = response.get_json()["items"]
+            expected = 1 if (field == "dataset" and payload == literal) else 0
+            assert len(items) == expected, (field, payload, items)
+        for field in TYPED:
+            response = client.get(f"/incidents?{urlencode({field: payload})}", headers=token)
+            assert response.status_code == 422, (field, payload, response.get_data(as_text=True))
+            body = response.get_json()
+            assert response.content_type == "application/problem+json"
+            assert field in {error["field"] for error in body["errors"]}, body
+
+    # Still all there, and the users table too (sign-in works).
+    listed = client.get("/incidents?limit=200", headers=token).get_json()["items"]
+    assert sorted(i["dataset"] for i in listed) == sorted(["ds0", "ds1", literal])
+    assert login(client, "viewer")["access_token"]
+
+
+def test_sql_metacharacters_in_bodies_are_stored_verbatim(any_db_app: Flask) -> None:
+    app = any_db_app
+    client = app.test_client()
+    token = bearer(login(client, "responder")["access_token"])
+    for payload in PAYLOADS:
+        body = {"title": f"x{payload}", "severity": "low", "dataset": payload, "feature": payload}
+        response = client.post("/incidents", json=body, headers=token)
+        if "\x00" in payload:
+            assert response.status_code == 422, response.get_data(as_text=True)
+            fields = {error["field"] for error in response.get_json()["errors"]}
+            assert {"title", "dataset", "feature"} <= fields
+            continue
+        assert response.status_code == 201, (payload, response.get_data(as_text=True))
+        stored = client.get(response.headers["Location"], headers=token).get_json()
+        assert (stored["title"], stored["dataset"], stored["feature"]) == (
+            f"x{payload}",
+            payload,
+            payload,
+        )
+        patched = client.patch(
+            response.headers["Location"], json={"description": payload}, headers=token
+        )
+        assert patched.status_code == 200 and patched.get_json()["description"] == payload
+
+
+def test_nul_in_an_alertmanager_label_is_a_422_not_a_database_error(any_db_app: Flask) -> None:
+    app = any_db_app
+    alert = {
+        "status": "firing",
+        "labels": {"alertname": "Nul", "instance": "a\x00b"},
+        "startsAt": "2026-11-27T00:00:00Z",
+        "fingerprint": "nul1",
+    }
+    response = app.test_client().post(
+        "/alerts/alertmanager",
+        json={"version": "4", "status": "firing", "alerts": [alert]},
+        headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"},
+    )
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert response.get_json()["errors"][0]["field"].startswith("alerts.0.labels")
