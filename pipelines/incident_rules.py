@@ -10,7 +10,7 @@ from typing import Final
 from pipelines.config import DriftwatchConfig
 from warehouse.drift_results import DriftResultStore
 from warehouse.fingerprint import drift_fingerprint
-from warehouse.incidents import IncidentStore
+from warehouse.incidents import IncidentStore, Resolve, Touch
 from warehouse.lifecycle import Severity, Source
 from warehouse.models import DriftResult
 
@@ -66,18 +66,20 @@ def apply_results(
         tally.seen += 1
         fingerprint = drift_fingerprint(result.dataset, result.feature)
         if result.status in SEVERITY:
-            outcome = incidents.open_or_touch(
-                fingerprint,
-                title=f"Drift in {result.dataset}.{result.feature} ({result.status})",
-                description=result.message,
-                severity=SEVERITY[result.status],
-                source=Source.DAGSTER,
-                actor=ACTOR,
-                dataset=result.dataset,
-                feature=result.feature,
-                evidence=_evidence(result, config.webserver_url),
-                dedup_key=f"dagster:result:{result.id}",
-                note=f"partition {result.partition}: {result.message}",
+            outcome = incidents.apply_one(
+                Touch(
+                    fingerprint,
+                    title=f"Drift in {result.dataset}.{result.feature} ({result.status})",
+                    description=result.message,
+                    severity=SEVERITY[result.status],
+                    source=Source.DAGSTER,
+                    actor=ACTOR,
+                    dataset=result.dataset,
+                    feature=result.feature,
+                    evidence=_evidence(result, config.webserver_url),
+                    dedup_key=f"dagster:result:{result.id}",
+                    note=f"partition {result.partition}: {result.message}",
+                )
             )
             if outcome.incident is not None and outcome.opened:
                 tally.opened.append(outcome.incident.id)
@@ -88,11 +90,15 @@ def apply_results(
             needed = dataset_cfg.resolve_after if dataset_cfg else 2
             recent = store.recent_partitions(result.dataset, result.feature, needed)
             if len(recent) == needed and all(r.status == HEALTHY for r in recent):
-                outcome = incidents.resolve_by_fingerprint(
-                    fingerprint,
-                    actor=ACTOR,
-                    dedup_key=f"dagster:resolve:{result.id}",
-                    note=(f"{needed} consecutive healthy partitions, latest {recent[0].partition}"),
+                outcome = incidents.apply_one(
+                    Resolve(
+                        fingerprint,
+                        actor=ACTOR,
+                        dedup_key=f"dagster:resolve:{result.id}",
+                        note=(
+                            f"{needed} consecutive healthy partitions, latest {recent[0].partition}"
+                        ),
+                    )
                 )
                 if outcome.resolved and outcome.incident is not None:
                     tally.resolved.append(outcome.incident.id)

@@ -40,7 +40,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin_immediate(connection: Any) -> None:
-    # Writers take the lock at BEGIN, so check-then-insert (open_or_touch) is race-free.
+    # Writers take the lock at BEGIN, so check-then-insert (IncidentStore.apply) is race-free.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 

@@ -65,7 +65,7 @@ class Page:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What ``open_or_touch`` / ``resolve_by_fingerprint`` did."""
+    """What a :class:`Touch` or :class:`Resolve` did."""
 
     incident: Incident | None
     opened: bool = False
@@ -269,36 +269,27 @@ class IncidentStore:
         evidence: Mapping[str, Any] | None = None,
     ) -> Incident:
         """A manual incident: a key of its own, never merged with another."""
-        outcome = self.open_or_touch(
-            manual_fingerprint(uuid.uuid4().hex),
-            title=title,
-            severity=severity,
-            source=Source.MANUAL,
-            actor=actor,
-            description=description,
-            dataset=dataset,
-            feature=feature,
-            assignee=assignee,
-            evidence=evidence,
+        outcome = self.apply_one(
+            Touch(
+                manual_fingerprint(uuid.uuid4().hex),
+                title=title,
+                severity=severity,
+                source=Source.MANUAL,
+                actor=actor,
+                description=description,
+                dataset=dataset,
+                feature=feature,
+                assignee=assignee,
+                evidence=evidence,
+            )
         )
         if outcome.incident is None:  # a fresh random key cannot be a duplicate
             raise RuntimeError("the manual incident was not created")
         return outcome.incident
 
-    def open_or_touch(self, fingerprint: str, **fields: Any) -> Outcome:
-        """Open the incident for ``fingerprint``, or count one more occurrence of the open one
-        (the fields are :class:`Touch`'s).
-
-        Idempotent per ``dedup_key`` and safe under concurrency: the partial unique index lets
-        one concurrent opener win; the others retry and touch it. Severity only escalates.
-        Drift that returns after a resolution opens a new incident linked to the last one.
-        """
-        return self.apply([Touch(fingerprint, **fields)])[0]
-
-    def resolve_by_fingerprint(self, fingerprint: str, **fields: Any) -> Outcome:
-        """Resolve the not-resolved incident for ``fingerprint``, if there is one (the fields
-        are :class:`Resolve`'s)."""
-        return self.apply([Resolve(fingerprint, **fields)])[0]
+    def apply_one(self, request: Touch | Resolve) -> Outcome:
+        """:meth:`apply` for one request."""
+        return self.apply([request])[0]
 
     def apply(self, requests: Sequence[Touch | Resolve]) -> list[Outcome]:
         """Apply ``requests`` in one transaction — all of them or, on an error, none — and

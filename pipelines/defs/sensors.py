@@ -16,6 +16,7 @@ from pipelines.config import DriftwatchConfig
 from pipelines.defs.resources import WarehouseResource
 from pipelines.incident_rules import ACTOR, apply_results
 from warehouse.fingerprint import pipeline_fingerprint
+from warehouse.incidents import Touch
 from warehouse.lifecycle import Severity, Source
 
 BATCH = 1000
@@ -61,22 +62,24 @@ def build_run_failure_sensor(config: DriftwatchConfig) -> SensorDefinition:
         run = context.dagster_run
         partition = run.tags.get("dagster/partition")
         message = context.failure_event.message or "run failed"
-        warehouse.incidents().open_or_touch(
-            pipeline_fingerprint(run.job_name),
-            title=f"Drift run failed: {run.job_name}",
-            description=message,
-            severity=Severity.HIGH,
-            source=Source.DAGSTER,
-            actor=ACTOR,
-            evidence={
-                "run_id": run.run_id,
-                "job": run.job_name,
-                "partition": partition,
-                "run_url": f"{config.webserver_url.rstrip('/')}/runs/{run.run_id}",
-                "error": message[:2000],
-            },
-            dedup_key=f"dagster:run-failure:{run.run_id}",
-            note=f"run {run.run_id}" + (f" (partition {partition})" if partition else ""),
+        warehouse.incidents().apply_one(
+            Touch(
+                pipeline_fingerprint(run.job_name),
+                title=f"Drift run failed: {run.job_name}",
+                description=message,
+                severity=Severity.HIGH,
+                source=Source.DAGSTER,
+                actor=ACTOR,
+                evidence={
+                    "run_id": run.run_id,
+                    "job": run.job_name,
+                    "partition": partition,
+                    "run_url": f"{config.webserver_url.rstrip('/')}/runs/{run.run_id}",
+                    "error": message[:2000],
+                },
+                dedup_key=f"dagster:run-failure:{run.run_id}",
+                note=f"run {run.run_id}" + (f" (partition {partition})" if partition else ""),
+            )
         )
 
     return drift_run_failure_sensor

@@ -10,6 +10,7 @@ import pytest
 from incident_api.services import services
 from tests.api.conftest import bearer, login
 from warehouse.fingerprint import alert_fingerprint, drift_fingerprint
+from warehouse.incidents import Touch
 from warehouse.lifecycle import Severity, Source
 
 TOKEN = "am-" + "k" * 40
@@ -129,15 +130,17 @@ def test_each_alert_is_handled_on_its_own(webhook_app, post):
 
 def test_merges_with_the_sensor_incident(webhook_app, post):
     with webhook_app.app_context():
-        sensor = services().incidents.open_or_touch(
-            drift_fingerprint("orders", "amount"),
-            title="Drift in orders.amount",
-            severity=Severity.MEDIUM,
-            source=Source.DAGSTER,
-            actor="dagster",
-            dataset="orders",
-            feature="amount",
-            evidence={"partition": "2026-11-26"},
+        sensor = services().incidents.apply_one(
+            Touch(
+                drift_fingerprint("orders", "amount"),
+                title="Drift in orders.amount",
+                severity=Severity.MEDIUM,
+                source=Source.DAGSTER,
+                actor="dagster",
+                dataset="orders",
+                feature="amount",
+                evidence={"partition": "2026-11-26"},
+            )
         )
     assert post(payload(alert(dataset="orders", feature="amount"))).get_json()["updated"] == 1
     (incident,) = incidents(webhook_app)

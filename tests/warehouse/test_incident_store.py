@@ -8,7 +8,14 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from warehouse.fingerprint import alert_fingerprint, drift_fingerprint
-from warehouse.incidents import IncidentFilter, IncidentNotFound, IncidentStore, InvalidCursor
+from warehouse.incidents import (
+    IncidentFilter,
+    IncidentNotFound,
+    IncidentStore,
+    InvalidCursor,
+    Resolve,
+    Touch,
+)
 from warehouse.lifecycle import InvalidTransition, ReopenConflict, Severity, Source, Status
 from warehouse.models import Incident, utcnow
 
@@ -16,15 +23,17 @@ FP = drift_fingerprint("orders", "amount")
 
 
 def _open(store, fp=FP, severity=Severity.HIGH, **kw):
-    return store.open_or_touch(
-        fp,
-        title="drift on amount",
-        severity=severity,
-        source=Source.DAGSTER,
-        actor="sensor",
-        dataset="orders",
-        feature="amount",
-        **kw,
+    return store.apply_one(
+        Touch(
+            fp,
+            title="drift on amount",
+            severity=severity,
+            source=Source.DAGSTER,
+            actor="sensor",
+            dataset="orders",
+            feature="amount",
+            **kw,
+        )
     )
 
 
@@ -55,11 +64,11 @@ def test_same_dedup_key_counts_once(database):
 def test_resolve_by_fingerprint_and_recurrence_links_previous(database):
     store = IncidentStore(database)
     first = _open(store).incident
-    resolved = store.resolve_by_fingerprint(FP, actor="sensor", note="2 healthy partitions")
+    resolved = store.apply_one(Resolve(FP, actor="sensor", note="2 healthy partitions"))
     assert resolved.resolved and resolved.incident.id == first.id
     assert store.get(first.id).status == "resolved"
     assert store.get(first.id).resolved_at is not None
-    assert store.resolve_by_fingerprint(FP, actor="sensor").incident is None  # nothing open
+    assert store.apply_one(Resolve(FP, actor="sensor")).incident is None  # nothing open
     second = _open(store).incident
     assert second.id != first.id
     assert second.previous_incident_id == first.id
@@ -107,7 +116,7 @@ def test_lifecycle(database, path, allowed):
 def test_reopen_refuses_a_second_open_incident_for_one_key(database):
     store = IncidentStore(database)
     old = _open(store).incident
-    store.resolve_by_fingerprint(FP, actor="sensor")
+    store.apply_one(Resolve(FP, actor="sensor"))
     new = _open(store).incident
     with pytest.raises(ReopenConflict) as caught:
         store.transition(old.id, Status.OPEN, actor="alice")
