@@ -82,10 +82,14 @@ evidently-venv: $(EVIDENTLY_VENV)/.installed-stamp
 evidently-fixture: evidently-venv
 	cd tests/fixtures/evidently && $(CURDIR)/$(EVIDENTLY_VENV)/bin/python make_fixture.py
 
-# Load on the incident API (needs wrk, PostgreSQL and Redis): docs/benchmarks.md.
+# Load on the incident API (PostgreSQL and Redis running; wrk installed from Debian where
+# missing): docs/benchmarks.md. PROFILE=dir also records the workers with py-spy.
 bench-api: $(STAMP)
-	@command -v wrk >/dev/null || { echo "bench-api needs wrk (apt-get install wrk)"; exit 1; }
-	$(PY) -m bench.api_load --duration $(or $(DURATION),60)
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
+	  else echo "need root to apt-get install wrk" >&2; exit 1; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
+	$(PY) -m bench.api_load --duration $(or $(DURATION),60) $(if $(PROFILE),--profile $(PROFILE))
 
 bench: $(STAMP) evidently-venv
 	$(PY) -m bench.drift_bench --evidently-python $(EVIDENTLY_VENV)/bin/python
