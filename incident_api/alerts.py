@@ -4,7 +4,9 @@ Each entry of ``alerts[]`` counts on its own (the top-level status is "firing" w
 An alert with ``dataset`` and ``feature`` labels lands on the drift fingerprint the Dagster
 sensor uses; any other alert on Alertmanager's own fingerprint. Alertmanager retries with
 identical bodies, so every delivery is keyed by (key, alert fingerprint, startsAt, status) and a
-redelivery changes nothing. Nothing is ever resolved because an alert is absent.
+redelivery changes nothing. Nothing is ever resolved because an alert is absent. A delivery is
+one transaction (``IncidentStore.apply``): all of its alerts count or, on a database error
+(503), none do, and Alertmanager's retry then counts each once.
 """
 
 from __future__ import annotations
@@ -177,7 +179,6 @@ def alertmanager() -> Response:
     _authorised()
     payload = parse_body(AlertmanagerPayload)
     requests = [_request_for(alert) for alert in payload.alerts]
-    # One transaction for the whole delivery: all its alerts count, or (503) none do.
     outcomes = services().incidents.apply(requests)
     result = WebhookResult(truncated=payload.truncatedAlerts)
     for outcome in outcomes:

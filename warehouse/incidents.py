@@ -123,6 +123,12 @@ def _touch(session: Session, incident: Incident, request: Touch, now: datetime) 
         incident.evidence = request.update_evidence(dict(incident.evidence or {}))
     elif request.evidence is not None:
         incident.evidence = dict(request.evidence)
+    _record_touch(session, incident, request, now, f"occurrence {incident.occurrences}")
+
+
+def _record_touch(
+    session: Session, incident: Incident, request: Touch | Resolve, now: datetime, default: str
+) -> None:
     session.add(
         _event(
             incident,
@@ -130,7 +136,7 @@ def _touch(session: Session, incident: Incident, request: Touch, now: datetime) 
             kind="touched",
             at=now,
             dedup_key=request.dedup_key,
-            note=request.note or f"occurrence {incident.occurrences}",
+            note=request.note or default,
         )
     )
 
@@ -406,16 +412,7 @@ class IncidentStore:
         if request.only_if is not None and not request.only_if(dict(incident.evidence or {})):
             now = utcnow()
             incident.updated_at = now
-            session.add(
-                _event(
-                    incident,
-                    actor=request.actor,
-                    kind="touched",
-                    at=now,
-                    dedup_key=request.dedup_key,
-                    note=request.note or "kept open",
-                )
-            )
+            _record_touch(session, incident, request, now, "kept open")
             session.flush()
             return Outcome(incident, touched=True)
         self._move(
