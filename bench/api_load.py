@@ -201,6 +201,9 @@ def seed(url: str, count: int) -> None:
     ]
     with db.transaction() as session:
         session.execute(insert(Incident), rows)
+    with db.engine.connect() as conn:  # as autovacuum would (it is off on the test server)
+        conn.execute(text("ANALYZE"))
+        conn.commit()
     db.dispose()
 
 
