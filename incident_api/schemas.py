@@ -27,7 +27,7 @@ def _has_nul(value: object) -> bool:
 class NoNul(BaseModel):
     """No text anywhere in the body (nested JSON included) holds a NUL character: PostgreSQL can
     store none in text or jsonb, so it would fail at the database instead of here (a 500 found
-    by tests/api/test_sql_metacharacters.py)."""
+    by tests/api/test_security.py)."""
 
     @field_validator("*", mode="after")
     @classmethod
