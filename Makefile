@@ -12,6 +12,7 @@ help:
 	@echo "make demo   - set up and run the whole demo: Dagster on :3000, the incident API on :8000"
 	@echo "make test   - set up and run ruff, mypy and pytest (with the coverage gate)"
 	@echo "make bench  - drift benchmark against pyarrow and Evidently (docs/benchmarks.md)"
+	@echo "make bench-api - the incident API under load with wrk (DURATION=60, PROFILE=dir)"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "driftwatch needs Python >= 3.11")'
