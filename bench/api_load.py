@@ -281,11 +281,15 @@ def main() -> int:
         )
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        while True:
             try:
                 urllib.request.urlopen(f"{base}/ready", timeout=1).close()
                 break
             except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    log.flush()
+                    tail = (work / "gunicorn.log").read_text()[-2000:]
+                    raise SystemExit(f"api_load: gunicorn did not get ready:\n{tail}") from None
                 time.sleep(0.2)
         request = urllib.request.Request(
             f"{base}/auth/token",

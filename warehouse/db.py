@@ -97,9 +97,9 @@ class Database:
 
     Reads (:meth:`reads`) run without a transaction on PostgreSQL (autocommit: each statement
     is its own snapshot, as it would be under READ COMMITTED anyway), which saves the BEGIN and
-    ROLLBACK round trips; writes (:meth:`transaction`) get a real one. Inside :meth:`pinned`
-    (the API wraps each request in it) every session runs on one pooled connection, checked out
-    — and pre-pinged — once, instead of once per repository call.
+    ROLLBACK round trips; writes (:meth:`transaction`) get a real one. Between :meth:`pin` and
+    :meth:`unpin` (the API wraps each request in them) every session runs on one pooled
+    connection, checked out — and pre-pinged — once, instead of once per repository call.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -147,14 +147,6 @@ class Database:
         self._pin.reset(token)
         if pin is not None:
             pin.release()
-
-    @contextmanager
-    def pinned(self) -> Iterator[None]:
-        token = self.pin()
-        try:
-            yield
-        finally:
-            self.unpin(token)
 
     def ping(self) -> None:
         with self.engine.connect() as connection:

@@ -321,13 +321,13 @@ class IncidentStore:
             if single:
                 self._touch_many(session, single, outcomes)
             for i, request in enumerate(requests):
-                if outcomes[i] is None:
-                    outcomes[i] = (
-                        self._touch_many(session, [(i, request)], outcomes)
-                        if isinstance(request, Touch)
-                        else self._resolve(session, request)
-                    )
-            return [o for o in outcomes if o is not None]
+                if outcomes[i] is not None:
+                    continue
+                if isinstance(request, Touch):
+                    self._touch_many(session, [(i, request)], outcomes)
+                else:
+                    outcomes[i] = self._resolve(session, request)
+            return [o for o in outcomes if o is not None]  # all are set by now
 
         return self._retrying(work)
 
@@ -336,9 +336,8 @@ class IncidentStore:
         session: Session,
         items: Sequence[tuple[int, Touch]],
         outcomes: list[Outcome | None],
-    ) -> Outcome | None:
-        """Touch or open for ``items`` (distinct fingerprints), writing into ``outcomes``;
-        returns the last item's outcome."""
+    ) -> None:
+        """Touch or open for ``items`` (distinct fingerprints), writing into ``outcomes``."""
         keys = [r.dedup_key for _, r in items if r.dedup_key is not None]
         seen = set(
             session.scalars(
@@ -399,7 +398,6 @@ class IncidentStore:
                 )
                 outcomes[i] = Outcome(incident, opened=True)
         session.flush()
-        return outcomes[items[-1][0]]
 
     def _resolve(self, session: Session, request: Resolve) -> Outcome:
         if request.dedup_key is not None and self._seen(session, request.dedup_key):

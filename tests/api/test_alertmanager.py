@@ -211,20 +211,25 @@ def test_malformed_payloads_are_4xx(post, mutate, field):
     assert field in [e["field"] for e in response.get_json()["errors"]]
 
 
-def test_50_concurrent_deliveries_make_one_incident(webhook_app):
-    body = json.dumps(payload(alert(dataset="orders", feature="amount")))
+def _deliver(webhook_app):
+    """A raw JSON body → the webhook's response, each call on its own test client (threads)."""
 
-    def deliver(_):
-        client = webhook_app.test_client()
-        return client.post(
+    def deliver(body: str):
+        return webhook_app.test_client().post(
             URL,
             data=body,
             content_type="application/json",
             headers={"Authorization": f"Bearer {TOKEN}"},
-        ).get_json()
+        )
+
+    return deliver
+
+
+def test_50_concurrent_deliveries_make_one_incident(webhook_app):
+    body = json.dumps(payload(alert(dataset="orders", feature="amount")))
 
     with ThreadPoolExecutor(max_workers=16) as pool:
-        answers = list(pool.map(deliver, range(50)))
+        answers = [r.get_json() for r in pool.map(_deliver(webhook_app), [body] * 50)]
     assert sum(a["opened"] for a in answers) == 1
     assert sum(a["ignored"] for a in answers) == 49
     (incident,) = incidents(webhook_app)
@@ -255,25 +260,11 @@ def test_interleaved_firing_and_resolved_deliveries_end_resolved(webhook_app):
     resolved = json.dumps(payload(alert("resolved", **labels)))
     bodies = [firing, resolved] * 10
 
-    def deliver(body):
-        client = webhook_app.test_client()
-        return client.post(
-            URL,
-            data=body,
-            content_type="application/json",
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        ).status_code
-
+    deliver = _deliver(webhook_app)
     with ThreadPoolExecutor(max_workers=8) as pool:
-        assert set(pool.map(deliver, bodies)) == {200}
+        assert {r.status_code for r in pool.map(deliver, bodies)} == {200}
     # Then the final, ordered pair as Alertmanager sends it when drift clears.
-    client = webhook_app.test_client()
-    client.post(
-        URL,
-        data=resolved,
-        content_type="application/json",
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    )
+    deliver(resolved)
     items = incidents(webhook_app)
     assert {i.status for i in items} == {"resolved"}
     assert len([i for i in items if i.status != "resolved"]) == 0

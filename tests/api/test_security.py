@@ -1,10 +1,8 @@
 """Attacks and bad input (issue 7's security module): forged and misused tokens, brute force,
-roles on every route, SQL metacharacters in every filter and body, NUL characters, on SQLite
-and on the real PostgreSQL. Elsewhere, by topic: oversized and deeply nested JSON
-(test_incidents_api.py::test_bad_bodies_are_clean_4xx), CORS from a foreign origin
-(test_ops_and_config.py::test_cors_allowlist), no secret or token in any log line
-(test_observability.py::test_request_log_lines_are_json_with_context_and_no_secrets); the index
-is docs/reliability.md."""
+roles on every route, SQL metacharacters in every filter and body, NUL characters (on SQLite
+and on the real PostgreSQL), CORS from a foreign origin, no secret or token in any log line.
+Oversized and deeply nested JSON are with the other bad bodies
+(test_incidents_api.py::test_bad_bodies_are_clean_4xx); the index is docs/reliability.md."""
 
 import base64
 import json
@@ -16,9 +14,11 @@ import jwt as pyjwt
 import pytest
 from flask import Flask
 
+from incident_api import create_app
 from incident_api.services import services
 from tests.api.conftest import PASSWORD, bearer, login
 from tests.services import POSTGRES_URL, postgres_schema
+from warehouse.migrate import upgrade
 
 PROBLEM = "application/problem+json"
 
@@ -345,3 +345,60 @@ def test_nul_in_an_alertmanager_label_is_a_422_not_a_database_error(any_db_app: 
     )
     assert response.status_code == 422, response.get_data(as_text=True)
     assert response.get_json()["errors"][0]["field"].startswith("alerts.0.labels")
+
+
+# -- CORS and logs ---------------------------------------------------------------------------
+
+
+def test_cors_allowlist(make_app):
+    client = make_app(cors_origins="https://ops.example.com, https://b.example.com").test_client()
+    ok = client.get("/health", headers={"Origin": "https://ops.example.com"})
+    assert ok.headers["Access-Control-Allow-Origin"] == "https://ops.example.com"
+    foreign = client.get("/health", headers={"Origin": "https://evil.example.net"})
+    assert "Access-Control-Allow-Origin" not in foreign.headers
+    preflight = client.options(
+        "/incidents",
+        headers={"Origin": "https://evil.example.net", "Access-Control-Request-Method": "POST"},
+    )
+    assert "Access-Control-Allow-Origin" not in preflight.headers
+
+
+def test_request_log_lines_are_json_with_context_and_no_secrets(tmp_path, capsys):
+    from incident_api.passwords import hash_password
+    from warehouse.users import Role
+
+    secret = "prod-" + "0123456789abcdefghijklmnopqrstuv"
+    app = create_app(
+        {
+            "environment": "production",
+            "jwt_secret_key": secret,
+            "database_url": f"sqlite:///{tmp_path / 'l.db'}",
+        }
+    )
+    with app.app_context():
+        upgrade(services().db.engine)
+        services().users.create("rita", hash_password(PASSWORD), Role.RESPONDER)
+    client = app.test_client()
+    pair = login(client, "rita")
+    created = client.post(
+        "/incidents", json={"title": "t", "severity": "low"}, headers=bearer(pair["access_token"])
+    )
+    client.get("/incidents/999", headers={**bearer(pair["access_token"]), "Cookie": "session=abc"})
+    lines = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
+    ]
+    requests = [line for line in lines if line.get("event") == "request"]
+    create_line = next(
+        line for line in requests if line["method"] == "POST" and line["route"] == "/incidents"
+    )
+    assert create_line["status"] == 201
+    assert create_line["user"] == "rita"
+    assert create_line["incident_id"] == created.get_json()["id"]
+    assert create_line["trace_id"] == created.headers["X-Trace-Id"]
+    assert isinstance(create_line["duration_ms"], float)
+    assert {"span_id", "level", "timestamp"} <= set(create_line)
+    missing = next(line for line in requests if line["route"] == "/incidents/<int:incident_id>")
+    assert (missing["status"], missing["incident_id"]) == (404, 999)
+    everything = "\n".join(json.dumps(line) for line in lines)
+    for leaked in (PASSWORD, pair["access_token"], pair["refresh_token"], secret, "abc"):
+        assert leaked not in everything

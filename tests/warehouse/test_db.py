@@ -25,12 +25,15 @@ def test_a_pinned_unit_of_work_checks_out_one_connection(database):
     incidents.list()
     assert len(checkouts) == 2  # unpinned: one checkout per repository call
     checkouts.clear()
-    with database.pinned():
+    token = database.pin()
+    try:
         users.get("nobody")
         incidents.list()
         with database.transaction() as session:  # a write in between, on the same connection
             session.execute(select(Incident.id))
         users.get("nobody")
+    finally:
+        database.unpin(token)
     assert len(checkouts) == 1
 
 
