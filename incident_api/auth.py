@@ -1,5 +1,11 @@
 """Sign-in, token refresh with rotation, logout — and the bearer-token checks every protected
-route goes through (flask-jwt-extended, HS256 only)."""
+route goes through (flask-jwt-extended, HS256 only).
+
+A request is authorised by its access token alone plus one denylist lookup: the role is a claim
+of the token, and a disabled user's tokens are revoked as a whole (:func:`disable_user`), so no
+request reads the users table. The database decides at sign-in and at every refresh, so a role
+change or a user disabled behind the API's back takes effect within one access lifetime (15 min).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +19,9 @@ from flask_jwt_extended import (
     JWTManager,
     create_access_token,
     create_refresh_token,
-    current_user,
     decode_token,
     get_jwt,
+    get_jwt_identity,
     jwt_required,
 )
 from flask_jwt_extended.exceptions import JWTExtendedException
@@ -78,12 +84,8 @@ def _revoked(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
     return _unauthorized("the token has been revoked")
 
 
-@jwt.user_lookup_error_loader
-def _no_user(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
-    return _unauthorized("the token's user is unknown or disabled")
-
-
 REQUIRED_CLAIMS: Final = ("sub", "jti", "exp", "iat", "type")
+ROLES: Final = frozenset(r.value for r in Role)
 
 
 @jwt.decode_key_loader
@@ -91,39 +93,54 @@ def _key_for(_header: dict[str, Any], unverified: dict[str, Any]) -> str:
     """Refuse incomplete tokens before their signature is even checked. PyJWT checks ``exp``
     only when present (no ``exp``: never expires), and flask-jwt-extended fills in a missing
     ``type`` ("access") and ``jti`` (None, which no denylist can revoke) — so look at the raw
-    claims here. Every token we issue carries all of them."""
+    claims here. Every token we issue carries all of them, and an access token its role."""
     missing = [claim for claim in REQUIRED_CLAIMS if not unverified.get(claim)]
-    if missing or unverified.get("type") not in ("access", "refresh"):
+    kind = unverified.get("type")
+    if missing or kind not in ("access", "refresh"):
         raise InvalidTokenError("token lacks required claims")
+    role = unverified.get("role")
+    if kind == "access" and not (isinstance(role, str) and role in ROLES):
+        raise InvalidTokenError("access token without a known role")
     return str(current_app.config["JWT_SECRET_KEY"])
 
 
 @jwt.token_in_blocklist_loader
 def _is_revoked(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
     # DenylistUnavailable propagates to its error handler: 503, fail closed.
-    return services().denylist.is_revoked(str(payload["jti"]))
-
-
-@jwt.user_lookup_loader
-def _load_user(_header: dict[str, Any], payload: dict[str, Any]) -> User | None:
-    user = services().users.get(str(payload["sub"]))
-    return user if user is not None and user.active else None
+    return services().denylist.is_revoked(
+        str(payload["jti"]), str(payload["sub"]), datetime.fromtimestamp(float(payload["iat"]), UTC)
+    )
 
 
 def require_role(role: Role) -> Callable[[F], F]:
-    """A valid, unrevoked access token of an active user whose role includes ``role``."""
+    """A valid, unrevoked access token whose role includes ``role``."""
 
     def decorate(view: F) -> F:
         @wraps(view)
         @jwt_required()
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            if not Role(current_user.role).allows(role):
+            if not Role(get_jwt()["role"]).allows(role):
                 raise ApiProblem(403, f"this needs the {role.value} role")
             return view(*args, **kwargs)
 
         return guarded  # type: ignore[return-value]
 
     return decorate
+
+
+def actor() -> str:
+    """Who the request's token speaks for (the ``who`` of timeline events)."""
+    return str(get_jwt_identity())
+
+
+def disable_user(username: str) -> None:
+    """Disable ``username`` and revoke every token it holds. The database is written first, so
+    no token can be issued or refreshed after this starts; when the denylist cannot be reached
+    the revocation raises DenylistUnavailable, and running this again completes it."""
+    svc = services()
+    svc.users.set_active(username, False)
+    now = datetime.now(UTC)
+    svc.denylist.revoke_subject(username, now, now + REFRESH_LIFETIME)
 
 
 def _expires_at(payload: dict[str, Any]) -> datetime:
@@ -181,8 +198,11 @@ def token() -> Response:
 )
 def refresh() -> Response:
     payload = get_jwt()
-    services().denylist.revoke(str(payload["jti"]), _expires_at(payload))
-    user: User = current_user
+    svc = services()
+    user = svc.users.get(str(payload["sub"]))  # the database decides on the role, every time
+    if user is None or not user.active:
+        return _unauthorized("the token's user is unknown or disabled")
+    svc.denylist.revoke(str(payload["jti"]), _expires_at(payload))
     return _issue(user)
 
 

@@ -8,6 +8,8 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from incident_api import auth
+from incident_api.denylist import DenylistUnavailable
 from incident_api.passwords import WeakPassword, hash_password
 from incident_api.services import services
 from warehouse.migrate import current_revision, head_revision, upgrade
@@ -56,12 +58,19 @@ def list_users() -> None:
 @users.command("disable")
 @click.argument("username")
 def disable_user(username: str) -> None:
-    """Disable USERNAME: its tokens stop working at once."""
+    """Disable USERNAME: its tokens stop working at once (they are revoked in the denylist)."""
     try:
-        services().users.set_active(username, False)
+        auth.disable_user(username)
     except UserNotFound as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"disabled {username}")
+    except DenylistUnavailable:
+        minutes = auth.ACCESS_LIFETIME.total_seconds() / 60
+        raise click.ClickException(
+            f"{username} is disabled, but its tokens could not be revoked: the token denylist "
+            f"is unreachable (they stay valid until they expire, within {minutes:.0f} minutes); "
+            "run this again when it is back"
+        ) from None
+    click.echo(f"disabled {username}; its tokens are revoked")
 
 
 @db.command("upgrade")

@@ -1,5 +1,9 @@
 """Revoked-token storage: Redis when ``REDIS_URL`` is set, else the SQL database.
 
+Two kinds of entry: one token (its ``jti``: logout, refresh rotation) and one subject (every
+token of a user issued up to a moment: a disabled user). Each request asks about both in one
+round trip, so a token's role and its user's standing need no database lookup per request.
+
 Redis fails closed: when it cannot be reached, every check raises :class:`DenylistUnavailable`
 and protected calls answer 503 with Retry-After (never 200 on a possibly revoked token, never
 500); the client reconnects on the next request, so service resumes by itself.
@@ -17,6 +21,7 @@ from warehouse.denylist import SqlDenylist
 from warehouse.models import utcnow
 
 KEY_PREFIX: Final = "driftwatch:revoked:"
+SUBJECT_PREFIX: Final = "driftwatch:revoked-subject:"
 
 
 class DenylistUnavailable(RuntimeError):
@@ -28,7 +33,11 @@ class Denylist(Protocol):
 
     def revoke(self, jti: str, expires_at: datetime) -> None: ...
 
-    def is_revoked(self, jti: str) -> bool: ...
+    def revoke_subject(
+        self, subject: str, issued_before: datetime, expires_at: datetime
+    ) -> None: ...
+
+    def is_revoked(self, jti: str, subject: str, issued_at: datetime) -> bool: ...
 
     def ping(self) -> None: ...
 
@@ -41,21 +50,30 @@ class RedisDenylist:
             url, socket_timeout=timeout, socket_connect_timeout=timeout, retry_on_timeout=False
         )
 
-    def revoke(self, jti: str, expires_at: datetime) -> None:
-        # Each JTI lives exactly as long as the token would have: its own remaining lifetime.
+    def _set(self, key: str, value: str, expires_at: datetime) -> None:
+        # Each entry lives exactly as long as what it revokes could: its remaining lifetime.
         ttl = int((expires_at - utcnow()).total_seconds()) + 1
         if ttl <= 0:
             return
         try:
-            self.client.set(KEY_PREFIX + jti, b"1", ex=ttl)
+            self.client.set(key, value, ex=ttl)
         except redis.RedisError as exc:
             raise DenylistUnavailable(f"redis: {exc}") from None
 
-    def is_revoked(self, jti: str) -> bool:
+    def revoke(self, jti: str, expires_at: datetime) -> None:
+        self._set(KEY_PREFIX + jti, "1", expires_at)
+
+    def revoke_subject(self, subject: str, issued_before: datetime, expires_at: datetime) -> None:
+        self._set(SUBJECT_PREFIX + subject, repr(issued_before.timestamp()), expires_at)
+
+    def is_revoked(self, jti: str, subject: str, issued_at: datetime) -> bool:
         try:
-            return bool(self.client.exists(KEY_PREFIX + jti))
+            token, subject_before = self.client.mget(KEY_PREFIX + jti, SUBJECT_PREFIX + subject)
         except redis.RedisError as exc:
             raise DenylistUnavailable(f"redis: {exc}") from None
+        if token is not None:
+            return True
+        return subject_before is not None and issued_at.timestamp() <= float(subject_before)
 
     def ping(self) -> None:
         try:
@@ -75,8 +93,11 @@ class EmbeddedDenylist:
     def revoke(self, jti: str, expires_at: datetime) -> None:
         self.store.revoke(jti, expires_at)
 
-    def is_revoked(self, jti: str) -> bool:
-        return self.store.is_revoked(jti)
+    def revoke_subject(self, subject: str, issued_before: datetime, expires_at: datetime) -> None:
+        self.store.revoke_subject(subject, issued_before, expires_at)
+
+    def is_revoked(self, jti: str, subject: str, issued_at: datetime) -> bool:
+        return self.store.is_revoked(jti, subject, issued_at)
 
     def ping(self) -> None:
         self.store.ping()

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response
-from flask_jwt_extended import current_user
 
-from incident_api.auth import require_role
+from incident_api.auth import actor, require_role
 from incident_api.openapi import documented
 from incident_api.problems import ApiProblem
 from incident_api.responses import json_body
@@ -21,14 +20,14 @@ from incident_api.schemas import (
 )
 from incident_api.services import services
 from incident_api.validation import parse_body, parse_query
-from warehouse.incidents import IncidentFilter, InvalidCursor
+from warehouse.incidents import IncidentFilter, IncidentRow, InvalidCursor
 from warehouse.models import Incident
 from warehouse.users import Role
 
 bp = Blueprint("incidents", __name__, url_prefix="/incidents")
 
 
-def _out(incident: Incident, status: int = 200) -> Response:
+def _out(incident: Incident | IncidentRow, status: int = 200) -> Response:
     return json_body(IncidentOut.model_validate(incident), status)
 
 
@@ -51,7 +50,7 @@ def create() -> Response:
         feature=body.feature,
         assignee=body.assignee,
         evidence=body.evidence,
-        actor=current_user.username,
+        actor=actor(),
     )
     response = _out(incident, 201)
     response.headers["Location"] = f"/incidents/{incident.id}"
@@ -111,7 +110,7 @@ def get(incident_id: int) -> Response:
 def update(incident_id: int) -> Response:
     body = parse_body(IncidentPatch)
     changes = body.model_dump(include=body.model_fields_set)
-    incident = services().incidents.update(incident_id, changes, actor=current_user.username)
+    incident = services().incidents.update(incident_id, changes, actor=actor())
     return _out(incident)
 
 
@@ -128,7 +127,7 @@ def update(incident_id: int) -> Response:
 def transition(incident_id: int) -> Response:
     body = parse_body(TransitionRequest)
     incident = services().incidents.transition(
-        incident_id, body.status, actor=current_user.username, note=body.note
+        incident_id, body.status, actor=actor(), note=body.note
     )
     return _out(incident)
 

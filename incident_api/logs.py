@@ -84,10 +84,9 @@ def install_request_logging(app: Flask) -> None:
         response.headers[TRACE_HEADER] = trace_id
         started = getattr(g, "request_started", None)
         duration = (time.perf_counter() - started) * 1000 if started else None
-        user = getattr(g, "_jwt_extended_jwt_user", None)
-        username = (
-            getattr(user.get("loaded_user"), "username", None) if isinstance(user, dict) else None
-        )
+        # flask-jwt-extended keeps the claims of a token it accepted (valid and not revoked).
+        claims = g.get("_jwt_extended_jwt")
+        username = claims.get("sub") if isinstance(claims, dict) else None
         incident_id = (request.view_args or {}).get("incident_id")
         if incident_id is None and response.status_code == 201 and response.is_json:
             body = response.get_json(silent=True)

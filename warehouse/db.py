@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session
 
+T = TypeVar("T")
 DEFAULT_DATABASE_URL: Final = "sqlite:///var/driftwatch.db"
+PING_AFTER_IDLE_SECONDS: Final = 1.0
+"""A pooled connection idle for longer is pinged before use (see :func:`_ping_when_idle`)."""
 
 
 def database_url() -> str:
@@ -39,14 +44,36 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _custom_plans(dbapi_connection: Any, _record: Any) -> None:
-    """Plan every execution for its own parameters. psycopg prepares a statement on its fifth
-    use, and PostgreSQL may then keep a generic plan made while a table was small: the
-    webhook's dedup lookup kept a sequential scan of incident_events as the table grew, and a
-    100-alert delivery went from 96 to 380 ms over 500 deliveries (docs/benchmarks.md)."""
-    with dbapi_connection.cursor() as cursor:
-        cursor.execute("SET plan_cache_mode = force_custom_plan")
-    dbapi_connection.commit()
+def custom_plans(connection: Connection) -> None:
+    """Plan this transaction's statements for their own parameters. psycopg prepares a statement
+    on its fifth use, and PostgreSQL may then keep a generic plan made while a table was small:
+    the webhook's dedup lookup kept a sequential scan of incident_events as the table grew, and a
+    100-alert delivery went from 96 to 380 ms over 500 deliveries (docs/benchmarks.md). Only the
+    batch writes need it; everywhere else re-planning each read cost throughput."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Pessimistic disconnect handling without a round trip per checkout: ``pool_pre_ping``
+    pings on every checkout — one round trip per API request. A connection checked in less than
+    a second ago is alive as far as a ping could tell, so only older ones are pinged; a dead one
+    is replaced before use (DisconnectionError makes the pool connect afresh)."""
+
+    @event.listens_for(engine, "connect")
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in = record.info.get("checked_in_at")
+        if checked_in is not None and time.monotonic() - checked_in < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(f"stale pooled connection: {type(exc).__name__}") from exc
 
 
 def _sqlite_begin_immediate(connection: Any) -> None:
@@ -65,10 +92,9 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     engine = create_engine(resolved, **kwargs)
-    if resolved.get_backend_name() == "postgresql":
-        event.listen(engine, "connect", _custom_plans)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine)
     return engine
 
 
@@ -129,8 +155,33 @@ class Database:
         return connection
 
     def reads(self) -> Session:
-        """A session for reading only (``with db.reads() as session``)."""
+        """A session for reading ORM entities only (``with db.reads() as session``)."""
         return Session(self._bind(read=True), expire_on_commit=False)
+
+    def read(self, work: Callable[[Connection], T]) -> T:
+        """``work(connection)`` for Core reads: on the pinned connection, or one from the pool.
+        Rows need no Session: a hot read by primary key took 527 µs through a Session and 278 µs
+        on the connection (docs/benchmarks.md). A read is idempotent, so when its connection
+        turns out dead (the database restarted since it was last used) it runs once more on a
+        fresh one instead of failing."""
+        for attempt in (1, 2):
+            try:
+                return self._read_once(work)
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read_once(self, work: Callable[[Connection], T]) -> T:
+        bind = self._bind(read=True)
+        if isinstance(bind, Connection):
+            try:
+                return work(bind)
+            finally:
+                if not bind.invalidated:
+                    bind.rollback()  # ends the autobegun transaction (AUTOCOMMIT: no round trip)
+        with bind.connect() as connection:
+            return work(connection)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

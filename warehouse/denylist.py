@@ -1,14 +1,26 @@
-"""The embedded token denylist: revoked JWT ids in the SQL database (REDIS_URL unset)."""
+"""The embedded token denylist: revoked JWT ids and revoked subjects in the SQL database
+(REDIS_URL unset)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from warehouse.db import Database
-from warehouse.models import RevokedToken, utcnow
+from warehouse.models import RevokedSubject, RevokedToken, utcnow
+
+_TOKENS: Final = RevokedToken.__table__
+_SUBJECTS: Final = RevokedSubject.__table__
+# One round trip answers both questions a request asks.
+_CHECK: Final = select(
+    select(_TOKENS.c.expires_at).where(_TOKENS.c.jti == bindparam("jti")).scalar_subquery(),
+    select(_SUBJECTS.c.issued_before)
+    .where(_SUBJECTS.c.subject == bindparam("subject"))
+    .scalar_subquery(),
+)
 
 
 class SqlDenylist:
@@ -24,17 +36,31 @@ class SqlDenylist:
             pass  # already revoked
         self.purge_expired()
 
-    def is_revoked(self, jti: str) -> bool:
-        with self.db.reads() as session:
-            found = session.scalar(select(RevokedToken.expires_at).where(RevokedToken.jti == jti))
-        return found is not None and found > utcnow()
+    def revoke_subject(self, subject: str, issued_before: datetime, expires_at: datetime) -> None:
+        """Revoke every token of ``subject`` issued at or before ``issued_before``; remember it
+        until ``expires_at``, when none of them can be valid any more."""
+        with self.db.transaction() as session:
+            session.merge(
+                RevokedSubject(subject=subject, issued_before=issued_before, expires_at=expires_at)
+            )
+        self.purge_expired()
+
+    def is_revoked(self, jti: str, subject: str, issued_at: datetime) -> bool:
+        now = utcnow()
+        params = {"jti": jti, "subject": subject}
+        token_until, subject_before = self.db.read(lambda c: c.execute(_CHECK, params).one())
+        return (token_until is not None and token_until > now) or (
+            subject_before is not None and issued_at <= subject_before
+        )
 
     def purge_expired(self) -> int:
+        now = utcnow()
         with self.db.transaction() as session:
-            result = session.execute(
-                delete(RevokedToken).where(RevokedToken.expires_at <= utcnow())
+            tokens = session.execute(delete(RevokedToken).where(RevokedToken.expires_at <= now))
+            subjects = session.execute(
+                delete(RevokedSubject).where(RevokedSubject.expires_at <= now)
             )
-            return int(getattr(result, "rowcount", 0) or 0)
+            return sum(int(getattr(r, "rowcount", 0) or 0) for r in (tokens, subjects))
 
     def ping(self) -> None:
         self.db.ping()

@@ -9,13 +9,13 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeAlias, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Connection, Row, Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from warehouse.db import Database
+from warehouse.db import Database, custom_plans
 from warehouse.fingerprint import manual_fingerprint
 from warehouse.lifecycle import (
     ReopenConflict,
@@ -34,6 +34,18 @@ _RETRIES: Final = 8
 _RETRY_SQLSTATES: Final = ("40P01", "40001")  # deadlock detected, serialization failure
 T = TypeVar("T")
 EvidenceUpdate = Callable[[dict[str, Any]], dict[str, Any]]
+
+IncidentRow: TypeAlias = Row[Any]
+"""A stored incident as read: its columns as attributes (``row.title``), no ORM state."""
+EventRow: TypeAlias = Row[Any]
+"""A timeline event as read: its columns as attributes."""
+
+_INCIDENTS: Final = Incident.__table__
+_EVENTS: Final = IncidentEvent.__table__
+_INCIDENT_BY_ID: Final = select(_INCIDENTS).where(_INCIDENTS.c.id == bindparam("id"))
+_EVENTS_OF: Final = (
+    select(_EVENTS).where(_EVENTS.c.incident_id == bindparam("id")).order_by(_EVENTS.c.id)
+)
 
 
 class IncidentNotFound(LookupError):
@@ -59,7 +71,7 @@ class IncidentFilter:
 
 @dataclass(frozen=True)
 class Page:
-    items: list[Incident]
+    items: list[IncidentRow]
     next_cursor: str | None
 
 
@@ -308,6 +320,7 @@ class IncidentStore:
         """
 
         def work(session: Session) -> list[Outcome]:
+            custom_plans(session.connection())
             outcomes: list[Outcome | None] = [None] * len(requests)
             fingerprints = Counter(r.fingerprint for r in requests)
             dedup_keys = Counter(r.dedup_key for r in requests if r.dedup_key is not None)
@@ -506,44 +519,45 @@ class IncidentStore:
         with self.db.transaction() as session:
             session.delete(self._locked(session, incident_id))
 
-    # -- reads -------------------------------------------------------------------------------
+    # -- reads (Core rows on one connection: no Session, no identity map) ---------------------
 
-    def get(self, incident_id: int) -> Incident:
+    def get(self, incident_id: int) -> IncidentRow:
         _check_id(incident_id)
-        with self.db.reads() as session:
-            incident = session.get(Incident, incident_id)
-            if incident is None:
-                raise IncidentNotFound(incident_id)
-            return incident
+        row = self.db.read(lambda c: c.execute(_INCIDENT_BY_ID, {"id": incident_id}).first())
+        if row is None:
+            raise IncidentNotFound(incident_id)
+        return row
 
-    def events(self, incident_id: int) -> list[IncidentEvent]:
+    def events(self, incident_id: int) -> list[EventRow]:
         _check_id(incident_id)
-        with self.db.reads() as session:
-            if session.get(Incident, incident_id) is None:
-                raise IncidentNotFound(incident_id)
-            query = (
-                select(IncidentEvent)
-                .where(IncidentEvent.incident_id == incident_id)
-                .order_by(IncidentEvent.id)
-            )
-            return list(session.scalars(query))
+
+        def work(connection: Connection) -> list[EventRow] | None:
+            if connection.execute(_INCIDENT_BY_ID, {"id": incident_id}).first() is None:
+                return None
+            return list(connection.execute(_EVENTS_OF, {"id": incident_id}))
+
+        events = self.db.read(work)
+        if events is None:
+            raise IncidentNotFound(incident_id)
+        return events
 
     @staticmethod
     def _filtered(query: Select[Any], flt: IncidentFilter) -> Select[Any]:
+        columns = _INCIDENTS.c
         if flt.status is not None:
-            query = query.where(Incident.status == flt.status.value)
+            query = query.where(columns.status == flt.status.value)
         if flt.severity is not None:
-            query = query.where(Incident.severity == flt.severity.value)
+            query = query.where(columns.severity == flt.severity.value)
         if flt.source is not None:
-            query = query.where(Incident.source == flt.source.value)
+            query = query.where(columns.source == flt.source.value)
         if flt.dataset is not None:
-            query = query.where(Incident.dataset == flt.dataset)
+            query = query.where(columns.dataset == flt.dataset)
         if flt.feature is not None:
-            query = query.where(Incident.feature == flt.feature)
+            query = query.where(columns.feature == flt.feature)
         if flt.created_after is not None:
-            query = query.where(Incident.created_at >= flt.created_after)
+            query = query.where(columns.created_at >= flt.created_after)
         if flt.created_before is not None:
-            query = query.where(Incident.created_at < flt.created_before)
+            query = query.where(columns.created_at < flt.created_before)
         return query
 
     def list(
@@ -551,12 +565,11 @@ class IncidentStore:
     ) -> Page:
         """Newest first, keyset-paginated on id (stable while incidents are added)."""
         limit = max(1, min(limit, MAX_PAGE))
-        query = self._filtered(select(Incident), flt or IncidentFilter())
+        query = self._filtered(select(_INCIDENTS), flt or IncidentFilter())
         if cursor is not None:
-            query = query.where(Incident.id < decode_cursor(cursor))
-        query = query.order_by(Incident.id.desc()).limit(limit + 1)
-        with self.db.reads() as session:
-            rows = list(session.scalars(query))
+            query = query.where(_INCIDENTS.c.id < decode_cursor(cursor))
+        query = query.order_by(_INCIDENTS.c.id.desc()).limit(limit + 1)
+        rows = self.db.read(lambda c: list(c.execute(query)))
         more = len(rows) > limit
         items = rows[:limit]
         return Page(items, encode_cursor(items[-1].id) if more and items else None)

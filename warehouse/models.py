@@ -136,6 +136,17 @@ class RevokedToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
+class RevokedSubject(Base):
+    """Every token of ``subject`` issued at or before ``issued_before`` is revoked (a disabled
+    user); kept until ``expires_at``, when no such token can still be valid."""
+
+    __tablename__ = "revoked_subjects"
+
+    subject: Mapped[str] = mapped_column(String(150), primary_key=True)
+    issued_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class DriftResult(Base):
     """One feature of one evaluated partition (append-only; a re-run adds rows)."""
 

@@ -5,8 +5,9 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from incident_api.denylist import KEY_PREFIX
+from incident_api.denylist import KEY_PREFIX, SUBJECT_PREFIX
 from tests.api.conftest import bearer, login
+from tests.api.test_security import disabled_user_loses_its_tokens_at_once
 from tests.services import REDIS_HOST, REDIS_PORT, OwnRedis, require
 
 
@@ -94,3 +95,32 @@ def test_login_rate_limits_live_in_redis_when_configured(make_app):
     assert limited.status_code == 429
     keys = [key.decode() for key in store.scan_iter("*driftwatch-ratelimit*")]
     assert any(f"user:{name}" in key for key in keys)
+
+
+def test_disabled_user_loses_its_tokens_at_once_with_redis(make_app, own_redis):
+    app = make_app(redis_url=own_redis.url)
+    disabled_user_loses_its_tokens_at_once(app)
+    ttl = redis.Redis.from_url(own_redis.url).ttl(SUBJECT_PREFIX + "responder")
+    assert 7 * 86400 - 30 <= ttl <= 7 * 86400 + 1  # as long as a refresh token can live
+
+
+def test_users_disable_with_redis_down_says_so_and_can_be_run_again(make_app, own_redis):
+    app = make_app(redis_url=own_redis.url)
+    client = app.test_client()
+    pair = login(client, "responder")
+    runner = app.test_cli_runner()
+    own_redis.stop()
+    failed = runner.invoke(args=["users", "disable", "responder"])
+    assert failed.exit_code == 1
+    lines = failed.output.strip().splitlines()
+    assert (
+        len(lines) == 1 and "responder is disabled, but its tokens could not be revoked" in lines[0]
+    )
+    assert "Traceback" not in failed.output
+    own_redis.start()  # empty: the revocation never reached it
+    refused = client.post("/auth/refresh", headers=bearer(pair["refresh_token"]))
+    assert refused.status_code == 401  # the database already says no
+    assert client.get("/incidents", headers=bearer(pair["access_token"])).status_code == 200
+    again = runner.invoke(args=["users", "disable", "responder"])
+    assert again.exit_code == 0, again.output
+    assert client.get("/incidents", headers=bearer(pair["access_token"])).status_code == 401

@@ -15,6 +15,7 @@ import pytest
 from flask import Flask
 
 from incident_api import create_app
+from incident_api.auth import disable_user
 from incident_api.services import services
 from tests.api.conftest import PASSWORD, bearer, login
 from tests.services import POSTGRES_URL, postgres_schema
@@ -37,6 +38,7 @@ def _claims(**extra):
         "nbf": now,
         "exp": now + timedelta(minutes=5),
         "fresh": False,
+        "role": "admin",
         **extra,
     }
 
@@ -96,16 +98,57 @@ def test_missing_and_malformed_authorization(client):
     assert client.get("/incidents", headers={"Authorization": "Bearer"}).status_code == 401
 
 
-def test_disabled_user_loses_its_tokens_at_once(client, app):
+def disabled_user_loses_its_tokens_at_once(app):
+    """Shared with the Redis denylist's tests (test_redis_denylist.py)."""
+    client = app.test_client()
+    pair = login(client, "responder")
+    other = login(client, "viewer")
+    with app.app_context():
+        disable_user("responder")
+    for token in (pair["access_token"], pair["refresh_token"]):
+        path = "/auth/refresh" if token == pair["refresh_token"] else "/incidents"
+        method = "POST" if path == "/auth/refresh" else "GET"
+        response = client.open(path, method=method, headers=bearer(token))
+        assert response.status_code == 401, path
+        assert response.get_json()["detail"] == "the token has been revoked"
+    denied = client.post("/auth/token", json={"username": "responder", "password": PASSWORD})
+    assert denied.status_code == 401
+    # Only that user: another user's token works on.
+    assert client.get("/incidents", headers=bearer(other["access_token"])).status_code == 200
+
+
+def test_disabled_user_loses_its_tokens_at_once(app):
+    disabled_user_loses_its_tokens_at_once(app)
+
+
+def test_user_disabled_behind_the_apis_back_cannot_refresh(client, app):
+    """Requests trust the access token's claims; the database decides at every refresh. A user
+    disabled in the database directly (not through ``users disable``) keeps a working access
+    token until it expires (15 minutes) and can get no new one."""
     pair = login(client, "responder")
     with app.app_context():
         services().users.set_active("responder", False)
-    response = client.get("/incidents", headers=bearer(pair["access_token"]))
-    assert response.status_code == 401
-    assert response.get_json()["detail"] == "the token's user is unknown or disabled"
-    assert client.post("/auth/refresh", headers=bearer(pair["refresh_token"])).status_code == 401
-    denied = client.post("/auth/token", json={"username": "responder", "password": PASSWORD})
-    assert denied.status_code == 401
+    assert client.get("/incidents", headers=bearer(pair["access_token"])).status_code == 200
+    refused = client.post("/auth/refresh", headers=bearer(pair["refresh_token"]))
+    assert refused.status_code == 401
+    assert refused.get_json()["detail"] == "the token's user is unknown or disabled"
+
+
+def test_role_comes_from_the_token_and_refresh_reissues_the_stored_one(client, app):
+    pair = login(client, "viewer")
+    assert client.delete("/incidents/1", headers=bearer(pair["access_token"])).status_code == 403
+    with app.app_context():  # promoted in the database: the next refresh carries the new role
+        from warehouse.models import User
+
+        with services().db.transaction() as session:
+            session.query(User).filter_by(username="viewer").update({"role": "admin"})
+    renewed = client.post("/auth/refresh", headers=bearer(pair["refresh_token"])).get_json()
+    created = client.post(
+        "/incidents",
+        json={"title": "t", "severity": "low"},
+        headers=bearer(renewed["access_token"]),
+    )
+    assert created.status_code == 201
 
 
 def test_login_rate_limit_per_username_and_per_client(make_app):
@@ -212,7 +255,7 @@ def test_revoked_token_is_refused_everywhere(client):
         assert response.get_json()["detail"] == "the token has been revoked"
 
 
-@pytest.mark.parametrize("drop", ["sub", "jti", "exp", "type"])
+@pytest.mark.parametrize("drop", ["sub", "jti", "exp", "iat", "type", "role"])
 def test_tokens_missing_claims_are_refused(client, app, drop):
     claims = _claims()
     claims.pop(drop)
@@ -220,6 +263,14 @@ def test_tokens_missing_claims_are_refused(client, app, drop):
     response = client.get("/incidents", headers=bearer(token))
     assert response.status_code == 401
     assert response.content_type == PROBLEM
+
+
+@pytest.mark.parametrize("role", ["root", "", None, ["admin"]])
+def test_access_tokens_with_an_unknown_role_are_refused(client, app, role):
+    token = pyjwt.encode(_claims(role=role), app.config["JWT_SECRET_KEY"], algorithm="HS256")
+    response = client.get("/incidents", headers=bearer(token))
+    assert response.status_code == 401
+    assert response.get_json()["detail"] == "the token is invalid"
 
 
 def test_token_not_yet_valid_is_refused(client, app):

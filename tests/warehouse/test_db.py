@@ -1,13 +1,19 @@
 """warehouse.db: what the API's speed rests on — one connection per pinned unit of work, reads
-outside transactions on PostgreSQL, and plans made for each execution's own parameters."""
+outside transactions on PostgreSQL, a ping only for connections that sat idle, and plans made
+for each execution's own parameters where a batch write needs them."""
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import event, select, text
 
-from tests.services import postgres_database
-from warehouse.db import Database
-from warehouse.incidents import IncidentStore
+from tests.services import POSTGRES_URL, TcpProxy, postgres_database, postgres_schema
+from warehouse import db as db_module
+from warehouse.db import Database, custom_plans
+from warehouse.incidents import IncidentStore, Touch
+from warehouse.lifecycle import Severity, Source
+from warehouse.migrate import upgrade
 from warehouse.models import Incident
 from warehouse.users import UserStore
 
@@ -54,7 +60,67 @@ def test_reads_skip_transactions_on_postgres_and_writes_keep_them():
                     db.unpin(token)
 
 
-def test_postgres_connections_plan_each_execution():
-    """A cached generic plan kept a sequential scan as a table grew (the webhook slowed 4×)."""
-    with postgres_database() as db, db.reads() as session:
-        assert session.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
+def _statements(db: Database) -> list[str]:
+    seen: list[str] = []
+    event.listen(
+        db.engine, "before_cursor_execute", lambda _c, _cur, statement, *_: seen.append(statement)
+    )
+    return seen
+
+
+def test_batch_writes_plan_each_execution_and_reads_keep_the_default():
+    """A cached generic plan kept a sequential scan as a table grew (the webhook slowed 4×);
+    re-planning every read cost throughput, so only the batch-write transaction asks for it."""
+    with postgres_database() as db:
+        upgrade(db.engine)
+        with db.transaction() as session:
+            custom_plans(session.connection())
+            assert session.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
+        with db.reads() as session:  # SET LOCAL ended with its transaction
+            assert session.scalar(text("SHOW plan_cache_mode")) == "auto"
+        statements = _statements(db)
+        IncidentStore(db).apply(
+            [Touch("fp", title="t", severity=Severity.LOW, source=Source.MANUAL, actor="a")]
+        )
+        assert statements[0] == "SET LOCAL plan_cache_mode = force_custom_plan"
+
+
+def test_a_connection_is_pinged_only_after_sitting_idle(monkeypatch):
+    """One round trip per request saved: a connection checked in a moment ago is used as it is;
+    one idle for longer is pinged, and a dead one is replaced before anyone uses it. A read that
+    meets a connection which died while hot is run again on a fresh one."""
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", 0.3)
+    with postgres_schema() as (_, kwargs):
+        proxy = TcpProxy("127.0.0.1", 5432)
+        proxy.start()
+        url = POSTGRES_URL.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+        db = Database.from_url(url, **kwargs)
+        try:
+            pings = []
+            real_ping = db.engine.dialect.do_ping
+            monkeypatch.setattr(
+                db.engine.dialect, "do_ping", lambda conn: pings.append(1) or real_ping(conn)
+            )
+
+            def read() -> int:
+                return int(db.read(lambda c: c.execute(text("SELECT 42")).scalar_one()))
+
+            assert read() == 42
+            assert read() == 42  # checked out again at once: no ping
+            assert pings == []
+            time.sleep(0.4)
+            assert read() == 42  # idle: pinged, alive
+            assert pings == [1]
+            time.sleep(0.4)
+            proxy.cut()  # the pooled connection dies while idle, as in a database restart
+            proxy.start()
+            assert read() == 42  # pinged, found dead, replaced before use: no error
+            assert len(pings) >= 2
+            pings.clear()
+            proxy.cut()  # dies while hot: not pinged, the read fails once and is run again
+            proxy.start()
+            assert read() == 42
+            assert pings == []
+        finally:
+            db.dispose()
+            proxy.cut()

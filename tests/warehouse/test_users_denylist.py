@@ -1,9 +1,10 @@
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from warehouse.denylist import SqlDenylist
-from warehouse.models import utcnow
+from warehouse.models import RevokedSubject, utcnow
 from warehouse.users import Role, UserExists, UserNotFound, UserStore
 
 
@@ -29,10 +30,26 @@ def test_roles_nest():
 
 def test_sql_denylist_remembers_until_expiry(database):
     denylist = SqlDenylist(database)
-    denylist.revoke("live", utcnow() + timedelta(minutes=5))
-    denylist.revoke("live", utcnow() + timedelta(minutes=5))  # twice is fine
-    denylist.revoke("dead", utcnow() - timedelta(seconds=1))
-    assert denylist.is_revoked("live")
-    assert not denylist.is_revoked("dead")
-    assert not denylist.is_revoked("never")
+    now = utcnow()
+    denylist.revoke("live", now + timedelta(minutes=5))
+    denylist.revoke("live", now + timedelta(minutes=5))  # twice is fine
+    denylist.revoke("dead", now - timedelta(seconds=1))
+    assert denylist.is_revoked("live", "ann", now)
+    assert not denylist.is_revoked("dead", "ann", now)
+    assert not denylist.is_revoked("never", "ann", now)
     denylist.ping()
+
+
+def test_sql_denylist_revokes_a_subjects_tokens_issued_until_then(database):
+    denylist = SqlDenylist(database)
+    at = utcnow()
+    denylist.revoke_subject("ann", at, at + timedelta(days=7))
+    denylist.revoke_subject("ann", at, at + timedelta(days=7))  # again: one entry, no error
+    assert denylist.is_revoked("j1", "ann", at - timedelta(minutes=5))
+    assert denylist.is_revoked("j2", "ann", at)  # issued in the same instant: revoked
+    assert not denylist.is_revoked("j3", "ann", at + timedelta(seconds=1))
+    assert not denylist.is_revoked("j1", "bob", at - timedelta(minutes=5))  # only ann's
+    denylist.revoke_subject("old", at - timedelta(days=8), at - timedelta(days=1))
+    with database.reads() as session:  # each write purges what expired: "old" is gone
+        assert session.scalars(select(RevokedSubject.subject)).all() == ["ann"]
+    assert denylist.is_revoked("j1", "ann", at - timedelta(minutes=5))
