@@ -1,5 +1,5 @@
 """Sign-in, token refresh with rotation, logout — and the bearer-token checks every protected
-route goes through (flask-jwt-extended, HS256 only).
+route goes through (HS256 tokens, :mod:`incident_api.tokens`).
 
 A request is authorised by its access token alone plus one denylist lookup: the role is a claim
 of the token, and a disabled user's tokens are revoked as a whole (:func:`disable_user`), so no
@@ -10,106 +10,61 @@ change or a user disabled behind the API's back takes effect within one access l
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import wraps
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from flask_jwt_extended import (
-    JWTManager,
-    create_access_token,
-    create_refresh_token,
-    decode_token,
-    get_jwt,
-    get_jwt_identity,
-    jwt_required,
-)
-from flask_jwt_extended.exceptions import JWTExtendedException
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from jwt.exceptions import InvalidTokenError, PyJWTError
 
+from incident_api import tokens
 from incident_api.openapi import documented
 from incident_api.passwords import verify_password
-from incident_api.problems import ApiProblem, problem
+from incident_api.problems import ApiProblem
 from incident_api.schemas import LogoutRequest, TokenPair, TokenRequest
 from incident_api.services import services
+from incident_api.tokens import ACCESS_LIFETIME, REFRESH_LIFETIME, InvalidToken, Kind
 from incident_api.validation import parse_body
 from warehouse.models import User
 from warehouse.users import Role
 
-ACCESS_LIFETIME: Final = timedelta(minutes=15)
-REFRESH_LIFETIME: Final = timedelta(days=7)
 F = TypeVar("F", bound=Callable[..., Any])
 
-jwt = JWTManager()
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 
 def configure(app: Flask, signing_key: str) -> None:
-    app.config.update(
-        JWT_SECRET_KEY=signing_key,
-        JWT_ALGORITHM="HS256",
-        JWT_DECODE_ALGORITHMS=["HS256"],  # the allowlist: no "none", no RS/HS confusion
-        JWT_ACCESS_TOKEN_EXPIRES=ACCESS_LIFETIME,
-        JWT_REFRESH_TOKEN_EXPIRES=REFRESH_LIFETIME,  # the library's default is 30 days
-        JWT_TOKEN_LOCATION=["headers"],
-        JWT_IDENTITY_CLAIM="sub",
-    )
-    jwt.init_app(app)
+    app.config["JWT_SECRET_KEY"] = signing_key
 
 
-def _unauthorized(detail: str) -> Response:
-    return problem(401, detail, headers={"WWW-Authenticate": 'Bearer realm="driftwatch"'})
-
-
-@jwt.unauthorized_loader
-def _missing(reason: str) -> Response:
-    return _unauthorized("a bearer token is required")
-
-
-@jwt.invalid_token_loader
-def _invalid(reason: str) -> Response:
-    return _unauthorized("the token is invalid")
-
-
-@jwt.expired_token_loader
-def _expired(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
-    return _unauthorized("the token has expired")
-
-
-@jwt.revoked_token_loader
-def _revoked(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
-    return _unauthorized("the token has been revoked")
-
-
-REQUIRED_CLAIMS: Final = ("sub", "jti", "exp", "iat", "type")
-ROLES: Final = frozenset(r.value for r in Role)
-
-
-@jwt.decode_key_loader
-def _key_for(_header: dict[str, Any], unverified: dict[str, Any]) -> str:
-    """Refuse incomplete tokens before their signature is even checked. PyJWT checks ``exp``
-    only when present (no ``exp``: never expires), and flask-jwt-extended fills in a missing
-    ``type`` ("access") and ``jti`` (None, which no denylist can revoke) — so look at the raw
-    claims here. Every token we issue carries all of them, and an access token its role."""
-    missing = [claim for claim in REQUIRED_CLAIMS if not unverified.get(claim)]
-    kind = unverified.get("type")
-    if missing or kind not in ("access", "refresh"):
-        raise InvalidTokenError("token lacks required claims")
-    role = unverified.get("role")
-    if kind == "access" and not (isinstance(role, str) and role in ROLES):
-        raise InvalidTokenError("access token without a known role")
+def _key() -> str:
     return str(current_app.config["JWT_SECRET_KEY"])
 
 
-@jwt.token_in_blocklist_loader
-def _is_revoked(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
-    # DenylistUnavailable propagates to its error handler: 503, fail closed.
-    return services().denylist.is_revoked(
-        str(payload["jti"]), str(payload["sub"]), datetime.fromtimestamp(float(payload["iat"]), UTC)
-    )
+def _unauthorized(detail: str) -> ApiProblem:
+    return ApiProblem(401, detail, headers={"WWW-Authenticate": 'Bearer realm="driftwatch"'})
+
+
+def _bearer_token() -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("a bearer token is required")
+    return token.strip()
+
+
+def verified(kind: Kind) -> dict[str, Any]:
+    """The claims of the request's bearer token: signed by us, unexpired, of ``kind``, and not
+    revoked (the denylist fails closed: DenylistUnavailable becomes a 503)."""
+    try:
+        claims = tokens.verify(_key(), _bearer_token(), kind)
+    except InvalidToken as exc:
+        raise _unauthorized(exc.detail) from None
+    if services().denylist.is_revoked(claims["jti"], claims["sub"], tokens.issued_at(claims)):
+        raise _unauthorized("the token has been revoked")
+    g.token_claims = claims  # for the access log and actor()
+    return claims
 
 
 def require_role(role: Role) -> Callable[[F], F]:
@@ -117,9 +72,8 @@ def require_role(role: Role) -> Callable[[F], F]:
 
     def decorate(view: F) -> F:
         @wraps(view)
-        @jwt_required()
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            if not Role(get_jwt()["role"]).allows(role):
+            if not Role(verified("access")["role"]).allows(role):
                 raise ApiProblem(403, f"this needs the {role.value} role")
             return view(*args, **kwargs)
 
@@ -130,7 +84,7 @@ def require_role(role: Role) -> Callable[[F], F]:
 
 def actor() -> str:
     """Who the request's token speaks for (the ``who`` of timeline events)."""
-    return str(get_jwt_identity())
+    return str(g.token_claims["sub"])
 
 
 def disable_user(username: str) -> None:
@@ -143,15 +97,10 @@ def disable_user(username: str) -> None:
     svc.denylist.revoke_subject(username, now, now + REFRESH_LIFETIME)
 
 
-def _expires_at(payload: dict[str, Any]) -> datetime:
-    return datetime.fromtimestamp(int(payload["exp"]), UTC)
-
-
 def _issue(user: User) -> Response:
-    claims = {"role": user.role}
     pair = TokenPair(
-        access_token=create_access_token(identity=user.username, additional_claims=claims),
-        refresh_token=create_refresh_token(identity=user.username),
+        access_token=tokens.issue(_key(), user.username, "access", role=user.role),
+        refresh_token=tokens.issue(_key(), user.username, "refresh"),
         expires_in=int(ACCESS_LIFETIME.total_seconds()),
     )
     return jsonify(pair.model_dump())
@@ -185,29 +134,28 @@ def token() -> Response:
     ok = verify_password(creds.password, user.password_hash if known and user else None)
     if not (ok and user is not None and known):
         # One answer for unknown users, disabled users and wrong passwords.
-        return _unauthorized("wrong username or password")
+        raise _unauthorized("wrong username or password")
     return _issue(user)
 
 
 @bp.post("/refresh")
-@jwt_required(refresh=True)
 @documented(
     "Trade a refresh token for a new pair; the old refresh token is revoked",
     tag="auth",
     responses={200: TokenPair},
 )
 def refresh() -> Response:
-    payload = get_jwt()
+    claims = verified("refresh")
     svc = services()
-    user = svc.users.get(str(payload["sub"]))  # the database decides on the role, every time
+    user = svc.users.get(claims["sub"])  # the database decides on the role, every time
     if user is None or not user.active:
-        return _unauthorized("the token's user is unknown or disabled")
-    svc.denylist.revoke(str(payload["jti"]), _expires_at(payload))
+        raise _unauthorized("the token's user is unknown or disabled")
+    svc.denylist.revoke(claims["jti"], tokens.expires_at(claims))
     return _issue(user)
 
 
 @bp.post("/logout")
-@jwt_required()
+@require_role(Role.VIEWER)  # any signed-in user
 @documented(
     "Revoke the access token (and the refresh token given in the body)",
     tag="auth",
@@ -215,39 +163,29 @@ def refresh() -> Response:
     responses={204: None},
 )
 def logout() -> Response:
-    access = get_jwt()
-    refresh_payload = None
+    access = g.token_claims
+    refresh_claims = None
     if request.content_length:
         body = parse_body(LogoutRequest)
         if body.refresh_token:
             try:
-                refresh_payload = decode_token(body.refresh_token)
-            except (JWTExtendedException, PyJWTError):
+                refresh_claims = tokens.verify(_key(), body.refresh_token, "refresh")
+            except InvalidToken:
+                refresh_claims = None
+            if refresh_claims is None or refresh_claims["sub"] != access["sub"]:
                 raise ApiProblem(
                     422,
-                    "refresh_token is not a valid token",
+                    "refresh_token is not a valid refresh token of this user",
                     errors=[
                         {
                             "field": "refresh_token",
-                            "message": "not a valid refresh token",
-                            "type": "token",
-                        }
-                    ],
-                ) from None
-            if refresh_payload.get("type") != "refresh" or refresh_payload["sub"] != access["sub"]:
-                raise ApiProblem(
-                    422,
-                    "refresh_token is not a refresh token of this user",
-                    errors=[
-                        {
-                            "field": "refresh_token",
-                            "message": "not a refresh token of this user",
+                            "message": "not a valid refresh token of this user",
                             "type": "token",
                         }
                     ],
                 )
     denylist = services().denylist
-    denylist.revoke(str(access["jti"]), _expires_at(access))
-    if refresh_payload is not None:
-        denylist.revoke(str(refresh_payload["jti"]), _expires_at(refresh_payload))
+    denylist.revoke(access["jti"], tokens.expires_at(access))
+    if refresh_claims is not None:
+        denylist.revoke(refresh_claims["jti"], tokens.expires_at(refresh_claims))
     return Response(status=204)

@@ -8,7 +8,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from incident_api import auth
+from incident_api import auth, tokens
 from incident_api.denylist import DenylistUnavailable
 from incident_api.passwords import WeakPassword, hash_password
 from incident_api.services import services
@@ -64,7 +64,7 @@ def disable_user(username: str) -> None:
     except UserNotFound as exc:
         raise click.ClickException(str(exc)) from None
     except DenylistUnavailable:
-        minutes = auth.ACCESS_LIFETIME.total_seconds() / 60
+        minutes = tokens.ACCESS_LIFETIME.total_seconds() / 60
         raise click.ClickException(
             f"{username} is disabled, but its tokens could not be revoked: the token denylist "
             f"is unreachable (they stay valid until they expire, within {minutes:.0f} minutes); "

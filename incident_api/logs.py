@@ -84,8 +84,7 @@ def install_request_logging(app: Flask) -> None:
         response.headers[TRACE_HEADER] = trace_id
         started = getattr(g, "request_started", None)
         duration = (time.perf_counter() - started) * 1000 if started else None
-        # flask-jwt-extended keeps the claims of a token it accepted (valid and not revoked).
-        claims = g.get("_jwt_extended_jwt")
+        claims = g.get("token_claims")  # set once a token is accepted (valid, not revoked)
         username = claims.get("sub") if isinstance(claims, dict) else None
         incident_id = (request.view_args or {}).get("incident_id")
         if incident_id is None and response.status_code == 201 and response.is_json:
