@@ -13,9 +13,9 @@ workers = int(
     or os.environ.get("WEB_CONCURRENCY")
     or multiprocessing.cpu_count() * 2 + 1
 )
-# Sync workers by default: measured with wrk (docs/benchmarks.md), gthread workers took 10-30 %
-# of the sync throughput — one worker accepts most keep-alive connections and its threads
-# contend for the GIL while the other worker idles. GUNICORN_THREADS > 1 switches to gthread.
+# Sync workers by default: measured with wrk (docs/benchmarks.md), gthread workers (2 or 4
+# threads) served reads no faster than sync ones, and on one day far slower (one worker took most
+# keep-alive connections while the other idled). GUNICORN_THREADS > 1 switches to gthread.
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 worker_class = "gthread" if threads > 1 else "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
