@@ -6,8 +6,11 @@ seeded, wrk with 16 connections per scenario, all scenarios in one run.
 Scenarios: GET /health (the framework's floor), authenticated GET /incidents/{id},
 GET /incidents?limit=50 with filters, POST /incidents, and Alertmanager deliveries of 100
 alerts each (every delivery new: distinct startsAt; the same 100 incidents touched each time),
-from 16 clients and from one. Prints a markdown table with throughput, p50/p99, errors and the
-ratio of each throughput to /health's. ``--profile DIR`` records the workers with py-spy
+from 16 clients and from one. Each scenario's time is split into rounds (``--rounds``, default 6)
+taken in turn across the scenarios, so that a slower minute of this shared machine falls on all
+of them alike instead of skewing one ratio. Prints a markdown table with throughput, p50 (the
+median of the rounds'), p99 (the worst round's), errors and the ratio of each throughput to
+/health's. ``--profile DIR`` records the workers with py-spy, in one round
 (``python -m bench.hotspots DIR/scenario1.txt`` sums the stacks up).
 """
 
@@ -20,11 +23,13 @@ import re
 import secrets
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -100,6 +105,20 @@ def run_wrk(name: str, url: str, script: Path, duration: int, connections: int) 
     )
 
 
+def combine(rounds: list[Result]) -> Result:
+    """One scenario's rounds as one result: throughput and counts over all of them; p50 the
+    median of the rounds' medians; p99 the worst round's p99 (an upper bound of the whole)."""
+    return Result(
+        rounds[0].name,
+        sum(r.rps for r in rounds) / len(rounds),
+        statistics.median(r.p50_ms for r in rounds),
+        max(r.p99_ms for r in rounds),
+        sum(r.requests for r in rounds),
+        sum(r.non_2xx for r in rounds),
+        sum(r.socket_errors for r in rounds),
+    )
+
+
 def lua(method: str, path_expr: str, token: str | None, body_expr: str | None = None) -> str:
     headers = 'wrk.headers["Content-Type"] = "application/json"\n'
     if token:
@@ -114,10 +133,10 @@ end
 """
 
 
-def webhook_lua() -> str:
-    """100 alerts per delivery; every delivery new (startsAt from the wrk thread and a counter),
-    so each one really opens or touches incidents instead of hitting the dedup fast path
-    (microseconds: Alertmanager's nanoseconds are cut to what Python's datetime keeps)."""
+def webhook_lua(round_number: int = 0) -> str:
+    """100 alerts per delivery; every delivery new (startsAt from the round, the wrk thread and
+    a counter), so each one really opens or touches incidents instead of hitting the dedup fast
+    path (microseconds: Alertmanager's nanoseconds are cut to what Python's datetime keeps)."""
     return f"""
 local threads = 0
 setup = function(thread)
@@ -134,8 +153,8 @@ request = function()
     parts[#parts + 1] = string.format(
       '{{"status":"firing","labels":{{"alertname":"LoadTest","severity":"warning",' ..
       '"instance":"i%d"}},"annotations":{{"summary":"load %d"}},' ..
-      '"startsAt":"2026-11-27T00:00:%02d.%06dZ","generatorURL":"http://127.0.0.1:9090",' ..
-      '"fingerprint":"lt%04d"}}', i, i, id or 0, counter, i)
+      '"startsAt":"2026-11-27T00:{round_number:02d}:%02d.%06dZ",' ..
+      '"generatorURL":"http://127.0.0.1:9090","fingerprint":"lt%04d"}}', i, i, id or 0, counter, i)
   end
   local body = '{{"version":"4","status":"firing","receiver":"driftwatch",' ..
     '"truncatedAlerts":0,"alerts":[' .. table.concat(parts, ",") .. ']}}'
@@ -223,6 +242,14 @@ def main() -> int:
     parser.add_argument(
         "--only", metavar="TEXT", help="run only the scenarios whose name contains TEXT"
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=6,
+        help="split each scenario's duration into this many rounds, taken in turn across the "
+        "scenarios, so that a slower minute of a shared machine falls on all of them alike "
+        "(1 with --profile)",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("api_load: needs wrk (apt-get install wrk)")
@@ -298,44 +325,49 @@ def main() -> int:
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             token = json.loads(response.read())["access_token"]
-        scenarios = [
-            ("GET /health", lua("GET", '"/health"', None)),
+        scenarios: list[tuple[str, Callable[[int], str]]] = [
+            ("GET /health", lambda _: lua("GET", '"/health"', None)),
             (
                 "GET /incidents/{id} (auth)",
-                lua("GET", f'"/incidents/" .. math.random(1, {args.incidents})', token),
+                lambda _: lua("GET", f'"/incidents/" .. math.random(1, {args.incidents})', token),
             ),
             (
                 "GET /incidents?limit=50&status=open&severity=high (auth)",
-                lua("GET", '"/incidents?limit=50&status=open&severity=high"', token),
+                lambda _: lua("GET", '"/incidents?limit=50&status=open&severity=high"', token),
             ),
             (
                 "POST /incidents (auth)",
-                lua(
+                lambda _: lua(
                     "POST",
                     '"/incidents"',
                     token,
                     '\'{"title":"load","severity":"low","dataset":"ds1"}\'',
                 ),
             ),
-            ("POST /alerts/alertmanager (100 alerts)", webhook_lua()),
-            ("POST /alerts/alertmanager (100 alerts, 1 client)", webhook_lua()),
+            ("POST /alerts/alertmanager (100 alerts)", webhook_lua),
+            ("POST /alerts/alertmanager (100 alerts, 1 client)", webhook_lua),
         ]
         if args.only:
             scenarios = [s for s in scenarios if s[0] == "GET /health" or args.only in s[0]]
-        results: list[Result] = []
-        for number, (name, script_text) in enumerate(scenarios):
-            script = work / f"s{number}.lua"
-            script.write_text(script_text)
-            recorder = start_profiler(args.profile, number, process.pid, args.duration)
-            connections = 1 if name.endswith("1 client)") else args.connections
-            results.append(run_wrk(name, base, script, args.duration, connections))
-            if recorder is not None:
-                recorder.wait(timeout=60)
+        rounds = 1 if args.profile else max(1, args.rounds)
+        seconds = max(1, args.duration // rounds)
+        measured: dict[str, list[Result]] = {name: [] for name, _ in scenarios}
+        for round_number in range(rounds):
+            for number, (name, script_for) in enumerate(scenarios):
+                script = work / f"s{number}-{round_number}.lua"
+                script.write_text(script_for(round_number))
+                recorder = start_profiler(args.profile, number, process.pid, seconds)
+                connections = 1 if name.endswith("1 client)") else args.connections
+                measured[name].append(run_wrk(name, base, script, seconds, connections))
+                if recorder is not None:
+                    recorder.wait(timeout=60)
+        results = [combine(measured[name]) for name, _ in scenarios]
         floor = results[0].rps
         print(
             f"## incident API under load ({time.strftime('%Y-%m-%d %H:%M')}; gunicorn 2 "
             f"workers, PostgreSQL, Redis, {args.incidents:,} incidents, wrk -t2 "
-            f"-c{args.connections} -d{args.duration}s)\n"
+            f"-c{args.connections}, {args.duration} s per scenario in {rounds} round(s) of "
+            f"{seconds} s taken in turn; p50 the median of the rounds', p99 the worst round's)\n"
         )
         print("| scenario | req/s | ÷ /health | p50 | p99 | requests | non-2xx | socket errors |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")

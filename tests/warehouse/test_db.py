@@ -5,6 +5,8 @@ for each execution's own parameters where a batch write needs them."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import event, select, text
 
@@ -85,45 +87,53 @@ def test_batch_writes_plan_each_execution_and_reads_keep_the_default():
         assert statements[0] == "SET LOCAL plan_cache_mode = force_custom_plan"
 
 
-def test_a_connection_is_pinged_only_after_sitting_idle(monkeypatch):
-    """One round trip per request saved: a connection checked in a moment ago is used as it is;
-    one idle for longer is pinged, and a dead one is replaced before anyone uses it. A read that
-    meets a connection which died while hot is run again on a fresh one."""
-    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", 0.3)
+@contextmanager
+def _behind_proxy(monkeypatch, idle_seconds: float) -> Iterator[tuple[Database, TcpProxy, list]]:
+    """A Database reaching PostgreSQL through a proxy the test can cut, pinging after
+    ``idle_seconds`` idle, with every ping recorded."""
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", idle_seconds)
     with postgres_schema() as (_, kwargs):
         proxy = TcpProxy("127.0.0.1", 5432)
         proxy.start()
         url = POSTGRES_URL.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
         db = Database.from_url(url, **kwargs)
+        pings: list[bool] = []
+        real_ping = db.engine.dialect.do_ping
+        monkeypatch.setattr(
+            db.engine.dialect, "do_ping", lambda conn: pings.append(True) or real_ping(conn)
+        )
         try:
-            pings = []
-            real_ping = db.engine.dialect.do_ping
-            monkeypatch.setattr(
-                db.engine.dialect, "do_ping", lambda conn: pings.append(1) or real_ping(conn)
-            )
-
-            def read() -> int:
-                return int(db.read(lambda c: c.execute(text("SELECT 42")).scalar_one()))
-
-            assert read() == 42
-            assert read() == 42  # checked out again at once: no ping
-            assert pings == []
-            time.sleep(0.4)
-            assert read() == 42  # idle: pinged, alive
-            assert pings == [1]
-            time.sleep(0.4)
-            proxy.cut()  # the pooled connection dies while idle, as in a database restart
-            proxy.start()
-            assert read() == 42  # pinged, found dead, replaced before use: no error
-            assert len(pings) >= 2
-            pings.clear()
-            proxy.cut()  # dies while hot: not pinged, the read fails once and is run again
-            proxy.start()
-            assert read() == 42
-            assert pings == []
+            yield db, proxy, pings
         finally:
             db.dispose()
             proxy.cut()
+
+
+def test_a_connection_is_pinged_only_after_sitting_idle(monkeypatch):
+    """One round trip per request saved: a connection checked in a moment ago is used as it is;
+    one idle for longer is pinged, and a dead one is replaced before anyone uses it. A read that
+    meets a connection which died while hot is run again on a fresh one."""
+    with _behind_proxy(monkeypatch, 0.3) as (db, proxy, pings):
+
+        def read() -> int:
+            return int(db.read(lambda c: c.execute(text("SELECT 42")).scalar_one()))
+
+        assert read() == 42
+        assert read() == 42  # checked out again at once: no ping
+        assert pings == []
+        time.sleep(0.4)
+        assert read() == 42  # idle: pinged, alive
+        assert pings == [True]
+        time.sleep(0.4)
+        proxy.cut()  # the pooled connection dies while idle, as in a database restart
+        proxy.start()
+        assert read() == 42  # pinged, found dead, replaced before use: no error
+        assert len(pings) >= 2
+        pings.clear()
+        proxy.cut()  # dies while hot: not pinged, the read fails once and is run again
+        proxy.start()
+        assert read() == 42
+        assert pings == []
 
 
 def _pinned(db: Database, work):
@@ -185,28 +195,14 @@ def test_the_database_holds_its_connection_from_one_pin_to_the_next():
 
 
 def test_a_held_connection_that_died_while_idle_is_replaced(monkeypatch):
-    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", 0.2)
-    with postgres_schema() as (_, kwargs):
-        proxy = TcpProxy("127.0.0.1", 5432)
+    with _behind_proxy(monkeypatch, 0.2) as (db, proxy, pings):
+        first = _pinned(db, lambda: _backend_pid(db))
+        assert _pinned(db, lambda: _backend_pid(db)) == first and pings == []  # hot
+        time.sleep(0.3)
+        proxy.cut()
         proxy.start()
-        url = POSTGRES_URL.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
-        db = Database.from_url(url, **kwargs)
-        try:
-            pings: list[bool] = []
-            real_ping = db.engine.dialect.do_ping
-            monkeypatch.setattr(
-                db.engine.dialect, "do_ping", lambda conn: pings.append(True) or real_ping(conn)
-            )
-            first = _pinned(db, lambda: _backend_pid(db))
-            assert _pinned(db, lambda: _backend_pid(db)) == first and pings == []  # hot
-            time.sleep(0.3)
-            proxy.cut()
-            proxy.start()
-            second = _pinned(db, lambda: _backend_pid(db))  # pinged, dead, replaced
-            assert second != first and pings == [True]
-            proxy.cut()  # dies while hot: the read runs again on a fresh connection
-            proxy.start()
-            assert _pinned(db, lambda: _backend_pid(db)) not in (first, second)
-        finally:
-            db.dispose()
-            proxy.cut()
+        second = _pinned(db, lambda: _backend_pid(db))  # pinged, dead, replaced
+        assert second != first and pings == [True]
+        proxy.cut()  # dies while hot: the read runs again on a fresh connection
+        proxy.start()
+        assert _pinned(db, lambda: _backend_pid(db)) not in (first, second)
