@@ -55,6 +55,19 @@ def custom_plans(connection: Connection) -> None:
         connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
+def _idle(since: float) -> bool:
+    return time.monotonic() - since > PING_AFTER_IDLE_SECONDS
+
+
+def _answers(engine: Engine, dbapi_connection: Any) -> bool:
+    """Whether the connection answers the dialect's ping (the one ``pool_pre_ping`` uses)."""
+    try:
+        engine.dialect.do_ping(dbapi_connection)
+    except engine.dialect.loaded_dbapi.Error:
+        return False
+    return True
+
+
 def _ping_when_idle(engine: Engine) -> None:
     """Pessimistic disconnect handling without a round trip per checkout: ``pool_pre_ping``
     pings on every checkout — one round trip per API request. A connection checked in less than
@@ -69,12 +82,10 @@ def _ping_when_idle(engine: Engine) -> None:
     @event.listens_for(engine, "checkout")
     def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         checked_in = record.info.get("checked_in_at")
-        if checked_in is not None and time.monotonic() - checked_in < PING_AFTER_IDLE_SECONDS:
+        if checked_in is not None and not _idle(checked_in):
             return
-        try:
-            engine.dialect.do_ping(dbapi_connection)
-        except engine.dialect.loaded_dbapi.Error as exc:
-            raise DisconnectionError(f"stale pooled connection: {type(exc).__name__}") from exc
+        if not _answers(engine, dbapi_connection):
+            raise DisconnectionError("stale pooled connection")
 
 
 def _sqlite_begin_immediate(connection: Any) -> None:
@@ -142,14 +153,9 @@ class _Pin:
         connection = held.connection
         if connection is None or connection.closed or connection.invalidated:
             return None
-        idle = time.monotonic() - held.released_at > PING_AFTER_IDLE_SECONDS
-        if idle and self.engine.dialect.name != "sqlite":  # as the pool pings an idle one
+        if _idle(held.released_at) and self.engine.dialect.name != "sqlite":  # as the pool does
             dbapi_connection = connection.connection.dbapi_connection
-            try:
-                if dbapi_connection is None:
-                    raise self.engine.dialect.loaded_dbapi.Error("connection is closed")
-                self.engine.dialect.do_ping(dbapi_connection)
-            except self.engine.dialect.loaded_dbapi.Error:
+            if dbapi_connection is None or not _answers(self.engine, dbapi_connection):
                 connection.invalidate()
                 return None
         return connection
@@ -161,14 +167,14 @@ class _Pin:
                 connection.close()
             return
         try:
-            if connection is not None and not connection.invalidated:
+            if connection is not None:
+                self.held.released_at = time.monotonic()  # idle from now (only if it was used)
                 try:
-                    if connection.in_transaction():
+                    if not connection.invalidated and connection.in_transaction():
                         connection.rollback()  # nothing is left open for the next unit of work
                 except DBAPIError:
                     connection.invalidate()
         finally:
-            self.held.released_at = time.monotonic()
             self.held.lock.release()
 
 

@@ -199,9 +199,10 @@ def test_a_held_connection_that_died_while_idle_is_replaced(monkeypatch):
         first = _pinned(db, lambda: _backend_pid(db))
         assert _pinned(db, lambda: _backend_pid(db)) == first and pings == []  # hot
         time.sleep(0.3)
+        _pinned(db, lambda: None)  # a request that never touches the database (/health)
         proxy.cut()
         proxy.start()
-        second = _pinned(db, lambda: _backend_pid(db))  # pinged, dead, replaced
+        second = _pinned(db, lambda: _backend_pid(db))  # still idle: pinged, dead, replaced
         assert second != first and pings == [True]
         proxy.cut()  # dies while hot: the read runs again on a fresh connection
         proxy.start()
