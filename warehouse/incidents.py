@@ -560,18 +560,24 @@ class IncidentStore:
             query = query.where(columns.created_at < flt.created_before)
         return query
 
+    @classmethod
+    def page_query(cls, flt: IncidentFilter, limit: int, cursor: str | None) -> Select[Any]:
+        """The statement behind :meth:`list`: one row more than ``limit`` tells whether a next
+        page exists."""
+        query = cls._filtered(select(_INCIDENTS), flt)
+        if cursor is not None:
+            query = query.where(_INCIDENTS.c.id < decode_cursor(cursor))
+        return query.order_by(_INCIDENTS.c.id.desc()).limit(limit + 1)
+
     def list(
         self, flt: IncidentFilter | None = None, *, limit: int = 50, cursor: str | None = None
     ) -> Page:
         """Newest first, keyset-paginated on id (stable while incidents are added)."""
         limit = max(1, min(limit, MAX_PAGE))
-        query = self._filtered(select(_INCIDENTS), flt or IncidentFilter())
-        if cursor is not None:
-            query = query.where(_INCIDENTS.c.id < decode_cursor(cursor))
-        query = query.order_by(_INCIDENTS.c.id.desc()).limit(limit + 1)
-        rows = self.db.read(lambda c: list(c.execute(query)))
+        query = self.page_query(flt or IncidentFilter(), limit, cursor)
+        rows = self.db.read(lambda c: c.execute(query).all())
         more = len(rows) > limit
-        items = rows[:limit]
+        items = list(rows[:limit])
         return Page(items, encode_cursor(items[-1].id) if more and items else None)
 
     def open_by_severity(self) -> dict[str, int]:

@@ -91,8 +91,12 @@ class Incident(Base):
             sqlite_where=NOT_RESOLVED,
             postgresql_where=NOT_RESOLVED,
         ),
-        Index("ix_incidents_status_severity", "status", "severity"),
-        Index("ix_incidents_dataset_feature", "dataset", "feature"),
+        # Filtered pages (newest first) read only matching rows in id order: the filter's
+        # columns lead, id follows (docs/architecture.md, "Filtered pages").
+        Index("ix_incidents_status_id", "status", "id"),
+        Index("ix_incidents_severity_id", "severity", "id"),
+        Index("ix_incidents_status_severity_id", "status", "severity", "id"),
+        Index("ix_incidents_dataset_feature_id", "dataset", "feature", "id"),
         Index("ix_incidents_created_at", "created_at"),
     )
 

@@ -8,7 +8,7 @@ from warehouse.models import Base
 
 
 def test_models_match_the_migrated_schema(database):
-    assert current_revision(database.engine) == head_revision() == "0003"
+    assert current_revision(database.engine) == head_revision() == "0004"
     with database.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == []
@@ -16,4 +16,4 @@ def test_models_match_the_migrated_schema(database):
 
 def test_upgrade_is_idempotent(database):
     upgrade(database.engine)
-    assert current_revision(database.engine) == "0003"
+    assert current_revision(database.engine) == "0004"
