@@ -6,11 +6,12 @@ seeded, wrk with 16 connections per scenario, all scenarios in one run.
 Scenarios: GET /health (the framework's floor), authenticated GET /incidents/{id},
 GET /incidents?limit=50 with filters, POST /incidents, and Alertmanager deliveries of 100
 alerts each (every delivery new: distinct startsAt; the same 100 incidents touched each time),
-from 16 clients and from one. Each scenario's time is split into rounds (``--rounds``, default 6)
-taken in turn across the scenarios, so that a slower minute of this shared machine falls on all
-of them alike instead of skewing one ratio. Prints a markdown table with throughput, p50 (the
-median of the rounds'), p99 (the worst round's), errors and the ratio of each throughput to
-/health's. ``--profile DIR`` records the workers with py-spy, in one round
+from 16 clients and from one. Each scenario's time is split into rounds (``--rounds``, default
+12) taken in turn across the scenarios, so that a slower stretch of this shared machine falls on
+all of them alike instead of skewing one ratio. Prints a markdown table with throughput, p50 and
+p99 of all of a scenario's requests (the rounds' latency distributions pooled), errors and the
+ratio of each throughput to /health's, then each round's ratio (its spread).
+``--profile DIR`` records the workers with py-spy, in one round
 (``python -m bench.hotspots DIR/scenario1.txt`` sums the stacks up).
 """
 
@@ -54,6 +55,8 @@ class Result:
     requests: int
     non_2xx: int
     socket_errors: int
+    quantiles: tuple[float, ...] = ()
+    """Latency (ms) at every 0.1 % from 0.1 % to 100 %, for pooling rounds (:func:`combine`)."""
 
     @property
     def errors(self) -> int:
@@ -63,6 +66,16 @@ class Result:
 def _ms(value: str) -> float:
     number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+QUANTILES_LUA = """
+done = function(summary, latency, requests)
+  for i = 1, 1000 do
+    io.write(string.format("quantile %d %d\\n", i, latency:percentile(i / 10)))
+  end
+end
+"""
+"""Appended to every scenario's script: wrk prints the latency at each 0.1 %, in µs."""
 
 
 def run_wrk(name: str, url: str, script: Path, duration: int, connections: int) -> Result:
@@ -92,6 +105,12 @@ def run_wrk(name: str, url: str, script: Path, duration: int, connections: int) 
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)\s*$", out, re.M).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)\s*$", out, re.M).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    quantiles = tuple(
+        int(us) / 1000
+        for _, us in sorted(
+            (int(i), us) for i, us in re.findall(r"^quantile (\d+) (\d+)$", out, re.M)
+        )
+    )
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return Result(
@@ -102,17 +121,34 @@ def run_wrk(name: str, url: str, script: Path, duration: int, connections: int) 
         total,
         int(non2xx.group(1)) if non2xx else 0,
         sum(int(g) for g in socket.groups()) if socket else 0,
+        quantiles,
     )
 
 
+def pooled_percentile(rounds: list[Result], percent: float) -> float:
+    """The latency under which ``percent`` % of all the rounds' requests fell: each round's
+    0.1 % quantiles, weighted by its request count, as one distribution (what one long run of
+    wrk would report)."""
+    points = sorted((value, r.requests / len(r.quantiles)) for r in rounds for value in r.quantiles)
+    wanted = sum(weight for _, weight in points) * percent / 100
+    seen = 0.0
+    for value, weight in points:
+        seen += weight
+        if seen >= wanted - 1e-9:
+            return value
+    return points[-1][0]
+
+
 def combine(rounds: list[Result]) -> Result:
-    """One scenario's rounds as one result: throughput and counts over all of them; p50 the
-    median of the rounds' medians; p99 the worst round's p99 (an upper bound of the whole)."""
+    """One scenario's rounds as one result: throughput and counts over all of them; p50 and
+    p99 of all their requests pooled (rounds without quantiles: the median of the rounds' p50
+    and the worst round's p99, an upper bound)."""
+    pooled = all(r.quantiles for r in rounds)
     return Result(
         rounds[0].name,
         sum(r.rps for r in rounds) / len(rounds),
-        statistics.median(r.p50_ms for r in rounds),
-        max(r.p99_ms for r in rounds),
+        pooled_percentile(rounds, 50) if pooled else statistics.median(r.p50_ms for r in rounds),
+        pooled_percentile(rounds, 99) if pooled else max(r.p99_ms for r in rounds),
         sum(r.requests for r in rounds),
         sum(r.non_2xx for r in rounds),
         sum(r.socket_errors for r in rounds),
@@ -245,7 +281,7 @@ def main() -> int:
     parser.add_argument(
         "--rounds",
         type=int,
-        default=6,
+        default=12,
         help="split each scenario's duration into this many rounds, taken in turn across the "
         "scenarios, so that a slower minute of a shared machine falls on all of them alike "
         "(1 with --profile)",
@@ -355,7 +391,7 @@ def main() -> int:
         for round_number in range(rounds):
             for number, (name, script_for) in enumerate(scenarios):
                 script = work / f"s{number}-{round_number}.lua"
-                script.write_text(script_for(round_number))
+                script.write_text(script_for(round_number) + QUANTILES_LUA)
                 recorder = start_profiler(args.profile, number, process.pid, seconds)
                 connections = 1 if name.endswith("1 client)") else args.connections
                 measured[name].append(run_wrk(name, base, script, seconds, connections))
@@ -367,7 +403,7 @@ def main() -> int:
             f"## incident API under load ({time.strftime('%Y-%m-%d %H:%M')}; gunicorn 2 "
             f"workers, PostgreSQL, Redis, {args.incidents:,} incidents, wrk -t2 "
             f"-c{args.connections}, {args.duration} s per scenario in {rounds} round(s) of "
-            f"{seconds} s taken in turn; p50 the median of the rounds', p99 the worst round's)\n"
+            f"{seconds} s taken in turn; p50 and p99 of all the rounds' requests pooled)\n"
         )
         print("| scenario | req/s | ÷ /health | p50 | p99 | requests | non-2xx | socket errors |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -376,6 +412,14 @@ def main() -> int:
                 f"| {r.name} | {r.rps:,.0f} | {r.rps / floor:.0%} | {r.p50_ms:.1f} ms | "
                 f"{r.p99_ms:.1f} ms | {r.requests:,} | {r.non_2xx} | {r.socket_errors} |"
             )
+        if rounds > 1:
+            print("\nEach round's req/s ÷ that round's /health (the spread of the ratio):\n")
+            floors = measured[scenarios[0][0]]
+            for name, _ in scenarios[1:]:
+                ratios = " ".join(
+                    f"{m.rps / f.rps:.0%}" for m, f in zip(measured[name], floors, strict=True)
+                )
+                print(f"- {name}: {ratios}")
         if any(r.errors for r in results):
             kept = ROOT / "var" / "bench-api-gunicorn.log"
             kept.parent.mkdir(exist_ok=True)

@@ -9,7 +9,7 @@ change or a user disabled behind the API's back takes effect within one access l
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, TypeVar
@@ -54,7 +54,7 @@ def _bearer_token() -> str:
     return token.strip()
 
 
-def verified(kind: Kind) -> dict[str, Any]:
+def verified(kind: Kind) -> Mapping[str, Any]:
     """The claims of the request's bearer token: signed by us, unexpired, of ``kind``, and not
     revoked (the denylist fails closed: DenylistUnavailable becomes a 503)."""
     try:

@@ -11,7 +11,7 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, Final
 
 import structlog
@@ -85,7 +85,7 @@ def install_request_logging(app: Flask) -> None:
         started = getattr(g, "request_started", None)
         duration = (time.perf_counter() - started) * 1000 if started else None
         claims = g.get("token_claims")  # set once a token is accepted (valid, not revoked)
-        username = claims.get("sub") if isinstance(claims, dict) else None
+        username = claims.get("sub") if isinstance(claims, Mapping) else None
         incident_id = (request.view_args or {}).get("incident_id")
         if incident_id is None and response.status_code == 201 and response.is_json:
             body = response.get_json(silent=True)
