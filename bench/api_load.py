@@ -283,7 +283,7 @@ def main() -> int:
         type=int,
         default=12,
         help="split each scenario's duration into this many rounds, taken in turn across the "
-        "scenarios, so that a slower minute of a shared machine falls on all of them alike "
+        "scenarios, so that a slower stretch of a shared machine falls on all of them alike "
         "(1 with --profile)",
     )
     args = parser.parse_args()
