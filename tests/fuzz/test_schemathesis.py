@@ -3,6 +3,7 @@ response that contradicts the document. On the real PostgreSQL (SQLite accepts w
 refuses, e.g. NUL characters). Bounded here (``make test``); docs/reliability.md has a long run:
 ``FUZZ_EXAMPLES=200 .venv/bin/pytest tests/fuzz``."""
 
+import atexit
 import os
 import secrets
 import uuid
@@ -32,6 +33,17 @@ PASSWORD = "fuzzing passphrase"
 SCHEMA = f"dw_fuzz_{uuid.uuid4().hex[:12]}"
 
 
+def _drop_schema_now() -> None:
+    app = globals().get("APP")
+    if app is not None:
+        with app.app_context():
+            services().db.dispose()
+    admin = make_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE'))
+    admin.dispose()
+
+
 def _app():
     admin = make_engine(POSTGRES_URL)
     require(
@@ -42,6 +54,9 @@ def _app():
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{SCHEMA}"'))
     admin.dispose()
+    # Made at import (schemathesis reads the schema at collection), so a run that collects this
+    # module but runs none of its tests (-x, -k) must still drop it: at exit, not in a fixture.
+    atexit.register(_drop_schema_now)
     app = create_app(
         {
             "database_url": f"{POSTGRES_URL}?options={quote(f'-csearch_path={SCHEMA}')}",
@@ -64,12 +79,7 @@ APP = _app()
 @pytest.fixture(scope="module", autouse=True)
 def _drop_schema() -> Iterator[None]:
     yield
-    with APP.app_context():
-        services().db.dispose()
-    admin = make_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{SCHEMA}" CASCADE'))
-    admin.dispose()
+    _drop_schema_now()
 
 
 TOKEN = (
