@@ -24,7 +24,6 @@ import re
 import secrets
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,17 +54,12 @@ class Result:
     requests: int
     non_2xx: int
     socket_errors: int
-    quantiles: tuple[float, ...] = ()
+    quantiles: tuple[float, ...]
     """Latency (ms) at every 0.1 % from 0.1 % to 100 %, for pooling rounds (:func:`combine`)."""
 
     @property
     def errors(self) -> int:
         return self.non_2xx + self.socket_errors
-
-
-def _ms(value: str) -> float:
-    number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
 QUANTILES_LUA = """
@@ -90,7 +84,6 @@ def run_wrk(name: str, url: str, script: Path, duration: int, connections: int) 
             f"-d{duration}s",
             "--timeout",
             "30s",
-            "--latency",
             "-s",
             str(script),
             url,
@@ -99,25 +92,23 @@ def run_wrk(name: str, url: str, script: Path, duration: int, connections: int) 
         text=True,
         check=True,
     ).stdout
-    if "Latency Distribution" not in out:
-        raise SystemExit(f"api_load: wrk gave no latencies for {name}:\n{out}")
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"^\s+50%\s+(\S+)\s*$", out, re.M).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"^\s+99%\s+(\S+)\s*$", out, re.M).group(1))  # type: ignore[union-attr]
-    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     quantiles = tuple(
         int(us) / 1000
         for _, us in sorted(
             (int(i), us) for i, us in re.findall(r"^quantile (\d+) (\d+)$", out, re.M)
         )
     )
+    if len(quantiles) != 1000:
+        raise SystemExit(f"api_load: wrk gave no latencies for {name}:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return Result(
         name,
         rps,
-        p50,
-        p99,
+        quantiles[499],  # 50.0 %
+        quantiles[989],  # 99.0 %
         total,
         int(non2xx.group(1)) if non2xx else 0,
         sum(int(g) for g in socket.groups()) if socket else 0,
@@ -141,17 +132,16 @@ def pooled_percentile(rounds: list[Result], percent: float) -> float:
 
 def combine(rounds: list[Result]) -> Result:
     """One scenario's rounds as one result: throughput and counts over all of them; p50 and
-    p99 of all their requests pooled (rounds without quantiles: the median of the rounds' p50
-    and the worst round's p99, an upper bound)."""
-    pooled = all(r.quantiles for r in rounds)
+    p99 of all their requests pooled."""
     return Result(
         rounds[0].name,
         sum(r.rps for r in rounds) / len(rounds),
-        pooled_percentile(rounds, 50) if pooled else statistics.median(r.p50_ms for r in rounds),
-        pooled_percentile(rounds, 99) if pooled else max(r.p99_ms for r in rounds),
+        pooled_percentile(rounds, 50),
+        pooled_percentile(rounds, 99),
         sum(r.requests for r in rounds),
         sum(r.non_2xx for r in rounds),
         sum(r.socket_errors for r in rounds),
+        (),
     )
 
 

@@ -28,10 +28,3 @@ def test_combine_pools_and_sums():
     assert (result.rps, result.requests) == (200.0, 4_000)
     assert result.p50_ms == 9.0  # 500 requests ≤ 5, 1000 ≤ 7, 2500 ≤ 9
     assert result.p99_ms == 11.0
-
-
-def test_combine_without_quantiles_keeps_the_bounds():
-    a = Result("s", 100.0, 5.0, 20.0, 10, 0, 1)
-    b = Result("s", 300.0, 7.0, 30.0, 10, 2, 0)
-    result = combine([a, b])
-    assert (result.p50_ms, result.p99_ms, result.non_2xx, result.socket_errors) == (6.0, 30.0, 2, 1)
