@@ -48,6 +48,14 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        """None on PostgreSQL: psycopg returns aware datetimes in the session's zone, which
+        :func:`warehouse.db.make_engine` sets to UTC on every connection — so each value already
+        is what :meth:`process_result_value` would return, at no cost per value."""
+        if dialect.name == "postgresql":
+            return None
+        return super().result_processor(dialect, coltype)
+
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
