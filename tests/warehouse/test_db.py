@@ -4,6 +4,7 @@ for each execution's own parameters where a batch write needs them."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -246,3 +247,38 @@ def _incident_fields(at: datetime) -> dict[str, object]:
         created_at=at,
         updated_at=at,
     )
+
+
+EVIDENCE = {
+    "psi": 0.1,
+    "tiny": 1e-300,
+    "negative": -2.5e17,
+    "count": 2**70,  # beyond 64 bits
+    "flags": [True, False, None],
+    "nested": {"ünïcode": "雪 ❄", "empty": {}, "list": [[], [1, [2.0]]]},
+    "escaped": 'quote " backslash \\ newline \n tab \t',
+}
+
+
+def test_evidence_reads_back_as_written(database):
+    """Evidence is parsed by pydantic-core's JSON parser, not the standard library's: the two
+    must agree on every value an incident's evidence can hold."""
+    store = IncidentStore(database)
+    outcome = store.apply_one(
+        Touch(
+            "fp",
+            title="t",
+            severity=Severity.LOW,
+            source=Source.MANUAL,
+            actor="a",
+            evidence=EVIDENCE,
+        )
+    )
+    assert outcome.incident is not None
+    read = store.get(outcome.incident.id).evidence
+    assert read == EVIDENCE
+    assert store.list().items[0].evidence == EVIDENCE
+    with database.engine.connect() as connection:  # the stored text, parsed by json.loads
+        stored = connection.scalar(text("SELECT CAST(evidence AS TEXT) FROM incidents"))
+    # same values of the same types (PostgreSQL's jsonb itself turns -2.5e17 into an integer)
+    assert json.dumps(read, sort_keys=True) == json.dumps(json.loads(stored), sort_keys=True)
