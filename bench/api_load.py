@@ -116,6 +116,39 @@ def run_wrk(name: str, url: str, script: Path, duration: int, connections: int) 
     )
 
 
+TCP_TABLES = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
+SERVER_SIDE_OPEN = frozenset({"01", "08"})
+"""Kernel TCP states of a connection the server still has to answer or close: ESTABLISHED
+(being served, or waiting in the listen backlog) and CLOSE_WAIT (the client has gone)."""
+
+
+def open_connections(port: int, tables: list[str]) -> int:
+    """Connections to local ``port`` still open on the server's side, in the text of
+    /proc/net/tcp and /proc/net/tcp6."""
+    wanted = f":{port:04X}"
+    count = 0
+    for table in tables:
+        for line in table.splitlines()[1:]:
+            fields = line.split()
+            if len(fields) > 3 and fields[1].endswith(wanted) and fields[3] in SERVER_SIDE_OPEN:
+                count += 1
+    return count
+
+
+def wait_until_idle(port: int, timeout: float = 60.0) -> None:
+    """Wait until the server has dealt with every connection of the scenario that just ended.
+    When wrk stops, up to one request per connection is still queued (sync workers take one at a
+    time): 16 webhook deliveries of ~45 ms each kept the workers busy for ~0.4 s into the next
+    scenario, whose first requests then waited behind them — with one client, those first
+    requests of each round were the p99 (0.5–0.8 s against a p50 of 45 ms)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tables = [table.read_text() for table in TCP_TABLES if table.exists()]
+        if not tables or open_connections(port, tables) == 0:
+            return
+        time.sleep(0.02)
+
+
 def pooled_percentile(rounds: list[Result], percent: float) -> float:
     """The latency under which ``percent`` % of all the rounds' requests fell: each round's
     0.1 % quantiles, weighted by its request count, as one distribution (what one long run of
@@ -385,6 +418,7 @@ def main() -> int:
                 recorder = start_profiler(args.profile, number, process.pid, seconds)
                 connections = 1 if name.endswith("1 client)") else args.connections
                 measured[name].append(run_wrk(name, base, script, seconds, connections))
+                wait_until_idle(port)
                 if recorder is not None:
                     recorder.wait(timeout=60)
         results = [combine(measured[name]) for name, _ in scenarios]

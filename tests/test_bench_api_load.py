@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.api_load import Result, combine, pooled_percentile
+from bench.api_load import Result, combine, open_connections, pooled_percentile
 
 
 def _round(requests: int, latencies_ms: list[float], rps: float = 100.0) -> Result:
@@ -28,3 +28,26 @@ def test_combine_pools_and_sums():
     assert (result.rps, result.requests) == (200.0, 4_000)
     assert result.p50_ms == 9.0  # 500 requests ≤ 5, 1000 ≤ 7, 2500 ≤ 9
     assert result.p99_ms == 11.0
+
+
+TCP_TABLE = """\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:4650 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0
+   1: 0100007F:4650 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0
+   2: 0100007F:4650 0100007F:D432 08 00000000:00000000 00:00000000 00000000     0        0 3 1 0
+   3: 0100007F:4650 0100007F:D433 06 00000000:00000000 00:00000000 00000000     0        0 0 3 0
+   4: 0100007F:D434 0100007F:4650 01 00000000:00000000 00:00000000 00000000     0        0 4 1 0
+   5: 0100007F:1F90 0100007F:D435 01 00000000:00000000 00:00000000 00000000     0        0 5 1 0
+"""
+TCP6_TABLE = """\
+  sl  local_address                         remote_address                        st
+   0: 0000000000000000FFFF00000100007F:4650 0000000000000000FFFF00000100007F:D436 08 0
+"""
+
+
+def test_open_connections_counts_the_servers_unfinished_ones():
+    # port 18000 = 0x4650: one being served, one whose client left (CLOSE_WAIT), one in tcp6;
+    # not the listening socket, a TIME_WAIT, the client's own end, or another port
+    assert open_connections(18000, [TCP_TABLE, TCP6_TABLE]) == 3
+    assert open_connections(8080, [TCP_TABLE]) == 1
+    assert open_connections(18001, [TCP_TABLE, TCP6_TABLE]) == 0
