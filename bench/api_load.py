@@ -10,7 +10,9 @@ from 16 clients and from one. Each scenario's time is split into rounds (``--rou
 12) taken in turn across the scenarios, so that a slower stretch of this shared machine falls on
 all of them alike instead of skewing one ratio. Prints a markdown table with throughput, p50 and
 p99 of all of a scenario's requests (the rounds' latency distributions pooled), errors and the
-ratio of each throughput to /health's, then each round's ratio (its spread).
+ratio of each throughput to /health's, then each round's ratio (its spread). Between two
+wrk runs the harness waits until the server has answered what the last one left queued, so no
+scenario starts behind another's requests (:func:`wait_until_idle`).
 ``--profile DIR`` records the workers with py-spy, in one round
 (``python -m bench.hotspots DIR/scenario1.txt`` sums the stacks up).
 """
