@@ -458,9 +458,9 @@ class IncidentStore:
         session.flush()
         if events:
             # One executemany, no RETURNING (nothing reads the events' ids here): as ORM objects
-            # they went out as one INSERT of 100 rows × 8 parameters with RETURNING, which
-            # psycopg re-parses for every delivery (too long for its statement cache) — a
-            # quarter of a 100-alert webhook's time (docs/benchmarks.md).
+            # they went out as one INSERT of 100 rows × 8 parameters with RETURNING — a quarter
+            # of a 100-alert delivery's time, half of it psycopg re-parsing the statement, too
+            # long for its cache (docs/benchmarks.md).
             session.execute(insert(_EVENTS), events)
 
     def _resolve(self, session: Session, request: Resolve) -> Outcome:

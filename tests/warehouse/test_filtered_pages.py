@@ -7,6 +7,7 @@ PostgreSQL's defaults the planner walked the primary key backwards past all of t
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import fields
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy import Connection, text
 
 from tests.services import postgres_database
 from warehouse.db import Database
-from warehouse.incidents import IncidentFilter, IncidentStore
+from warehouse.incidents import _PAGE_FILTERS, IncidentFilter, IncidentStore
 from warehouse.lifecycle import Severity, Status
 from warehouse.migrate import upgrade
 
@@ -114,6 +115,11 @@ def test_the_store_returns_the_newest_matches_first(crowded: Database) -> None:
         FILTERS["status and severity"], limit=LIMIT, cursor=page.next_cursor
     )
     assert following.items and following.items[0].id < ids[-1]
+
+
+def test_every_filter_of_the_store_reaches_the_statement() -> None:
+    # a field added to IncidentFilter without a condition would be ignored silently
+    assert set(_PAGE_FILTERS) == {field.name for field in fields(IncidentFilter)}
 
 
 def test_a_pages_statement_is_built_once_per_combination_of_filters() -> None:
