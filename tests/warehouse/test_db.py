@@ -8,7 +8,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 from sqlalchemy import event, select, text
 
@@ -214,39 +214,22 @@ def test_a_held_connection_that_died_while_idle_is_replaced(monkeypatch):
 def test_times_read_from_postgres_are_utc_whatever_the_sessions_default_zone():
     """UTCDateTime converts nothing on PostgreSQL: it relies on the TimeZone the engine sets on
     each connection. A role or server whose default zone is not UTC must not leak into reads."""
-    written = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)  # the night Europe/Berlin moves to CEST
     with postgres_schema() as (schema, _):
         options = {"options": f"-csearch_path={schema} -cTimeZone=Asia/Kathmandu"}  # +05:45
         db = Database.from_url(POSTGRES_URL, connect_args=options)
         try:
             upgrade(db.engine)
-            with db.transaction() as session:
-                session.add(Incident(**_incident_fields(written)))
+            store = IncidentStore(db)
+            written = store.create(title="t", severity=Severity.LOW, actor="a").created_at
             with db.reads() as session:
                 entity = session.scalars(select(Incident)).one()
-            row = IncidentStore(db).list().items[0]
+            row = store.list().items[0]
             for value in (entity.created_at, row.created_at, row.last_seen_at):
                 assert value == written
                 assert value.utcoffset() == timedelta(0)
-                assert value.isoformat() == "2026-03-29T00:30:00+00:00"
+                assert value.isoformat() == written.astimezone(UTC).isoformat()
         finally:
             db.dispose()
-
-
-def _incident_fields(at: datetime) -> dict[str, object]:
-    return dict(
-        title="t",
-        severity="low",
-        status="open",
-        source="manual",
-        fingerprint="fp",
-        first_seen_at=at,
-        last_seen_at=at,
-        evidence={},
-        created_by="test",
-        created_at=at,
-        updated_at=at,
-    )
 
 
 EVIDENCE = {
