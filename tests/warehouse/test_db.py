@@ -247,18 +247,8 @@ def test_evidence_reads_back_as_written(database):
     """Evidence is parsed by pydantic-core's JSON parser, not the standard library's: the two
     must agree on every value an incident's evidence can hold."""
     store = IncidentStore(database)
-    outcome = store.apply_one(
-        Touch(
-            "fp",
-            title="t",
-            severity=Severity.LOW,
-            source=Source.MANUAL,
-            actor="a",
-            evidence=EVIDENCE,
-        )
-    )
-    assert outcome.incident is not None
-    read = store.get(outcome.incident.id).evidence
+    created = store.create(title="t", severity=Severity.LOW, actor="a", evidence=EVIDENCE)
+    read = store.get(created.id).evidence
     assert read == EVIDENCE
     assert store.list().items[0].evidence == EVIDENCE
     with database.engine.connect() as connection:  # the stored text, parsed by json.loads
