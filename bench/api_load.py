@@ -142,13 +142,15 @@ def wait_until_idle(port: int, timeout: float = 60.0) -> None:
     When wrk stops, up to one request per connection is still queued (sync workers take one at a
     time): 16 webhook deliveries of ~45 ms each kept the workers busy for ~0.4 s into the next
     scenario, whose first requests then waited behind them — with one client, those first
-    requests of each round were the p99 (0.5–0.8 s against a p50 of 45 ms)."""
+    requests of each round were the p99 (0.5–0.8 s against a p50 of 45 ms). Says so on stderr
+    when the server is still busy after ``timeout`` (the next scenario then starts behind it)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         tables = [table.read_text() for table in TCP_TABLES if table.exists()]
         if not tables or open_connections(port, tables) == 0:
             return
         time.sleep(0.02)
+    print(f"api_load: the server was still busy {timeout:.0f} s after wrk stopped", file=sys.stderr)
 
 
 def pooled_percentile(rounds: list[Result], percent: float) -> float:
