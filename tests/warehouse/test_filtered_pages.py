@@ -15,7 +15,8 @@ from sqlalchemy import Connection, text
 
 from tests.services import postgres_database
 from warehouse.db import Database
-from warehouse.incidents import _PAGE_FILTERS, IncidentFilter, IncidentStore
+from warehouse.incidents import IncidentFilter, IncidentStore
+from warehouse.incidents.reads import PAGE_FILTERS
 from warehouse.lifecycle import Severity, Status
 from warehouse.migrate import upgrade
 
@@ -119,7 +120,7 @@ def test_the_store_returns_the_newest_matches_first(crowded: Database) -> None:
 
 def test_every_filter_of_the_store_reaches_the_statement() -> None:
     # a field added to IncidentFilter without a condition would be ignored silently
-    assert set(_PAGE_FILTERS) == {field.name for field in fields(IncidentFilter)}
+    assert set(PAGE_FILTERS) == {field.name for field in fields(IncidentFilter)}
 
 
 def test_a_pages_statement_is_built_once_per_combination_of_filters() -> None:

@@ -1,0 +1,237 @@
+"""The incident repository's writes: the only code that changes incidents and their timeline."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from warehouse.db import custom_plans
+from warehouse.fingerprint import manual_fingerprint
+from warehouse.incidents.batch import bulk_touchable, touch_many
+from warehouse.incidents.reads import IncidentNotFound, IncidentReads, check_id
+from warehouse.incidents.requests import Outcome, Resolve, Touch, event, touch_event
+from warehouse.lifecycle import ReopenConflict, Severity, Source, Status, check_transition
+from warehouse.models import Incident, IncidentEvent, utcnow
+
+T = TypeVar("T")
+_RETRIES: Final = 8
+_RETRY_SQLSTATES: Final = ("40P01", "40001")  # deadlock detected, serialization failure
+_UPDATABLE: Final = frozenset({"title", "description", "severity", "assignee"})
+
+
+def _open_for(session: Session, fingerprint: str) -> Incident | None:
+    query = (
+        select(Incident)
+        .where(Incident.fingerprint == fingerprint, Incident.status != Status.RESOLVED.value)
+        .with_for_update()
+    )
+    return session.scalars(query).first()
+
+
+def _seen(session: Session, dedup_key: str | None) -> bool:
+    if dedup_key is None:
+        return False
+    found = session.scalar(select(IncidentEvent.id).where(IncidentEvent.dedup_key == dedup_key))
+    return found is not None
+
+
+def _locked(session: Session, incident_id: int) -> Incident:
+    check_id(incident_id)
+    incident = session.scalars(
+        select(Incident).where(Incident.id == incident_id).with_for_update()
+    ).first()
+    if incident is None:
+        raise IncidentNotFound(incident_id)
+    return incident
+
+
+class IncidentStore(IncidentReads):
+    """Incidents and their append-only timeline, on any database :class:`Database` serves."""
+
+    def _retrying(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in a transaction, again when a concurrent writer won a unique index
+        or PostgreSQL chose this transaction as a deadlock's victim."""
+        for attempt in range(_RETRIES):
+            try:
+                with self.db.transaction() as session:
+                    return work(session)
+            except (IntegrityError, OperationalError) as exc:
+                retryable = isinstance(exc, IntegrityError) or (
+                    getattr(exc.orig, "sqlstate", None) in _RETRY_SQLSTATES
+                )
+                if not retryable or attempt == _RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def create(
+        self,
+        *,
+        title: str,
+        severity: Severity,
+        actor: str,
+        description: str = "",
+        dataset: str | None = None,
+        feature: str | None = None,
+        assignee: str | None = None,
+        evidence: Mapping[str, Any] | None = None,
+    ) -> Incident:
+        """A manual incident: a key of its own, never merged with another."""
+        outcome = self.apply_one(
+            Touch(
+                manual_fingerprint(uuid.uuid4().hex),
+                title=title,
+                severity=severity,
+                source=Source.MANUAL,
+                actor=actor,
+                description=description,
+                dataset=dataset,
+                feature=feature,
+                assignee=assignee,
+                evidence=evidence,
+            )
+        )
+        if outcome.incident is None:  # a fresh random key cannot be a duplicate
+            raise RuntimeError("the manual incident was not created")
+        return outcome.incident
+
+    def apply_one(self, request: Touch | Resolve) -> Outcome:
+        """:meth:`apply` for one request."""
+        return self.apply([request])[0]
+
+    def apply(self, requests: Sequence[Touch | Resolve]) -> list[Outcome]:
+        """Apply ``requests`` in one transaction — all of them or, on an error, none — and
+        return their outcomes in order. The result equals applying them one by one.
+
+        Touches whose fingerprint and dedup key occur once in ``requests`` go in bulk: one query
+        for the seen dedup keys, one locking the open incidents (in fingerprint order, so
+        concurrent batches cannot deadlock), one for predecessors, one insert of the new
+        incidents; the rest go one by one, in order, in the same transaction.
+        """
+
+        def work(session: Session) -> list[Outcome]:
+            custom_plans(session.connection())
+            outcomes: list[Outcome | None] = [None] * len(requests)
+            single = bulk_touchable(requests)
+            if single:
+                touch_many(session, single, outcomes)
+            for i, request in enumerate(requests):
+                if outcomes[i] is not None:
+                    continue
+                if isinstance(request, Touch):
+                    touch_many(session, [(i, request)], outcomes)
+                else:
+                    outcomes[i] = self._resolve(session, request)
+            return [o for o in outcomes if o is not None]  # all are set by now
+
+        return self._retrying(work)
+
+    def _resolve(self, session: Session, request: Resolve) -> Outcome:
+        if request.dedup_key is not None and _seen(session, request.dedup_key):
+            return Outcome(None, duplicate=True)
+        incident = _open_for(session, request.fingerprint)
+        if incident is None:
+            return Outcome(None)
+        if request.update_evidence is not None:
+            incident.evidence = request.update_evidence(dict(incident.evidence or {}))
+        if request.only_if is not None and not request.only_if(dict(incident.evidence or {})):
+            now = utcnow()
+            incident.updated_at = now
+            session.add(IncidentEvent(**touch_event(incident, request, now, "kept open")))
+            session.flush()
+            return Outcome(incident, touched=True)
+        self._move(
+            session, incident, Status.RESOLVED, request.actor, request.note, request.dedup_key
+        )
+        return Outcome(incident, resolved=True)
+
+    @staticmethod
+    def _move(
+        session: Session,
+        incident: Incident,
+        to: Status,
+        actor: str,
+        note: str,
+        dedup_key: str | None = None,
+    ) -> None:
+        current = Status(incident.status)
+        check_transition(current, to)
+        now = utcnow()
+        if to is Status.OPEN:
+            clash = session.scalar(
+                select(Incident.id).where(
+                    Incident.fingerprint == incident.fingerprint,
+                    Incident.status != Status.RESOLVED.value,
+                    Incident.id != incident.id,
+                )
+            )
+            if clash is not None:
+                raise ReopenConflict(incident.fingerprint, clash)
+            incident.resolved_at = None
+            incident.acknowledged_at = None
+        elif to is Status.ACKNOWLEDGED:
+            incident.acknowledged_at = now
+        elif to is Status.RESOLVED:
+            incident.resolved_at = now
+        incident.status = to.value
+        incident.updated_at = now
+        session.add(
+            event(
+                incident,
+                actor=actor,
+                kind="transition",
+                at=now,
+                from_status=current.value,
+                to_status=to.value,
+                note=note,
+                dedup_key=dedup_key,
+            )
+        )
+        session.flush()
+
+    def transition(self, incident_id: int, to: Status, *, actor: str, note: str = "") -> Incident:
+        def work(session: Session) -> Incident:
+            incident = _locked(session, incident_id)
+            self._move(session, incident, to, actor, note)
+            return incident
+
+        return self._retrying(work)
+
+    def update(self, incident_id: int, changes: Mapping[str, Any], *, actor: str) -> Incident:
+        """Change title, description, severity or assignee; one ``updated`` event."""
+        unknown = set(changes) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"cannot update {', '.join(sorted(unknown))}")
+
+        def work(session: Session) -> Incident:
+            incident = _locked(session, incident_id)
+            changed = []
+            for name, value in changes.items():
+                stored = Severity(value).value if name == "severity" else value
+                if getattr(incident, name) != stored:
+                    changed.append(name)
+                    setattr(incident, name, stored)
+            if changed:
+                now = utcnow()
+                incident.updated_at = now
+                session.add(
+                    event(
+                        incident,
+                        actor=actor,
+                        kind="updated",
+                        at=now,
+                        note="changed " + ", ".join(changed),
+                    )
+                )
+                session.flush()
+            return incident
+
+        return self._retrying(work)
+
+    def delete(self, incident_id: int) -> None:
+        with self.db.transaction() as session:
+            session.delete(_locked(session, incident_id))
