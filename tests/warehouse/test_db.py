@@ -5,7 +5,6 @@ for each execution's own parameters where a batch write needs them."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, timedelta
@@ -13,7 +12,7 @@ from datetime import UTC, timedelta
 from sqlalchemy import event, select, text
 
 from tests.services import POSTGRES_URL, TcpProxy, postgres_database, postgres_schema
-from warehouse import db as db_module
+from warehouse import engine as engine_module
 from warehouse.db import Database, custom_plans
 from warehouse.incidents import IncidentStore, Touch
 from warehouse.lifecycle import Severity, Source
@@ -89,11 +88,26 @@ def test_batch_writes_plan_each_execution_and_reads_keep_the_default():
         assert statements[0] == "SET LOCAL plan_cache_mode = force_custom_plan"
 
 
+class FakeClock:
+    """The idle clock of warehouse.engine, moved only by the test: a connection is idle when the
+    test says so, however long a read takes on a loaded machine."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def idle(self) -> None:
+        self.now += engine_module.PING_AFTER_IDLE_SECONDS + 0.001
+
+
 @contextmanager
-def _behind_proxy(monkeypatch, idle_seconds: float) -> Iterator[tuple[Database, TcpProxy, list]]:
-    """A Database reaching PostgreSQL through a proxy the test can cut, pinging after
-    ``idle_seconds`` idle, with every ping recorded."""
-    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", idle_seconds)
+def _behind_proxy(monkeypatch) -> Iterator[tuple[Database, TcpProxy, list, FakeClock]]:
+    """A Database reaching PostgreSQL through a proxy the test can cut, on a clock the test
+    moves, with every ping recorded."""
+    clock = FakeClock()
+    monkeypatch.setattr(engine_module, "clock", clock)
     with postgres_schema() as (_, kwargs):
         proxy = TcpProxy("127.0.0.1", 5432)
         proxy.start()
@@ -105,7 +119,7 @@ def _behind_proxy(monkeypatch, idle_seconds: float) -> Iterator[tuple[Database, 
             db.engine.dialect, "do_ping", lambda conn: pings.append(True) or real_ping(conn)
         )
         try:
-            yield db, proxy, pings
+            yield db, proxy, pings, clock
         finally:
             db.dispose()
             proxy.cut()
@@ -115,7 +129,7 @@ def test_a_connection_is_pinged_only_after_sitting_idle(monkeypatch):
     """One round trip per request saved: a connection checked in a moment ago is used as it is;
     one idle for longer is pinged, and a dead one is replaced before anyone uses it. A read that
     meets a connection which died while hot is run again on a fresh one."""
-    with _behind_proxy(monkeypatch, 0.3) as (db, proxy, pings):
+    with _behind_proxy(monkeypatch) as (db, proxy, pings, clock):
 
         def read() -> int:
             return int(db.read(lambda c: c.execute(text("SELECT 42")).scalar_one()))
@@ -123,10 +137,10 @@ def test_a_connection_is_pinged_only_after_sitting_idle(monkeypatch):
         assert read() == 42
         assert read() == 42  # checked out again at once: no ping
         assert pings == []
-        time.sleep(0.4)
+        clock.idle()
         assert read() == 42  # idle: pinged, alive
         assert pings == [True]
-        time.sleep(0.4)
+        clock.idle()
         proxy.cut()  # the pooled connection dies while idle, as in a database restart
         proxy.start()
         assert read() == 42  # pinged, found dead, replaced before use: no error
@@ -151,7 +165,7 @@ def _backend_pid(db: Database) -> int:
 
 
 def test_the_database_holds_its_connection_from_one_pin_to_the_next():
-    """Checking a connection out and in for every request cost ~5 % of a read: consecutive pins
+    """Checking a connection out and in for every request is a share of every read: consecutive pins
     share one held connection; a concurrent pin gets its own from the pool, without waiting;
     nothing a unit of work left open reaches the next one; dispose() lets it go."""
     import threading
@@ -197,10 +211,10 @@ def test_the_database_holds_its_connection_from_one_pin_to_the_next():
 
 
 def test_a_held_connection_that_died_while_idle_is_replaced(monkeypatch):
-    with _behind_proxy(monkeypatch, 0.2) as (db, proxy, pings):
+    with _behind_proxy(monkeypatch) as (db, proxy, pings, clock):
         first = _pinned(db, lambda: _backend_pid(db))
         assert _pinned(db, lambda: _backend_pid(db)) == first and pings == []  # hot
-        time.sleep(0.3)
+        clock.idle()
         _pinned(db, lambda: None)  # a request that never touches the database (/health)
         proxy.cut()
         proxy.start()
