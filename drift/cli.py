@@ -7,33 +7,25 @@ Exit codes: 0 scanned (nothing at or above ``--fail-on``), 1 drift at or above `
 from __future__ import annotations
 
 import json
-import math
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
+from drift.cli_output import ProgressHook, render_table
 from drift.errors import DriftInputError
 from drift.measures import DEFAULT_EPSILON
 from drift.parquet import prefer_jemalloc
 from drift.profile import DEFAULT_BINS, DEFAULT_TOP_K, MAX_LEVELS, Binning
 from drift.profiler import profile_parquet
-from drift.scan import ScanReport, scan
+from drift.scan import scan
 from drift.thresholds import Status, Thresholds
 
 EXIT_OK: Final = 0
 EXIT_DRIFT: Final = 1
 EXIT_BAD_INPUT: Final = 2
-LONG_SCAN_ROWS: Final = 1_000_000
-"""Scans of at least this many rows show a progress bar (on a terminal only)."""
-
-_STYLE: Final = {"ok": "green", "warn": "yellow", "critical": "bold red", "error": "magenta"}
 
 
 def _columns(value: str | None) -> list[str] | None:
@@ -43,86 +35,6 @@ def _columns(value: str | None) -> list[str] | None:
     if not all(names):
         raise click.BadParameter("empty column name in list", param_hint="--columns")
     return names
-
-
-def _progress(total_rows: int) -> Progress | None:
-    if total_rows < LONG_SCAN_ROWS or not sys.stderr.isatty():
-        return None
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,} rows"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-
-
-class _ProgressHook:
-    """Feeds row counts to a progress bar that exists only for long scans on a terminal."""
-
-    def __init__(self) -> None:
-        self.bar: Progress | None = None
-        self.task: Any = None
-
-    def start(self, total_rows: int) -> None:
-        self.bar = _progress(total_rows)
-        if self.bar is not None:
-            self.bar.start()
-            self.task = self.bar.add_task("scanning", total=total_rows)
-
-    def advance(self, rows: int) -> None:
-        if self.bar is not None:
-            self.bar.advance(self.task, rows)
-
-    def stop(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
-def _fmt(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "—"
-    return f"{value:.4g}"
-
-
-def _render_table(report: ScanReport) -> None:
-    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
-    console = Console(width=width, soft_wrap=False)
-    table = Table(title=f"drift: {report.current} vs {report.reference} ({report.binning.value})")
-    for header in (
-        "feature",
-        "kind",
-        "status",
-        "PSI",
-        "drift ratio",
-        "shift σ",
-        "JS",
-        "missing Δ",
-        "unseen",
-        "message",
-    ):
-        table.add_column(header, overflow="fold")
-    for r in report.features:
-        status = r.status.value
-        table.add_row(
-            r.feature,
-            r.kind,
-            f"[{_STYLE[status]}]{status}[/]",
-            _fmt(r.psi),
-            _fmt(r.drift_ratio),
-            _fmt(r.mean_shift_std),
-            _fmt(r.js_distance),
-            _fmt(r.missing_share_delta),
-            _fmt(r.unseen_share),
-            r.message,
-        )
-    console.print(table)
-    s = report.summary()
-    console.print(
-        f"{s['features']} features: {s['ok']} ok, {s['warn']} warn, {s['critical']} critical, "
-        f"{s['error']} error; worst PSI {_fmt(s['worst_psi'])}"  # type: ignore[arg-type]
-    )
 
 
 _BINNING_HELP: Final = (
@@ -253,7 +165,7 @@ def scan_command(
             "drift: note: --binning evidently chooses Sturges bins; --bins is ignored", err=True
         )
     thresholds = Thresholds.load(thresholds_path) if thresholds_path else None
-    hook = _ProgressHook()
+    hook = ProgressHook()
     try:
         report = scan(
             reference,
@@ -272,7 +184,7 @@ def scan_command(
     if output_format == "json":
         click.echo(json.dumps(report.as_dict(), allow_nan=False))
     else:
-        _render_table(report)
+        render_table(report)
     if fail_on is not None and report.worst().rank >= Status(fail_on).rank:
         return EXIT_DRIFT
     return EXIT_OK

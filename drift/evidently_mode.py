@@ -21,10 +21,10 @@ from typing import Final
 import numpy as np
 import pyarrow as pa
 
+from drift.columns import ArrowColumn, as_float64, kind_of, level_counts
 from drift.compare import BinnedPsi, BinTable
 from drift.measures import Shares, psi
 from drift.parquet import ParquetSource
-from drift.profiler import ArrowColumn, as_float64, kind_of, level_counts
 from drift.sketch import FloatArray
 
 LOW_CARDINALITY: Final = 20

@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from drift.columns import kind_of
 from drift.errors import DriftInputError
 
 
@@ -69,6 +70,36 @@ class ParquetSource:
             if index < self.num_row_groups:
                 pending = _reader().submit(self._read, index, names)
             yield table
+
+
+class ParquetFiles:
+    """Several Parquet files read as one snapshot (a day written in parts), each through
+    :class:`ParquetSource`; the first file's schema is the snapshot's."""
+
+    def __init__(self, paths: Sequence[str | Path]) -> None:
+        if not paths:
+            raise DriftInputError("no Parquet files to read")
+        self.sources = [ParquetSource(path) for path in paths]
+        self.schema: pa.Schema = self.sources[0].schema
+        self.num_rows: int = sum(source.num_rows for source in self.sources)
+
+    def _check(self, source: ParquetSource, columns: Sequence[str]) -> None:
+        missing = [name for name in columns if name not in source.schema.names]
+        if missing:
+            raise DriftInputError(f"{source.path}: lacks column(s) {', '.join(missing)}")
+        for name in columns:
+            first, here = self.schema.field(name).type, source.schema.field(name).type
+            if kind_of(first) != kind_of(here):
+                raise DriftInputError(
+                    f"{source.path}: column {name} is {here}, "
+                    f"but {self.sources[0].path.name} has it as {first}"
+                )
+
+    def row_groups(self, columns: Sequence[str]) -> Iterator[pa.Table]:
+        """Every file's row groups, file by file, as :meth:`ParquetSource.row_groups`."""
+        for source in self.sources:
+            self._check(source, columns)
+            yield from source.row_groups(columns)
 
 
 def prefer_jemalloc() -> None:

@@ -6,13 +6,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from drift.columns import default_columns
 from drift.compare import FeatureResult, ScanOptions, compare
 from drift.errors import DriftInputError
 from drift.evidently_mode import evidently_bins
 from drift.measures import DEFAULT_EPSILON
 from drift.parquet import ParquetSource, is_parquet
 from drift.profile import DEFAULT_BINS, DEFAULT_TOP_K, Binning, Profile
-from drift.profiler import default_columns, profile_batches
+from drift.profiler import profile_batches
 from drift.thresholds import Status, Thresholds
 
 

@@ -150,13 +150,13 @@ def test_evidently_binning_needs_reference_parquet(capsys, pair, tmp_path):
 
 
 def test_progress_bar_only_on_a_terminal_for_long_scans(monkeypatch):
-    from drift import cli
+    from drift import cli_output
 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
-    assert cli._progress(10_000_000) is None
+    assert cli_output._progress(10_000_000) is None
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    assert cli._progress(10) is None
-    assert cli._progress(cli.LONG_SCAN_ROWS) is not None
+    assert cli_output._progress(10) is None
+    assert cli_output._progress(cli_output.LONG_SCAN_ROWS) is not None
 
 
 def test_console_script_and_module_entry_points(pair):

@@ -182,7 +182,7 @@ def test_dictionary_counts_equal_plain_counts(cats, start, length):
     """Dictionary-encoded, chunked and sliced columns count like plain strings."""
     from collections import Counter
 
-    from drift.profiler import level_counts
+    from drift.columns import level_counts
 
     plain = pa.array(cats, pa.string())
     sliced = plain.slice(min(start, len(cats)), length)

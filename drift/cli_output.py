@@ -1,0 +1,94 @@
+"""What the ``drift`` command shows people: a table of the scan and, for long scans on a
+terminal, a progress bar."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Final
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from drift.formatting import format_measure
+from drift.scan import ScanReport
+
+LONG_SCAN_ROWS: Final = 1_000_000
+"""Scans of at least this many rows show a progress bar (on a terminal only)."""
+
+_STYLE: Final = {"ok": "green", "warn": "yellow", "critical": "bold red", "error": "magenta"}
+
+
+def _progress(total_rows: int) -> Progress | None:
+    if total_rows < LONG_SCAN_ROWS or not sys.stderr.isatty():
+        return None
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} rows"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
+class ProgressHook:
+    """Feeds row counts to a progress bar that exists only for long scans on a terminal."""
+
+    def __init__(self) -> None:
+        self.bar: Progress | None = None
+        self.task: Any = None
+
+    def start(self, total_rows: int) -> None:
+        self.bar = _progress(total_rows)
+        if self.bar is not None:
+            self.bar.start()
+            self.task = self.bar.add_task("scanning", total=total_rows)
+
+    def advance(self, rows: int) -> None:
+        if self.bar is not None:
+            self.bar.advance(self.task, rows)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def render_table(report: ScanReport) -> None:
+    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
+    console = Console(width=width, soft_wrap=False)
+    table = Table(title=f"drift: {report.current} vs {report.reference} ({report.binning.value})")
+    for header in (
+        "feature",
+        "kind",
+        "status",
+        "PSI",
+        "drift ratio",
+        "shift σ",
+        "JS",
+        "missing Δ",
+        "unseen",
+        "message",
+    ):
+        table.add_column(header, overflow="fold")
+    for r in report.features:
+        status = r.status.value
+        table.add_row(
+            r.feature,
+            r.kind,
+            f"[{_STYLE[status]}]{status}[/]",
+            format_measure(r.psi),
+            format_measure(r.drift_ratio),
+            format_measure(r.mean_shift_std),
+            format_measure(r.js_distance),
+            format_measure(r.missing_share_delta),
+            format_measure(r.unseen_share),
+            r.message,
+        )
+    console.print(table)
+    s = report.summary()
+    console.print(
+        f"{s['features']} features: {s['ok']} ok, {s['warn']} warn, {s['critical']} critical, "
+        f"{s['error']} error; worst PSI {format_measure(s['worst_psi'])}"  # type: ignore[arg-type]
+    )
