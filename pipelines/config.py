@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from drift import Binning, Thresholds
+from drift.profile import DEFAULT_BINS, DEFAULT_TOP_K
 
 DEFAULT_PATH: Final = "driftwatch.yaml"
 
@@ -48,8 +49,8 @@ class DatasetConfig(_Strict):
     reference: ReferenceWindow
     partitions_start: date
     binning: Binning = Binning.QUANTILE
-    bins: int = Field(10, ge=2, le=1000)
-    top_k: int = Field(50, ge=1)
+    bins: int = Field(DEFAULT_BINS, ge=2, le=1000)
+    top_k: int = Field(DEFAULT_TOP_K, ge=1)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     resolve_after: int = Field(2, ge=1, description="healthy partitions that resolve an incident")
 

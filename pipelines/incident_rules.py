@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from drift import Status
 from pipelines.config import DriftwatchConfig
 from warehouse.drift_results import DriftResultStore
 from warehouse.fingerprint import drift_fingerprint
@@ -15,9 +16,12 @@ from warehouse.lifecycle import Severity, Source
 from warehouse.models import DriftResult
 
 ACTOR: Final = "dagster"
-SEVERITY: Final[Mapping[str, Severity]] = {"critical": Severity.CRITICAL, "warn": Severity.MEDIUM}
+SEVERITY: Final[Mapping[str, Severity]] = {
+    Status.CRITICAL: Severity.CRITICAL,
+    Status.WARN: Severity.MEDIUM,
+}
 """Drift status → incident severity."""
-HEALTHY: Final = "ok"
+HEALTHY: Final = Status.OK
 
 
 @dataclass

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from drift import Status  # noqa: E402
 from pipelines.demo import DATASET, DAYS, DRIFTED, START, write_demo  # noqa: E402
 from warehouse.db import Database  # noqa: E402
 from warehouse.drift_results import DriftResultStore  # noqa: E402
@@ -226,7 +227,9 @@ def main() -> int:
 
         def drift_incidents() -> list[str] | None:
             found = {
-                r.feature for r in results.latest_per_feature() if r.status in ("warn", "critical")
+                r.feature
+                for r in results.latest_per_feature()
+                if r.status in (Status.WARN, Status.CRITICAL)
             }
             evaluated = all(results.for_partition(DATASET, d) for d in days)
             return sorted(found) if evaluated and set(DRIFTED) <= found else None

@@ -1,7 +1,8 @@
 """The Parquet snapshot store: ``<root>/<dataset>/date=YYYY-MM-DD/*.parquet``.
 
-Writers add files; readers stream one row group at a time (see drift.parquet for why), so a
-day of any size is read in bounded memory. The root defaults to ./var/warehouse
+Writers add files; the store hands out the paths of a day's files, and readers stream them
+through drift's one Parquet reader (:class:`drift.parquet.ParquetFiles`), one row group at a
+time, so a day of any size is read in bounded memory. The root defaults to ./var/warehouse
 (``WAREHOUSE_ROOT``).
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Final
@@ -69,25 +69,3 @@ class SnapshotStore:
             if any(entry.glob("*.parquet")):
                 found.append(date.fromisoformat(entry.name.removeprefix("date=")))
         return sorted(found)
-
-    def schema(self, dataset: str, day: date) -> pa.Schema:
-        files = self.files(dataset, day)
-        if not files:
-            raise SnapshotMissing(f"no snapshot of {dataset} for {day.isoformat()}")
-        return pq.ParquetFile(files[0]).schema_arrow
-
-    def row_groups(
-        self, dataset: str, days: Sequence[date], columns: Sequence[str] | None = None
-    ) -> Iterator[pa.Table]:
-        """Every row group of those days, in order, one at a time. Columns absent from a file
-        are simply not returned for it (the drift layer reports them per feature)."""
-        for day in days:
-            files = self.files(dataset, day)
-            if not files:
-                raise SnapshotMissing(f"no snapshot of {dataset} for {day.isoformat()}")
-            for path in files:
-                parquet = pq.ParquetFile(path)
-                names = parquet.schema_arrow.names
-                wanted = [c for c in columns if c in names] if columns is not None else names
-                for index in range(parquet.metadata.num_row_groups):
-                    yield parquet.read_row_group(index, columns=wanted)

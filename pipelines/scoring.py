@@ -1,0 +1,170 @@
+"""The work behind the Dagster assets, pure of Dagster: profile a dataset's reference window,
+score one partition against it and record the results. The assets are shells around these,
+and tests call them directly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from drift import FeatureResult, Profile, ScanOptions, Status, compare, profile_batches
+from drift.errors import DriftInputError
+from drift.formatting import format_measure
+from drift.parquet import ParquetFiles
+from pipelines.config import DatasetConfig
+from warehouse.drift_results import DriftResultStore, NewResult
+from warehouse.snapshots import SnapshotStore
+
+_TABLE_ORDER = {Status.CRITICAL: 0, Status.WARN: 1, Status.ERROR: 2, Status.OK: 3}
+
+
+class ScoringError(Exception):
+    """A partition or reference window that cannot be scored; the message says why."""
+
+    def __init__(self, message: str, missing_days: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.missing_days = missing_days or []
+
+
+@dataclass(frozen=True)
+class ReferenceProfiled:
+    profile: Profile
+    path: Path
+    present: list[str]
+    absent: list[str]
+
+
+@dataclass(frozen=True)
+class PartitionScored:
+    results: list[FeatureResult]
+    result_ids: list[int]
+    rows: int
+
+    def features(self, status: Status) -> list[str]:
+        return [r.feature for r in self.results if r.status is status]
+
+    def worst_psi(self) -> float:
+        scored = [r.psi for r in self.results if r.psi is not None]
+        return max(scored) if scored else 0.0
+
+
+def _open(store: SnapshotStore, dataset: str, days: list[date]) -> ParquetFiles:
+    paths = [path for day in days for path in store.files(dataset, day)]
+    try:
+        return ParquetFiles(paths)
+    except DriftInputError as exc:
+        raise ScoringError(str(exc)) from None
+
+
+def profile_reference(store: SnapshotStore, dataset: str, cfg: DatasetConfig) -> ReferenceProfiled:
+    """Profile the reference window (bins pinned) and save it where partitions look for it."""
+    days = cfg.reference.days()
+    missing = [d.isoformat() for d in days if not store.files(dataset, d)]
+    if missing:
+        raise ScoringError(
+            f"reference window of {dataset} lacks snapshots for {', '.join(missing)}", missing
+        )
+    files = _open(store, dataset, days)
+    present = [f for f in cfg.features if f in files.schema.names]
+    try:
+        profile = profile_batches(
+            files.row_groups(present),
+            files.schema,
+            columns=present,
+            binning=cfg.binning,
+            n_bins=cfg.bins,
+            top_k=cfg.top_k,
+            source=f"{dataset} {cfg.reference.start}..{cfg.reference.end}",
+        )
+    except DriftInputError as exc:
+        raise ScoringError(str(exc)) from None
+    path = store.profile_path(dataset)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".json.tmp")
+    profile.save(partial)
+    partial.replace(path)  # readers never see half a profile
+    return ReferenceProfiled(profile, path, present, sorted(set(cfg.features) - set(present)))
+
+
+def load_reference(store: SnapshotStore, dataset: str, asset_name: str) -> Profile:
+    path = store.profile_path(dataset)
+    if not path.exists():
+        raise ScoringError(f"no reference profile for {dataset}: materialize {asset_name}")
+    return Profile.load(path)
+
+
+def profile_partition(
+    store: SnapshotStore, dataset: str, cfg: DatasetConfig, day: date, reference: Profile
+) -> Profile:
+    """The day's profile on the reference's grid, streamed one row group at a time."""
+    if not store.files(dataset, day):
+        raise ScoringError(f"no snapshot of {dataset} for {day.isoformat()}")
+    files = _open(store, dataset, [day])
+    present = [f for f in cfg.features if f in files.schema.names]
+    try:
+        return profile_batches(
+            files.row_groups(present),
+            files.schema,
+            columns=present,
+            like=reference,
+            top_k=cfg.top_k,
+        )
+    except DriftInputError as exc:
+        raise ScoringError(str(exc)) from None
+
+
+def score_partition(
+    store: SnapshotStore,
+    results: DriftResultStore,
+    dataset: str,
+    cfg: DatasetConfig,
+    *,
+    partition: str,
+    run_id: str,
+    reference: Profile,
+) -> PartitionScored:
+    """Compare one day with the reference and write one drift result per feature."""
+    current = profile_partition(store, dataset, cfg, date.fromisoformat(partition), reference)
+    options = ScanOptions(
+        binning=cfg.binning, n_bins=cfg.bins, top_k=cfg.top_k, thresholds=cfg.thresholds
+    )
+    scored = compare(reference, current, options, columns=list(cfg.features))
+    ids = results.add(as_new_result(dataset, partition, run_id, r) for r in scored)
+    return PartitionScored(scored, ids, current.rows)
+
+
+def as_new_result(dataset: str, partition: str, run_id: str, r: FeatureResult) -> NewResult:
+    bins = None
+    if r.bins is not None:
+        bins = {"labels": r.bins.labels, "reference": r.bins.reference, "current": r.bins.current}
+    return NewResult(
+        dataset=dataset,
+        feature=r.feature,
+        partition=partition,
+        run_id=run_id,
+        status=r.status.value,
+        psi=r.psi,
+        drift_ratio=r.drift_ratio,
+        mean_shift_std=r.mean_shift_std,
+        js_distance=r.js_distance,
+        missing_share_delta=r.missing_share_delta,
+        unseen_share=r.unseen_share,
+        message=r.message,
+        bins=bins,
+    )
+
+
+def results_table(results: list[FeatureResult]) -> str:
+    """The results as a markdown table, worst first (Dagster renders it on the run)."""
+    rows = [
+        "| feature | status | PSI | drift ratio | JS | message |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for r in sorted(results, key=lambda r: (_TABLE_ORDER[r.status], -(r.psi or 0.0))):
+        message = r.message.replace("|", "\\|")
+        rows.append(
+            f"| {r.feature} | {r.status.value} | {format_measure(r.psi)} | "
+            f"{format_measure(r.drift_ratio)} | {format_measure(r.js_distance)} | {message} |"
+        )
+    return "\n".join(rows)
