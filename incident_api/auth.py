@@ -19,13 +19,13 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from incident_api import tokens
-from incident_api.openapi import documented
+from incident_api.openapi import REQUIRED_ROLE, documented
 from incident_api.passwords import verify_password
 from incident_api.problems import ApiProblem
 from incident_api.schemas import LogoutRequest, TokenPair, TokenRequest
 from incident_api.services import services
 from incident_api.tokens import ACCESS_LIFETIME, REFRESH_LIFETIME, InvalidToken, Kind
-from incident_api.validation import parse_body
+from incident_api.validation import FieldError, invalid_fields, parse_body
 from warehouse.models import User
 from warehouse.users import Role
 
@@ -77,6 +77,7 @@ def require_role(role: Role) -> Callable[[F], F]:
                 raise ApiProblem(403, f"this needs the {role.value} role")
             return view(*args, **kwargs)
 
+        setattr(guarded, REQUIRED_ROLE, role.value)  # read by the OpenAPI document
         return guarded  # type: ignore[return-value]
 
     return decorate
@@ -173,17 +174,10 @@ def logout() -> Response:
             except InvalidToken:
                 refresh_claims = None
             if refresh_claims is None or refresh_claims["sub"] != access["sub"]:
-                raise ApiProblem(
-                    422,
-                    "refresh_token is not a valid refresh token of this user",
-                    errors=[
-                        {
-                            "field": "refresh_token",
-                            "message": "not a valid refresh token of this user",
-                            "type": "token",
-                        }
-                    ],
+                error = FieldError(
+                    "refresh_token", "not a valid refresh token of this user", "token"
                 )
+                raise invalid_fields("body", [error])
     denylist = services().denylist
     denylist.revoke(access["jti"], tokens.expires_at(access))
     if refresh_claims is not None:

@@ -10,7 +10,6 @@ from sqlalchemy import Row
 
 from incident_api.auth import actor, require_role
 from incident_api.openapi import documented
-from incident_api.problems import ApiProblem
 from incident_api.responses import json_body
 from incident_api.schemas import (
     EventList,
@@ -22,7 +21,7 @@ from incident_api.schemas import (
     TransitionRequest,
 )
 from incident_api.services import services
-from incident_api.validation import parse_body, parse_query
+from incident_api.validation import FieldError, invalid_fields, parse_body, parse_query
 from warehouse.incidents import IncidentFilter, IncidentRow, InvalidCursor
 from warehouse.models import Incident
 from warehouse.users import Role
@@ -52,7 +51,6 @@ def _out(incident: Incident | IncidentRow, status: int = 200) -> Response:
     tag="incidents",
     body=IncidentCreate,
     responses={201: IncidentOut},
-    role="responder",
 )
 def create() -> Response:
     body = parse_body(IncidentCreate)
@@ -78,7 +76,6 @@ def create() -> Response:
     tag="incidents",
     query=IncidentQuery,
     responses={200: IncidentPage},
-    role="viewer",
 )
 def list_incidents() -> Response:
     query = parse_query(IncidentQuery)
@@ -94,18 +91,15 @@ def list_incidents() -> Response:
     try:
         page = services().incidents.list(flt, limit=query.limit, cursor=query.cursor)
     except InvalidCursor:
-        raise ApiProblem(
-            422,
-            "invalid query: cursor",
-            errors=[{"field": "cursor", "message": "not a cursor from this API", "type": "cursor"}],
-        ) from None
+        error = FieldError("cursor", "not a cursor from this API", "cursor")
+        raise invalid_fields("query", [error]) from None
     items = _dicts(page.items)
     return json_body(IncidentPage.model_validate({"items": items, "next_cursor": page.next_cursor}))
 
 
 @bp.get("/<int:incident_id>")
 @require_role(Role.VIEWER)
-@documented("One incident", tag="incidents", responses={200: IncidentOut}, role="viewer")
+@documented("One incident", tag="incidents", responses={200: IncidentOut})
 def get(incident_id: int) -> Response:
     return _out(services().incidents.get(incident_id))
 
@@ -117,7 +111,6 @@ def get(incident_id: int) -> Response:
     tag="incidents",
     body=IncidentPatch,
     responses={200: IncidentOut},
-    role="responder",
 )
 def update(incident_id: int) -> Response:
     body = parse_body(IncidentPatch)
@@ -133,7 +126,6 @@ def update(incident_id: int) -> Response:
     tag="incidents",
     body=TransitionRequest,
     responses={200: IncidentOut},
-    role="responder",
     problems={409},
 )
 def transition(incident_id: int) -> Response:
@@ -150,7 +142,6 @@ def transition(incident_id: int) -> Response:
     "The incident's timeline, oldest first",
     tag="incidents",
     responses={200: EventList},
-    role="viewer",
 )
 def events(incident_id: int) -> Response:
     items = _dicts(services().incidents.events(incident_id))
@@ -159,9 +150,7 @@ def events(incident_id: int) -> Response:
 
 @bp.delete("/<int:incident_id>")
 @require_role(Role.ADMIN)
-@documented(
-    "Delete an incident and its timeline", tag="incidents", responses={204: None}, role="admin"
-)
+@documented("Delete an incident and its timeline", tag="incidents", responses={204: None})
 def delete(incident_id: int) -> Response:
     services().incidents.delete(incident_id)
     return Response(status=204)

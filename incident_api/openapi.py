@@ -16,6 +16,8 @@ from incident_api.schemas import Problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 REF: Final = "#/components/schemas/{model}"
+REQUIRED_ROLE: Final = "__required_role__"
+"""The attribute a role guard sets on the view it wraps: the one declaration of its role."""
 _PARAM = re.compile(r"<(?:(?P<conv>[a-z]+):)?(?P<name>\w+)>")
 
 
@@ -27,7 +29,6 @@ class Operation:
     query: type[BaseModel] | None = None
     responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
     auth: str | None = "bearer"
-    role: str | None = None
     problems: frozenset[int] = frozenset()
 
 
@@ -39,15 +40,15 @@ def documented(
     query: type[BaseModel] | None = None,
     responses: dict[int, type[BaseModel] | None] | None = None,
     auth: str | None = "bearer",
-    role: str | None = None,
     problems: set[int] | None = None,
 ) -> Callable[[F], F]:
     """Describe a view for /openapi.json; ``problems`` adds error statuses beyond those its
-    body, query, auth and role imply."""
+    body, query, auth and role imply. The role is not declared here: the spec reads it from
+    the view's guard (:data:`REQUIRED_ROLE`)."""
 
     def mark(view: F) -> F:
         view.__openapi__ = Operation(  # type: ignore[attr-defined]
-            summary, tag, body, query, dict(responses or {}), auth, role, frozenset(problems or ())
+            summary, tag, body, query, dict(responses or {}), auth, frozenset(problems or ())
         )
         return view
 
@@ -73,15 +74,16 @@ def _problem_response(status: int) -> dict[str, Any]:
 
 
 def build_spec(app: Flask, *, title: str, version: str) -> dict[str, Any]:
-    operations: list[tuple[str, str, Operation]] = []  # (rule text, method, operation)
+    operations: list[tuple[str, str, Operation, str | None]] = []  # (rule, method, op, role)
     models: set[type[BaseModel]] = {Problem}
     for rule in app.url_map.iter_rules():
         view = app.view_functions.get(rule.endpoint)
         op: Operation | None = getattr(view, "__openapi__", None)
         if op is None:
             continue
+        role = getattr(view, REQUIRED_ROLE, None)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            operations.append((str(rule.rule), method.lower(), op))
+            operations.append((str(rule.rule), method.lower(), op, role))
         models.update(m for m in (op.body, op.query, *op.responses.values()) if m is not None)
 
     ordered = sorted(models, key=lambda m: m.__name__)
@@ -89,7 +91,7 @@ def build_spec(app: Flask, *, title: str, version: str) -> dict[str, Any]:
     components = schema_doc.get("$defs", {})
 
     paths: dict[str, dict[str, Any]] = {}
-    for rule_text, method, op in sorted(operations, key=lambda o: (o[0], o[1])):
+    for rule_text, method, op, role in sorted(operations, key=lambda o: (o[0], o[1])):
         path = _PARAM.sub(lambda m: "{" + m.group("name") + "}", rule_text)
         item: dict[str, Any] = {
             "summary": op.summary,
@@ -134,9 +136,9 @@ def build_spec(app: Flask, *, title: str, version: str) -> dict[str, Any]:
         if op.auth is not None:
             errors |= {401, 503}
             item["security"] = [{op.auth: []}]
-        if op.role:
+        if role:
             errors.add(403)
-            item["description"] = f"Requires the {op.role} role (or above)."
+            item["description"] = f"Requires the {role} role (or above)."
         if "{" in path:
             errors.add(404)
         for status in sorted(errors):

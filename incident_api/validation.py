@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any, NamedTuple, TypeVar
 
 from flask import request
 from pydantic import BaseModel, ValidationError
@@ -13,25 +14,28 @@ from incident_api.problems import ApiProblem
 M = TypeVar("M", bound=BaseModel)
 
 
-def field_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
-    """pydantic errors as ``{field, message, type}``; no input values are echoed back."""
+class FieldError(NamedTuple):
+    """One field at fault, as the problem's ``errors`` list shows it."""
+
+    field: str
+    message: str
+    type: str
+
+
+def invalid_fields(where: str, errors: Sequence[FieldError]) -> ApiProblem:
+    """The one 422 of the API: ``invalid <where>: <fields>``, with each field's problem."""
+    names = ", ".join(e.field for e in errors)
+    return ApiProblem(422, f"invalid {where}: {names}", errors=[e._asdict() for e in errors])
+
+
+def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
+    """pydantic errors as :class:`FieldError`; no input values are echoed back."""
     errors = []
     for error in exc.errors(include_input=False, include_url=False):
         location = ".".join(str(part) for part in error["loc"])
-        errors.append(
-            {
-                "field": f"{prefix}{location}" if location else prefix.rstrip(".") or "body",
-                "message": error["msg"],
-                "type": error["type"],
-            }
-        )
+        field = f"{prefix}{location}" if location else prefix.rstrip(".") or "body"
+        errors.append(FieldError(field, error["msg"], error["type"]))
     return errors
-
-
-def _invalid(exc: ValidationError, where: str) -> ApiProblem:
-    errors = field_errors(exc)
-    names = ", ".join(e["field"] for e in errors)
-    return ApiProblem(422, f"invalid {where}: {names}", errors=errors)
 
 
 def parse_body(model: type[M]) -> M:
@@ -44,15 +48,11 @@ def parse_body(model: type[M]) -> M:
     except RecursionError:
         raise ApiProblem(400, "the body is nested too deeply") from None
     if not isinstance(payload, dict):
-        raise ApiProblem(
-            422,
-            "the body must be a JSON object",
-            errors=[{"field": "body", "message": "expected an object", "type": "object_type"}],
-        )
+        raise invalid_fields("body", [FieldError("body", "expected an object", "object_type")])
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
-        raise _invalid(exc, "body") from None
+        raise invalid_fields("body", field_errors(exc)) from None
     except RecursionError:
         raise ApiProblem(400, "the body is nested too deeply") from None
 
@@ -60,12 +60,9 @@ def parse_body(model: type[M]) -> M:
 def parse_query(model: type[M]) -> M:
     repeated = [name for name in request.args if len(request.args.getlist(name)) > 1]
     if repeated:
-        raise ApiProblem(
-            422,
-            f"give each query parameter once: {', '.join(repeated)}",
-            errors=[{"field": n, "message": "repeated", "type": "repeated"} for n in repeated],
-        )
+        errors = [FieldError(name, "give it once", "repeated") for name in repeated]
+        raise invalid_fields("query", errors)
     try:
         return model.model_validate(request.args.to_dict(flat=True))
     except ValidationError as exc:
-        raise _invalid(exc, "query") from None
+        raise invalid_fields("query", field_errors(exc)) from None

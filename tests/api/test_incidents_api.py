@@ -200,4 +200,9 @@ def test_validation_errors_do_not_echo_input(client, headers):
     response = client.post(
         "/incidents", json={"title": "x", "severity": secret_like}, headers=headers("responder")
     )
+    assert response.status_code == 422  # the field's problem, not an error page
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert [e["field"] for e in body["errors"]] == ["severity"]
+    assert body["detail"] == "invalid body: severity"
     assert secret_like not in response.get_data(as_text=True)

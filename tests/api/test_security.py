@@ -455,3 +455,14 @@ def test_request_log_lines_are_json_with_context_and_no_secrets(tmp_path, capsys
     # (not "abc": random hex trace ids contain it now and then, and the test failed by chance)
     for leaked in (PASSWORD, pair["access_token"], pair["refresh_token"], secret, "cookie-value"):
         assert leaked not in everything
+
+
+def test_the_api_document_states_the_role_each_guard_enforces(client):
+    """The role is declared once, on the guard; the document reads it from there."""
+    spec = client.get("/openapi.json").get_json()
+    for method, path, _, needed in ROUTES:
+        operation = spec["paths"][path.replace("{id}", "{incident_id}")][method]
+        assert operation["description"] == f"Requires the {needed} role (or above).", path
+        assert "403" in operation["responses"]
+    assert "403" not in spec["paths"]["/auth/token"]["post"]["responses"]
+    assert "description" not in spec["paths"]["/auth/token"]["post"]
