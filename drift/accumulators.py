@@ -66,7 +66,7 @@ class _NumericAccumulator:
     def _add(self, values: sketch.FloatArray, count: int, low: float, high: float) -> None:
         self.finite += count
         self.total += float(values.sum())
-        # einsum, not np.dot: BLAS wakes its thread pool for every call (3× slower here).
+        # einsum, not np.dot: BLAS wakes its thread pool for every call (slower here).
         self.total_sq += float(np.einsum("i,i->", values, values))
         self.low = min(self.low, low)
         self.high = max(self.high, high)

@@ -41,7 +41,7 @@ def as_float64(column: ArrowColumn) -> sketch.FloatArray:
     """Values as float64 with nulls as NaN, zero-copy where Arrow allows.
 
     Read straight from the Arrow data buffer: ``Array.to_numpy`` imports pandas on first use,
-    which alone costs a scan ~35 MiB of peak RSS (measured).
+    which alone raises a scan's peak RSS (docs/benchmarks.md, "Figures behind the code").
     """
     if isinstance(column, pa.ChunkedArray):
         whole = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
@@ -62,7 +62,7 @@ def as_float64(column: ArrowColumn) -> sketch.FloatArray:
 
 def _dictionary_counts(chunk: pa.DictionaryArray[Any, Any]) -> Iterator[tuple[object, int]]:
     """Counts of a dictionary-encoded chunk from its indices: one bincount, and Python only
-    touches each distinct level once (``value_counts`` + ``to_pylist`` was 10× slower)."""
+    touches each distinct level once (``value_counts`` + ``to_pylist`` was much slower)."""
     indices = chunk.indices
     n_levels = len(chunk.dictionary)
     if indices.null_count:

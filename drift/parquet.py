@@ -19,7 +19,7 @@ from drift.errors import DriftInputError
 @functools.cache
 def _reader() -> ThreadPoolExecutor:
     """One long-lived prefetch thread per process: a thread per scan would cost a fresh
-    allocator arena (~30 MiB of RSS, measured) each time."""
+    allocator arena of RSS each time."""
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-prefetch")
 
 
@@ -106,8 +106,8 @@ def prefer_jemalloc() -> None:
     """Make Arrow's jemalloc pool the process default, where this pyarrow build has it.
 
     Process-wide, so only entry points that own their process call it (the CLI, benchmarks).
-    Measured streaming a 1M-row, 200 MB file: peak RSS 124 MiB with jemalloc against 146 to 167
-    MiB with the default mimalloc, which keeps freed row groups around (and jemalloc was faster).
+    The default mimalloc keeps freed row groups around, so a stream's peak RSS is lower with
+    jemalloc, and it was no slower (docs/benchmarks.md, "Figures behind the code").
     """
     with contextlib.suppress(NotImplementedError, pa.ArrowNotImplementedError):
         pa.set_memory_pool(pa.jemalloc_memory_pool())

@@ -42,8 +42,8 @@ def profile_batches(
     anchors: Mapping[str, float] = like.anchors if like is not None else {}
     accumulators = {name: accumulator(schema.field(name).type, anchors.get(name)) for name in names}
     rows = 0
-    # Columns are worked on in this thread: per batch each update is ~0.5 ms of numpy calls,
-    # too short for a thread pool to pay off (measured slower); the reader prefetches instead.
+    # Columns are worked on in this thread: each update is a short run of numpy calls, too
+    # short for a thread pool to pay off (measured slower); the reader prefetches instead.
     for batch in batches:
         rows += batch.num_rows
         for name, acc in accumulators.items():

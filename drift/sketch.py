@@ -42,7 +42,7 @@ _RAW_NAN: Final = np.concatenate([np.arange(0x7F81, 0x8000), np.arange(0xFF81, 0
 
 class _Scratch(threading.local):
     """Per-thread work buffers: fresh multi-MB temporaries per batch cost more in page faults
-    than the arithmetic itself (measured: 1.5 ms vs 0.25 ms per 131k values)."""
+    than the arithmetic itself."""
 
     size = 0
     f64: FloatArray = np.empty(0)
@@ -80,7 +80,7 @@ def add_raw_counts(raw: CountArray, values: FloatArray, anchor: float) -> None:
     NaN included).
 
     The hot path: a subtraction, a cast, a shift and an in-place ``add.at``, with no masking
-    and no allocation (a fresh ``bincount`` array per batch was measured 35 % slower).
+    and no allocation (a fresh ``bincount`` array per batch was measured slower).
     """
     n = values.size
     scratch.ensure(n)

@@ -1,7 +1,7 @@
 """Indexes that serve a filtered page of incidents in id order: filter columns first, then id.
 
 With ``(status, severity)`` alone a page of ``status=open&severity=high`` walked the primary key
-backwards past every newer non-matching incident (15,556 rows read for 51, docs/benchmarks.md).
+backwards past every newer non-matching incident (docs/benchmarks.md).
 
 Revision ID: 0004
 Revises: 0003
