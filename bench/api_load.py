@@ -20,7 +20,6 @@ scenario starts behind another's requests (:func:`wait_until_idle`).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import secrets
@@ -30,19 +29,21 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 from sqlalchemy import insert, text
 
+from scripts.harness import BIN, ROOT, create_user, sign_in, start, stop, wait_ready
 from warehouse.db import Database, make_engine
 from warehouse.migrate import upgrade
 from warehouse.models import Incident, utcnow
 
-ROOT = Path(__file__).resolve().parents[1]
+Scenario = tuple[str, Callable[[int], str]]
+NEW_INCIDENT_LUA = """'{"title":"load","severity":"low","dataset":"ds1"}'"""
 PASSWORD = "load test passphrase"
 WEBHOOK_TOKEN = "bench-" + "w" * 40
 
@@ -140,9 +141,8 @@ def open_connections(port: int, tables: list[str]) -> int:
 def wait_until_idle(port: int, timeout: float = 60.0) -> None:
     """Wait until the server has dealt with every connection of the scenario that just ended.
     When wrk stops, up to one request per connection is still queued (sync workers take one at a
-    time): 16 webhook deliveries of ~45 ms each kept the workers busy for ~0.4 s into the next
-    scenario, whose first requests then waited behind them — with one client, those first
-    requests of each round were the p99 (0.5–0.8 s against a p50 of 45 ms). Says so on stderr
+    time): leftover webhook deliveries kept the workers busy into the next scenario, whose first
+    requests then waited behind them and became its p99 (docs/benchmarks.md). Says so on stderr
     when the server is still busy after ``timeout`` (the next scenario then starts behind it)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -289,7 +289,7 @@ def seed(url: str, count: int) -> None:
     db.dispose()
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="incident API load benchmark")
     parser.add_argument("--duration", type=int, default=60, help="seconds per scenario")
     parser.add_argument("--connections", type=int, default=16)
@@ -313,141 +313,142 @@ def main() -> int:
         "scenarios, so that a slower stretch of a shared machine falls on all of them alike "
         "(1 with --profile)",
     )
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        raise SystemExit("api_load: needs wrk (apt-get install wrk)")
+    return parser.parse_args()
 
+
+@contextmanager
+def bench_schema(postgres: str) -> Iterator[str]:
+    """A PostgreSQL schema of this run's own; the URL that uses it. Dropped afterwards."""
     schema = f"dw_bench_{secrets.token_hex(4)}"
-    admin = make_engine(args.postgres)
+    admin = make_engine(postgres)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{args.postgres}?options={quote(f'-csearch_path={schema}')}"
-    work = Path(tempfile.mkdtemp(prefix="driftwatch-load-"))
-    process = None
     try:
-        seed(url, args.incidents)
-        port = 18000 + secrets.randbelow(1000)
-        env = dict(
-            os.environ,
-            DATABASE_URL=url,
-            REDIS_URL=args.redis,
-            JWT_SECRET_KEY="bench-" + secrets.token_urlsafe(40),
-            ALERTMANAGER_WEBHOOK_TOKEN=WEBHOOK_TOKEN,
-            ENVIRONMENT="production",
-            LOGIN_RATE_LIMIT="100000 per minute",
-            GUNICORN_WORKERS="2",
-            GUNICORN_BIND=f"127.0.0.1:{port}",
-            OTEL_SDK_DISABLED="true",
-            PROMETHEUS_MULTIPROC_DIR=str(work / "prom"),
-        )
-        created = subprocess.run(
-            [
-                str(Path(sys.executable).with_name("flask")),
-                "--app",
-                "incident_api",
-                "users",
-                "create",
-                "bench",
-                "--role",
-                "admin",
-                "--password-stdin",
-            ],
-            cwd=ROOT,
-            env=env,
-            input=PASSWORD + "\n",
-            text=True,
-            capture_output=True,
-            check=False,
-        )
-        if created.returncode != 0:
-            raise SystemExit(f"api_load: creating the user failed: {created.stderr[-2000:]}")
-        log = (work / "gunicorn.log").open("w")
-        process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("gunicorn")), "incident_api:create_app()"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/ready", timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    log.flush()
-                    tail = (work / "gunicorn.log").read_text()[-2000:]
-                    raise SystemExit(f"api_load: gunicorn did not get ready:\n{tail}") from None
-                time.sleep(0.2)
-        request = urllib.request.Request(
-            f"{base}/auth/token",
-            data=json.dumps({"username": "bench", "password": PASSWORD}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            token = json.loads(response.read())["access_token"]
-        scenarios: list[tuple[str, Callable[[int], str]]] = [
-            ("GET /health", lambda _: lua("GET", '"/health"', None)),
-            (
-                "GET /incidents/{id} (auth)",
-                lambda _: lua("GET", f'"/incidents/" .. math.random(1, {args.incidents})', token),
+        yield f"{postgres}?options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@contextmanager
+def running_api(args: argparse.Namespace, url: str, work: Path) -> Iterator[tuple[int, int]]:
+    """gunicorn (2 workers, production settings) on ``url``, with the bench user; yields its
+    PID and port once /ready answers, stops it afterwards."""
+    port = 18000 + secrets.randbelow(1000)
+    env = dict(
+        os.environ,
+        DATABASE_URL=url,
+        REDIS_URL=args.redis,
+        JWT_SECRET_KEY="bench-" + secrets.token_urlsafe(40),
+        ALERTMANAGER_WEBHOOK_TOKEN=WEBHOOK_TOKEN,
+        ENVIRONMENT="production",
+        LOGIN_RATE_LIMIT="100000 per minute",
+        GUNICORN_WORKERS="2",
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        OTEL_SDK_DISABLED="true",
+        PROMETHEUS_MULTIPROC_DIR=str(work / "prom"),
+    )
+    create_user("bench", "admin", PASSWORD, env)
+    log = work / "gunicorn.log"
+    process = start([str(BIN / "gunicorn"), "incident_api:create_app()"], log, env)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/ready", process, log, 30)
+        yield process.pid, port
+    finally:
+        stop([process], signal.SIGTERM)
+
+
+def scenarios(args: argparse.Namespace, token: str) -> list[Scenario]:
+    found: list[Scenario] = [
+        ("GET /health", lambda _: lua("GET", '"/health"', None)),
+        (
+            "GET /incidents/{id} (auth)",
+            lambda _: lua("GET", f'"/incidents/" .. math.random(1, {args.incidents})', token),
+        ),
+        (
+            "GET /incidents?limit=50&status=open&severity=high (auth)",
+            lambda _: lua("GET", '"/incidents?limit=50&status=open&severity=high"', token),
+        ),
+        (
+            "POST /incidents (auth)",
+            lambda _: lua(
+                "POST",
+                '"/incidents"',
+                token,
+                '\'{"title":"load","severity":"low","dataset":"ds1"}\'',
             ),
-            (
-                "GET /incidents?limit=50&status=open&severity=high (auth)",
-                lambda _: lua("GET", '"/incidents?limit=50&status=open&severity=high"', token),
-            ),
-            (
-                "POST /incidents (auth)",
-                lambda _: lua(
-                    "POST",
-                    '"/incidents"',
-                    token,
-                    '\'{"title":"load","severity":"low","dataset":"ds1"}\'',
-                ),
-            ),
-            ("POST /alerts/alertmanager (100 alerts)", webhook_lua),
-            ("POST /alerts/alertmanager (100 alerts, 1 client)", webhook_lua),
-        ]
-        if args.only:
-            scenarios = [s for s in scenarios if s[0] == "GET /health" or args.only in s[0]]
-        rounds = 1 if args.profile else max(1, args.rounds)
-        seconds = max(1, args.duration // rounds)
-        measured: dict[str, list[Result]] = {name: [] for name, _ in scenarios}
-        for round_number in range(rounds):
-            for number, (name, script_for) in enumerate(scenarios):
-                script = work / f"s{number}-{round_number}.lua"
-                script.write_text(script_for(round_number) + QUANTILES_LUA)
-                recorder = start_profiler(args.profile, number, process.pid, seconds)
-                connections = 1 if name.endswith("1 client)") else args.connections
-                measured[name].append(run_wrk(name, base, script, seconds, connections))
-                wait_until_idle(port)
-                if recorder is not None:
-                    recorder.wait(timeout=60)
-        results = [combine(measured[name]) for name, _ in scenarios]
-        floor = results[0].rps
-        print(
-            f"## incident API under load ({time.strftime('%Y-%m-%d %H:%M')}; gunicorn 2 "
-            f"workers, PostgreSQL, Redis, {args.incidents:,} incidents, wrk -t2 "
-            f"-c{args.connections}, {args.duration} s per scenario in {rounds} round(s) of "
-            f"{seconds} s taken in turn; p50 and p99 of all the rounds' requests pooled)\n"
-        )
-        print("| scenario | req/s | ÷ /health | p50 | p99 | requests | non-2xx | socket errors |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
-        for r in results:
-            print(
-                f"| {r.name} | {r.rps:,.0f} | {r.rps / floor:.0%} | {r.p50_ms:.1f} ms | "
-                f"{r.p99_ms:.1f} ms | {r.requests:,} | {r.non_2xx} | {r.socket_errors} |"
+        ),
+        ("POST /alerts/alertmanager (100 alerts)", webhook_lua),
+        ("POST /alerts/alertmanager (100 alerts, 1 client)", webhook_lua),
+    ]
+    if args.only:
+        found = [s for s in found if s[0] == "GET /health" or args.only in s[0]]
+    return found
+
+
+def measure(
+    args: argparse.Namespace, chosen: list[Scenario], server: tuple[int, int], work: Path
+) -> dict[str, list[Result]]:
+    """Every scenario's rounds, taken in turn."""
+    pid, port = server
+    rounds = 1 if args.profile else max(1, args.rounds)
+    seconds = max(1, args.duration // rounds)
+    measured: dict[str, list[Result]] = {name: [] for name, _ in chosen}
+    for round_number in range(rounds):
+        for number, (name, script_for) in enumerate(chosen):
+            script = work / f"s{number}-{round_number}.lua"
+            script.write_text(script_for(round_number) + QUANTILES_LUA)
+            recorder = start_profiler(args.profile, number, pid, seconds)
+            connections = 1 if name.endswith("1 client)") else args.connections
+            measured[name].append(
+                run_wrk(name, f"http://127.0.0.1:{port}", script, seconds, connections)
             )
-        if rounds > 1:
-            print("\nEach round's req/s ÷ that round's /health (the spread of the ratio):\n")
-            floors = measured[scenarios[0][0]]
-            for name, _ in scenarios[1:]:
-                ratios = " ".join(
-                    f"{m.rps / f.rps:.0%}" for m, f in zip(measured[name], floors, strict=True)
-                )
-                print(f"- {name}: {ratios}")
+            wait_until_idle(port)
+            if recorder is not None:
+                recorder.wait(timeout=60)
+    return measured
+
+
+def report(args: argparse.Namespace, measured: dict[str, list[Result]]) -> list[Result]:
+    """Print the markdown table (and each round's ratio); the pooled results."""
+    names = list(measured)
+    results = [combine(measured[name]) for name in names]
+    rounds = len(measured[names[0]])
+    floor = results[0].rps
+    print(
+        f"## incident API under load ({time.strftime('%Y-%m-%d %H:%M')}; gunicorn 2 "
+        f"workers, PostgreSQL, Redis, {args.incidents:,} incidents, wrk -t2 "
+        f"-c{args.connections}, {args.duration} s per scenario in {rounds} round(s) of "
+        f"{max(1, args.duration // rounds)} s taken in turn; p50 and p99 of all the rounds' "
+        "requests pooled)\n"
+    )
+    print("| scenario | req/s | ÷ /health | p50 | p99 | requests | non-2xx | socket errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(
+            f"| {r.name} | {r.rps:,.0f} | {r.rps / floor:.0%} | {r.p50_ms:.1f} ms | "
+            f"{r.p99_ms:.1f} ms | {r.requests:,} | {r.non_2xx} | {r.socket_errors} |"
+        )
+    if rounds > 1:
+        print("\nEach round's req/s ÷ that round's /health (the spread of the ratio):\n")
+        for name in names[1:]:
+            pairs = zip(measured[name], measured[names[0]], strict=True)
+            print(f"- {name}: " + " ".join(f"{m.rps / f.rps:.0%}" for m, f in pairs))
+    return results
+
+
+def main() -> int:
+    args = parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("api_load: needs wrk (apt-get install wrk)")
+    work = Path(tempfile.mkdtemp(prefix="driftwatch-load-"))
+    try:
+        with bench_schema(args.postgres) as url:
+            seed(url, args.incidents)
+            with running_api(args, url, work) as server:
+                token = sign_in(f"http://127.0.0.1:{server[1]}", "bench", PASSWORD)
+                results = report(args, measure(args, scenarios(args, token), server, work))
         if any(r.errors for r in results):
             kept = ROOT / "var" / "bench-api-gunicorn.log"
             kept.parent.mkdir(exist_ok=True)
@@ -455,12 +456,6 @@ def main() -> int:
             print(f"\nerrors: the server's log is in {kept.relative_to(ROOT)}")
         return 0
     finally:
-        if process is not None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
         shutil.rmtree(work, ignore_errors=True)
 
 
