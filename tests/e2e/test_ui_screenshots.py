@@ -44,7 +44,7 @@ def chromium() -> str:
                 return found
         raise FileNotFoundError(" or ".join(BROWSERS))
 
-    require("headless Chromium (Debian's chromium; .ci/run installs it)", find)
+    require("headless Chromium (Debian's chromium; make system-deps installs it)", find)
     return find()
 
 
