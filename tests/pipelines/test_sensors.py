@@ -75,19 +75,49 @@ def test_replaying_a_batch_changes_nothing(env):
     assert open_incidents(env)["amount"].occurrences == 1
 
 
-def test_sensor_failure_is_loud_and_keeps_the_cursor(env, tmp_path):
-    broken = build_sensor_context(
-        cursor="41",
-        resources={
-            "warehouse": WarehouseResource(
-                database_url="postgresql+psycopg://nobody@127.0.0.1:1/none"
-            )
-        },
-    )
+def test_an_unreachable_store_fails_the_tick_and_the_old_cursor_replays(env):
+    """A tick that raises returns no SensorResult, so Dagster keeps the cursor it had; what
+    matters is that a tick from that cursor does the work."""
+    run_reference(env)
+    run_day(env, 6)
     sensor = env.defs.resolve_sensor_def("drift_incident_sensor")
+    unreachable = WarehouseResource(database_url="postgresql+psycopg://nobody@127.0.0.1:1/none")
     with pytest.raises(Exception, match=r"connect|Connection|refused"):
-        sensor(broken)
-    assert broken.cursor == "41"
+        sensor(build_sensor_context(cursor="0", resources={"warehouse": unreachable}))
+    assert open_incidents(env) == {}
+    replayed = tick(env, "0")
+    assert set(open_incidents(env)) == {"amount", "device"}
+    assert int(replayed.cursor) == max(r.id for r in env.results.after(0))
+
+
+def test_a_failure_mid_batch_is_completed_by_the_replay_without_doubling(env, monkeypatch):
+    """The store fails after the first incident of a batch is written (a deadlock, a lost
+    connection): the tick fails; the replay from the old cursor opens the rest and does not
+    count the first one twice."""
+    from sqlalchemy.exc import OperationalError
+
+    from warehouse.incidents import IncidentStore
+
+    run_reference(env)
+    run_day(env, 6)
+    real_apply_one = IncidentStore.apply_one
+    calls = []
+
+    def failing_second(self, request):
+        calls.append(request.fingerprint)
+        if len(calls) == 2:
+            raise OperationalError("INSERT …", {}, Exception("server closed the connection"))
+        return real_apply_one(self, request)
+
+    monkeypatch.setattr(IncidentStore, "apply_one", failing_second)
+    with pytest.raises(OperationalError):
+        tick(env, "0")
+    assert len(open_incidents(env)) == 1  # half done when it failed
+    monkeypatch.setattr(IncidentStore, "apply_one", real_apply_one)
+    tick(env, "0")
+    opened = open_incidents(env)
+    assert set(opened) == {"amount", "device"}
+    assert {i.occurrences for i in opened.values()} == {1}
 
 
 def test_run_failure_sensor_opens_a_pipeline_incident(env):
@@ -127,6 +157,7 @@ def test_store_outage_fails_the_tick_and_loses_nothing(env):
     from tests.services import POSTGRES_URL, TcpProxy, postgres_schema
     from warehouse.db import Database
     from warehouse.drift_results import DriftResultStore, NewResult
+    from warehouse.incidents import IncidentStore
     from warehouse.migrate import upgrade
 
     with postgres_schema() as (schema, _):
@@ -152,16 +183,13 @@ def test_store_outage_fails_the_tick_and_loses_nothing(env):
             )
 
         proxy.cut()
-        failing = context("0")
         with pytest.raises(Exception, match=r"connect|onnection|closed|server"):
-            sensor(failing)
-        assert failing.cursor == "0"
+            sensor(context("0"))
 
         proxy.start()
-        recovered = sensor(context("0"))
-        from warehouse.incidents import IncidentStore
-
         store = IncidentStore(db)
+        assert store.list().items == []  # the failed tick wrote nothing
+        recovered = sensor(context("0"))
         assert {i.feature for i in store.list().items} == {"amount", "device", "rating"}
         sensor(context("0"))  # a retried tick from the old cursor doubles nothing
         assert [i.occurrences for i in store.list().items] == [1, 1, 1]
