@@ -5,10 +5,13 @@ import copy
 import json
 from concurrent.futures import ThreadPoolExecutor
 
+from urllib.parse import quote
+
 import pytest
 
 from incident_api.services import services
 from tests.api.conftest import bearer, login
+from tests.services import POSTGRES_URL, postgres_schema
 from warehouse.fingerprint import alert_fingerprint, drift_fingerprint
 from warehouse.incidents import Touch
 from warehouse.lifecycle import Severity, Source
@@ -50,6 +53,22 @@ def webhook_app(make_app):
     return make_app(alertmanager_webhook_token=TOKEN)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store_app(request, make_app):
+    """The webhook's app on SQLite (writers queue) and on PostgreSQL (writers race)."""
+    if request.param == "sqlite":
+        yield make_app(alertmanager_webhook_token=TOKEN)
+        return
+    with postgres_schema() as (schema, _):
+        url = f"{POSTGRES_URL}?options={quote(f'-csearch_path={schema}')}"
+        app = make_app(alertmanager_webhook_token=TOKEN, database_url=url)
+        try:
+            yield app
+        finally:
+            with app.app_context():
+                services().db.dispose()
+
+
 @pytest.fixture
 def post(webhook_app):
     client = webhook_app.test_client()
@@ -64,6 +83,11 @@ def post(webhook_app):
 def incidents(app):
     with app.app_context():
         return services().incidents.list().items
+
+
+def events_of(app, incident_id):
+    with app.app_context():
+        return services().incidents.events(incident_id)
 
 
 def test_firing_then_resolved(webhook_app, post):
@@ -225,15 +249,16 @@ def _deliver(webhook_app):
     return deliver
 
 
-def test_50_concurrent_deliveries_make_one_incident(webhook_app):
+def test_50_concurrent_deliveries_make_one_incident(any_store_app):
     body = json.dumps(payload(alert(dataset="orders", feature="amount")))
 
     with ThreadPoolExecutor(max_workers=16) as pool:
-        answers = [r.get_json() for r in pool.map(_deliver(webhook_app), [body] * 50)]
+        answers = [r.get_json() for r in pool.map(_deliver(any_store_app), [body] * 50)]
     assert sum(a["opened"] for a in answers) == 1
     assert sum(a["ignored"] for a in answers) == 49
-    (incident,) = incidents(webhook_app)
+    (incident,) = incidents(any_store_app)
     assert incident.occurrences == 1
+    assert [e.kind for e in events_of(any_store_app, incident.id)] == ["opened"]
 
 
 def test_storage_down_is_503_so_alertmanager_retries():
@@ -252,19 +277,27 @@ def test_storage_down_is_503_so_alertmanager_retries():
     assert response.headers["Retry-After"]
 
 
-def test_interleaved_firing_and_resolved_deliveries_end_resolved(webhook_app):
+def test_interleaved_firing_and_resolved_deliveries_end_resolved(any_store_app):
     """Alertmanager may deliver an older firing after the resolved one; the dedup keys and the
-    per-alert state keep the end state right whatever the order."""
+    per-alert state keep the end state right whatever the order: one incident, counted once,
+    opened once and resolved at most once — a firing redelivered after the resolution does
+    not open a second one."""
     labels = {"dataset": "orders", "feature": "amount"}
     firing = json.dumps(payload(alert(**labels)))
     resolved = json.dumps(payload(alert("resolved", **labels)))
     bodies = [firing, resolved] * 10
 
-    deliver = _deliver(webhook_app)
+    deliver = _deliver(any_store_app)
     with ThreadPoolExecutor(max_workers=8) as pool:
         assert {r.status_code for r in pool.map(deliver, bodies)} == {200}
-    # Then the final, ordered pair as Alertmanager sends it when drift clears.
+    (incident,) = incidents(any_store_app)
+    assert incident.occurrences == 1
+    timeline = [(e.kind, e.to_status) for e in events_of(any_store_app, incident.id)]
+    assert timeline[0] == ("opened", "open")
+    # resolved, unless every resolved delivery came before the firing one
+    assert timeline[1:] == ([("transition", "resolved")] if incident.status == "resolved" else [])
+    # Then the final, ordered delivery as Alertmanager sends it when drift clears.
     deliver(resolved)
-    items = incidents(webhook_app)
-    assert {i.status for i in items} == {"resolved"}
-    assert len([i for i in items if i.status != "resolved"]) == 0
+    (incident,) = incidents(any_store_app)
+    assert incident.status == "resolved"
+    assert [e.to_status for e in events_of(any_store_app, incident.id)] == ["open", "resolved"]
