@@ -161,6 +161,7 @@ def refresh() -> Response:
     "Revoke the access token (and the refresh token given in the body)",
     tag="auth",
     body=LogoutRequest,
+    body_required=False,  # the access token alone is a logout
     responses={204: None},
 )
 def logout() -> Response:

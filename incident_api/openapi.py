@@ -30,6 +30,7 @@ class Operation:
     responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
     auth: str | None = "bearer"
     problems: frozenset[int] = frozenset()
+    body_required: bool = True
 
 
 def documented(
@@ -41,6 +42,7 @@ def documented(
     responses: dict[int, type[BaseModel] | None] | None = None,
     auth: str | None = "bearer",
     problems: set[int] | None = None,
+    body_required: bool = True,
 ) -> Callable[[F], F]:
     """Describe a view for /openapi.json; ``problems`` adds error statuses beyond those its
     body, query, auth and role imply. The role is not declared here: the spec reads it from
@@ -48,7 +50,14 @@ def documented(
 
     def mark(view: F) -> F:
         view.__openapi__ = Operation(  # type: ignore[attr-defined]
-            summary, tag, body, query, dict(responses or {}), auth, frozenset(problems or ())
+            summary,
+            tag,
+            body,
+            query,
+            dict(responses or {}),
+            auth,
+            frozenset(problems or ()),
+            body_required,
         )
         return view
 
@@ -115,7 +124,7 @@ def build_spec(app: Flask, *, title: str, version: str) -> dict[str, Any]:
             item["parameters"] = params
         if op.body is not None:
             item["requestBody"] = {
-                "required": True,
+                "required": op.body_required,
                 "content": {
                     "application/json": {"schema": {"$ref": REF.format(model=op.body.__name__)}}
                 },
