@@ -52,7 +52,8 @@ def test_redis_down_fails_closed_then_recovers_by_itself(make_app, own_redis):
     client = app.test_client()
     live = login(client, "responder")
     revoked = login(client, "responder")
-    client.post("/auth/logout", headers=bearer(revoked["access_token"]))
+    assert client.post("/auth/logout", headers=bearer(revoked["access_token"])).status_code == 204
+    assert client.get("/incidents", headers=bearer(revoked["access_token"])).status_code == 401
     assert client.get("/incidents", headers=bearer(live["access_token"])).status_code == 200
 
     own_redis.stop()
