@@ -4,6 +4,7 @@ to docs/img/ with UPDATE_SCREENSHOTS=1."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -65,6 +66,29 @@ def shots(tmp_path: Path) -> Path:
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         return ROOT / "docs" / "img"
     return tmp_path
+
+
+def check_status(dom: str, check: str) -> str | None:
+    """The status label the checks list shows beside ``check`` (Passed, Failed, …), not any
+    "Failed" elsewhere on the page such as an error banner."""
+    found = re.search(
+        rf'title="{re.escape(check)}">.*?</div></div><span[^>]*>(\w[\w ]*)</span>', dom, re.S
+    )
+    return found.group(1) if found else None
+
+
+def evaluation_result(dom: str) -> str | None:
+    """The tag under "Evaluation result" in the selected check's panel."""
+    found = re.search(r'Evaluation result</span>.{0,1500}?data-tooltip="(\w+)"', dom, re.S)
+    return found.group(1) if found else None
+
+
+def test_check_status_reads_the_checks_label_only():
+    row = '<div title="drift_within_thresholds">drift_within_thresholds</div></div><span a="1">'
+    assert check_status(row + "Passed</span>", "drift_within_thresholds") == "Passed"
+    banner = '<div class="error">Failed to load</div>'
+    assert check_status(banner + row + "Passed</span>", "drift_within_thresholds") == "Passed"
+    assert check_status(banner, "drift_within_thresholds") is None
 
 
 def up(url: str) -> bool:
@@ -130,8 +154,8 @@ def test_dagster_ui_shows_our_assets_and_the_failing_check(env, tmp_path):
             tmp_path / "p2",
             out / "dagster-drift-checks.png",
         )
-        assert "drift_within_thresholds" in checks
-        assert "Failed" in checks  # day 6 drifted: the check is red
+        assert check_status(checks, "drift_within_thresholds") == "Failed"  # day 6 drifted
+        assert evaluation_result(checks) == "Failed"
         assert (out / "dagster-asset-graph.png").stat().st_size > 10_000
     finally:
         stop_process_group(process)
