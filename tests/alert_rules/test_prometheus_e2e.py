@@ -3,12 +3,16 @@ Prometheus (1 s scrape and evaluation, the project's rules without their ``for``
 → Alertmanager → POST /alerts/alertmanager → an incident; then drift clears and the incident is
 resolved. Every process started here is stopped by its PID."""
 
+import json
 import shutil
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import yaml
@@ -55,6 +59,43 @@ class Processes:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+
+
+def ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def prometheus_api(base: str, path: str) -> dict:
+    with urllib.request.urlopen(f"{base}/api/v1/{path}", timeout=5) as response:
+        body = json.loads(response.read())
+    assert body["status"] == "success", body
+    return body["data"]
+
+
+def scraped_psi(base: str, dataset: str, feature: str) -> float | None:
+    """``ml_feature_psi`` as Prometheus last scraped it from the API (None before a scrape)."""
+    query = quote(f'ml_feature_psi{{dataset="{dataset}",feature="{feature}"}}')
+    found = prometheus_api(base, f"query?query={query}")["result"]
+    return float(found[0]["value"][1]) if found else None
+
+
+def drift_rule_states(base: str, evaluated_after: float) -> dict[str, str] | None:
+    """Each FeatureDrift* alerting rule's state, once its group was evaluated after
+    ``evaluated_after`` (a Unix time); None before that."""
+    states = {}
+    for group in prometheus_api(base, "rules?type=alert")["groups"]:
+        for rule in group["rules"]:
+            if not rule["name"].startswith("FeatureDrift"):
+                continue
+            evaluated = datetime.fromisoformat(rule["lastEvaluation"].replace("Z", "+00:00"))
+            if evaluated.timestamp() <= evaluated_after:
+                return None
+            states[rule["name"]] = rule["state"]
+    return states or None
 
 
 def fast_rules(target: Path) -> None:
@@ -151,9 +192,23 @@ def test_drift_becomes_an_incident_through_alertmanager_and_resolves(api, tmp_pa
         def incident():
             return next((i for i in incidents.list().items if i.fingerprint == fingerprint), None)
 
-        # Let Prometheus scrape a healthy baseline first, so the breach is a change it sees.
+        # A healthy baseline first, so the breach is a change Prometheus sees: wait until it has
+        # scraped the API's value and evaluated the drift rules after that, and they are quiet.
         results.add([NewResult("orders", "amount", "2026-11-26", "r1", "ok", psi=0.02)])
-        time.sleep(3)
+        prom_url = f"http://127.0.0.1:{prom_port}"
+        wait_for(lambda: ready(f"{prom_url}/-/ready"), 60, "Prometheus to start")
+        wait_for(
+            lambda: scraped_psi(prom_url, "orders", "amount") == 0.02,
+            60,
+            "Prometheus to scrape the baseline PSI from the API",
+        )
+        baseline = time.time()
+        states = wait_for(
+            lambda: drift_rule_states(prom_url, evaluated_after=baseline),
+            60,
+            "the drift rules to be evaluated on the baseline",
+        )
+        assert states == {"FeatureDriftWarning": "inactive", "FeatureDriftCritical": "inactive"}
         assert incident() is None
 
         crossed = time.monotonic()
