@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -69,11 +70,12 @@ def ready(url: str) -> bool:
         return False
 
 
-def prometheus_api(base: str, path: str) -> dict:
+def prometheus_api(base: str, path: str) -> dict[str, Any]:
     with urllib.request.urlopen(f"{base}/api/v1/{path}", timeout=5) as response:
-        body = json.loads(response.read())
+        body: dict[str, Any] = json.loads(response.read())
     assert body["status"] == "success", body
-    return body["data"]
+    data: dict[str, Any] = body["data"]
+    return data
 
 
 def scraped_psi(base: str, dataset: str, feature: str) -> float | None:
