@@ -4,7 +4,6 @@ Dagster sensor's incidents, and storage failures."""
 import copy
 import json
 from concurrent.futures import ThreadPoolExecutor
-
 from urllib.parse import quote
 
 import pytest
