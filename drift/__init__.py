@@ -10,7 +10,7 @@ from drift.merge import merge
 from drift.profile import Binning, Profile
 from drift.profiler import profile_batches, profile_parquet
 from drift.scan import ScanReport, scan
-from drift.thresholds import DEFAULT_LEVELS, Level, Status, Thresholds
+from drift.thresholds import DEFAULT_LEVELS, Level, SchemaBreak, Status, Thresholds
 
 __all__ = [
     "DEFAULT_LEVELS",
@@ -22,6 +22,7 @@ __all__ = [
     "Profile",
     "ScanOptions",
     "ScanReport",
+    "SchemaBreak",
     "Status",
     "Thresholds",
     "compare",

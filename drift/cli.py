@@ -145,7 +145,7 @@ def profile_command(
     "--fail-on",
     type=click.Choice(["warn", "critical"]),
     default=None,
-    help="Exit 1 when any feature is at or above this status.",
+    help="Exit 1 when any feature is at or above this status, or is an error.",
 )
 def scan_command(
     reference: Path,
@@ -185,7 +185,7 @@ def scan_command(
         click.echo(json.dumps(report.as_dict(), allow_nan=False))
     else:
         render_table(report)
-    if fail_on is not None and report.worst().rank >= Status(fail_on).rank:
+    if fail_on is not None and report.fails(Status(fail_on)):
         return EXIT_DRIFT
     return EXIT_OK
 

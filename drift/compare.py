@@ -20,7 +20,7 @@ from drift.profile import (
     NumericProfile,
     Profile,
 )
-from drift.thresholds import MEASURES, Status, Thresholds
+from drift.thresholds import MEASURES, SchemaBreak, Status, Thresholds
 
 OTHER = "OTHER"
 
@@ -64,17 +64,24 @@ class FeatureResult:
     unseen_share: float | None = None
     message: str = ""
     bins: BinTable | None = None
+    schema_break: SchemaBreak | None = None
+    """Set when the status is ``error`` because the column's shape changed."""
 
     def as_dict(self, *, with_bins: bool = False) -> dict[str, object]:
         data = asdict(self)
         data["status"] = self.status.value
+        data["schema_break"] = self.schema_break.value if self.schema_break else None
         if not with_bins:
             data.pop("bins")
         return data
 
 
-def _error(feature: str, kind: str, message: str) -> FeatureResult:
-    return FeatureResult(feature=feature, kind=kind, status=Status.ERROR, message=message)
+def _error(
+    feature: str, kind: str, message: str, schema_break: SchemaBreak | None = None
+) -> FeatureResult:
+    return FeatureResult(
+        feature=feature, kind=kind, status=Status.ERROR, message=message, schema_break=schema_break
+    )
 
 
 def _interval_labels(edges: list[float]) -> list[str]:
@@ -116,9 +123,13 @@ def _empty_side(
 ) -> FeatureResult | None:
     """An ``error`` result when either side has nothing to compare."""
     if ref.present == 0:
-        return _error(name, ref.kind, "no non-missing values in the reference")
+        return _error(
+            name, ref.kind, "no non-missing values in the reference", SchemaBreak.ALL_NULL
+        )
     if cur.present == 0:
-        return _error(name, ref.kind, "no non-missing values in the current snapshot")
+        return _error(
+            name, ref.kind, "no non-missing values in the current snapshot", SchemaBreak.ALL_NULL
+        )
     return None
 
 
@@ -230,18 +241,22 @@ def compare_column(
 ) -> FeatureResult:
     """Score one feature; anything that cannot be scored is a result with status ``error``."""
     if ref is None:
-        return _error(name, cur.kind if cur else "unknown", "column missing in the reference")
+        kind = cur.kind if cur else "unknown"
+        return _error(name, kind, "column missing in the reference", SchemaBreak.MISSING)
     if cur is None:
-        return _error(name, ref.kind, "column missing in the current snapshot")
+        return _error(name, ref.kind, "column missing in the current snapshot", SchemaBreak.MISSING)
     if isinstance(ref, NumericProfile) and isinstance(cur, NumericProfile):
         return _numeric(name, ref, cur, options, external)
     if isinstance(ref, CategoricalProfile) and isinstance(cur, CategoricalProfile):
         return _categorical(name, ref, cur, options, external)
     if ref.kind == "unsupported" or cur.kind == "unsupported":
         dtype = ref.dtype if ref.kind == "unsupported" else cur.dtype
-        return _error(name, ref.kind, f"type {dtype} cannot be scored")
+        return _error(name, ref.kind, f"type {dtype} cannot be scored", SchemaBreak.UNREADABLE)
     return _error(
-        name, ref.kind, f"type changed {ref.dtype} → {cur.dtype} ({ref.kind} → {cur.kind})"
+        name,
+        ref.kind,
+        f"type changed {ref.dtype} → {cur.dtype} ({ref.kind} → {cur.kind})",
+        SchemaBreak.RETYPED,
     )
 
 

@@ -40,6 +40,13 @@ class ScanReport:
             "rows_current": self.rows_current,
         }
 
+    def fails(self, level: Status) -> bool:
+        """Whether a feature reaches ``level`` or could not be scored (``error``): a column
+        that vanished or changed type is as much a reason to stop a job as drift is."""
+        return any(r.status is Status.ERROR for r in self.features) or (
+            self.worst().rank >= level.rank
+        )
+
     def worst(self) -> Status:
         graded = [r.status for r in self.features if r.status is not Status.ERROR]
         return max(graded, key=lambda s: s.rank, default=Status.OK)

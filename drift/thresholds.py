@@ -19,10 +19,36 @@ class Status(StrEnum):
 
     @property
     def rank(self) -> int:
+        """Order of severity among graded statuses; ``error`` (not graded) is below them all."""
         return _RANK[self]
+
+    @property
+    def code(self) -> int:
+        """The status as a number: 0 ok, 1 warn, 2 critical, 3 error (the metrics' gauge)."""
+        return _CODE[self]
+
+    @property
+    def breach(self) -> bool:
+        """Whether this status is one people must hear about (anything but ``ok``)."""
+        return self is not Status.OK
 
 
 _RANK: Final = {Status.OK: 0, Status.WARN: 1, Status.CRITICAL: 2, Status.ERROR: -1}
+_CODE: Final = {Status.OK: 0, Status.WARN: 1, Status.CRITICAL: 2, Status.ERROR: 3}
+
+
+class SchemaBreak(StrEnum):
+    """Why a feature could not be scored because the data's shape changed."""
+
+    MISSING = "missing"
+    """The column is absent (from the current snapshot, or from the reference)."""
+    ALL_NULL = "all_null"
+    """The column has no non-missing value."""
+    RETYPED = "retyped"
+    """The column's kind changed (numeric ↔ categorical)."""
+    UNREADABLE = "unreadable"
+    """The column's type cannot be scored (e.g. a list or a timestamp)."""
+
 
 MEASURES: Final = (
     "psi",

@@ -21,6 +21,7 @@ FEATURE_KEYS = {
     "missing_share_delta",
     "unseen_share",
     "message",
+    "schema_break",
 }
 
 
@@ -71,6 +72,17 @@ def test_fail_on_sets_exit_code(capsys, pair):
     assert run(capsys, "scan", *pair, "--fail-on", "critical")[0] == EXIT_DRIFT
     same = (pair[0], pair[0])
     assert run(capsys, "scan", *same, "--fail-on", "warn")[0] == EXIT_OK
+
+
+def test_fail_on_fails_on_a_schema_break_too(capsys, write_parquet):
+    rng = np.random.default_rng(3)
+    ref = write_parquet("ref.parquet", {"age": rng.normal(40, 10, 1000), "city": ["a"] * 1000})
+    cur = write_parquet("cur.parquet", {"age": rng.normal(40, 10, 1000)})  # city vanished
+    code, out, _ = run(capsys, "scan", ref, cur, "--format", "json", "--fail-on", "critical")
+    assert code == EXIT_DRIFT
+    city = next(f for f in json.loads(out)["features"] if f["feature"] == "city")
+    assert (city["status"], city["schema_break"]) == ("error", "missing")
+    assert run(capsys, "scan", ref, cur)[0] == EXIT_OK  # without --fail-on: reported, exit 0
 
 
 def test_profile_then_scan_against_saved_profile(capsys, pair, tmp_path):

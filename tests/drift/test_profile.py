@@ -6,7 +6,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drift import Binning, DriftInputError, Profile, Status, compare, merge, profile_batches
+from drift import (
+    Binning,
+    DriftInputError,
+    Profile,
+    SchemaBreak,
+    Status,
+    compare,
+    merge,
+    profile_batches,
+)
 from drift.profile import CategoricalProfile, NumericProfile
 from drift.profiler import profile_parquet
 
@@ -167,6 +176,27 @@ def test_type_change_and_missing_columns_are_per_feature_errors():
     assert "numeric → categorical" in results["x"].message
     assert results["gone"].message == "column missing in the current snapshot"
     assert results["new"].message == "column missing in the reference"
+    assert results["x"].schema_break is SchemaBreak.RETYPED
+    assert results["gone"].schema_break is SchemaBreak.MISSING
+    assert results["new"].schema_break is SchemaBreak.MISSING
+
+
+def test_each_schema_break_is_named():
+    schema = pa.schema([("null", pa.float64()), ("when", pa.timestamp("s")), ("fine", pa.int64())])
+    ref_batch = pa.RecordBatch.from_pydict(
+        {"null": [1.0, 2.0], "when": [1, 2], "fine": [1, 2]}, schema
+    )
+    ref = profile_batches([ref_batch], schema, columns=["null", "when", "fine"])
+    cur_batch = pa.RecordBatch.from_pydict(
+        {"null": [None, None], "when": [3, 4], "fine": [1, 2]}, schema
+    )
+    cur = profile_batches([cur_batch], schema, columns=["null", "when", "fine"], like=ref)
+    results = {r.feature: r for r in compare(ref, cur)}
+    assert results["null"].schema_break is SchemaBreak.ALL_NULL
+    assert results["when"].schema_break is SchemaBreak.UNREADABLE
+    assert results["fine"].status is Status.OK and results["fine"].schema_break is None
+    assert results["null"].as_dict()["schema_break"] == "all_null"
+    assert Status.ERROR.code == 3 and [s.code for s in Status] == [0, 1, 2, 3]
 
 
 def test_corrupt_profile_is_an_input_error():
