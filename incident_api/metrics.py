@@ -19,12 +19,14 @@ from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 from sqlalchemy.exc import SQLAlchemyError
 
+from drift import Status
 from incident_api.denylist import Denylist
 from warehouse.drift_results import DriftResultStore
 from warehouse.incidents import IncidentStore
 
 FEATURE_PSI: Final = "ml_feature_psi"
 FEATURE_DRIFT_RATIO: Final = "ml_feature_drift_ratio"
+FEATURE_DRIFT_STATUS: Final = "driftwatch_feature_drift_status"
 INCIDENTS_OPEN: Final = "driftwatch_incidents_open"
 DENYLIST_UP: Final = "driftwatch_denylist_up"
 LAST_EVALUATION: Final = "driftwatch_drift_last_evaluation_timestamp_seconds"
@@ -36,6 +38,7 @@ EXPORTED: Final = frozenset(
     {
         FEATURE_PSI,
         FEATURE_DRIFT_RATIO,
+        FEATURE_DRIFT_STATUS,
         INCIDENTS_OPEN,
         DENYLIST_UP,
         LAST_EVALUATION,
@@ -69,21 +72,29 @@ class WarehouseCollector(Collector):
         yield self._denylist_family()
 
     def _warehouse_families(self) -> Iterator[Metric]:
-        psi = GaugeMetricFamily(
-            FEATURE_PSI, "PSI of the latest evaluated partition", labels=["dataset", "feature"]
-        )
+        labels = ["dataset", "feature"]
+        psi = GaugeMetricFamily(FEATURE_PSI, "PSI of the newest evaluated partition", labels=labels)
         ratio = GaugeMetricFamily(
             FEATURE_DRIFT_RATIO,
-            "Relative mean deviation of the latest evaluated partition",
-            labels=["dataset", "feature"],
+            "Relative mean deviation of the newest evaluated partition",
+            labels=labels,
         )
-        for result in self.results.latest_per_feature():
+        status = GaugeMetricFamily(
+            FEATURE_DRIFT_STATUS,
+            "Drift status of the newest evaluated partition, graded with the dataset's and "
+            "feature's thresholds: 0 ok, 1 warn, 2 critical, 3 error (a schema break)",
+            labels=labels,
+        )
+        for result in self.results.present_per_feature():
+            key = [result.dataset, result.feature]
             if result.psi is not None:
-                psi.add_metric([result.dataset, result.feature], result.psi)
+                psi.add_metric(key, result.psi)
             if result.drift_ratio is not None:
-                ratio.add_metric([result.dataset, result.feature], result.drift_ratio)
+                ratio.add_metric(key, result.drift_ratio)
+            status.add_metric(key, Status(result.status).code)
         yield psi
         yield ratio
+        yield status
 
         evaluated = GaugeMetricFamily(
             LAST_EVALUATION, "Unix time of the last successful drift evaluation", labels=["dataset"]

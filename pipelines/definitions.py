@@ -14,7 +14,11 @@ from dagster import (
 from pipelines.config import DriftwatchConfig, load_config
 from pipelines.defs.assets import build_dataset_assets, drift_key
 from pipelines.defs.resources import SnapshotStoreResource, WarehouseResource
-from pipelines.defs.sensors import build_incident_sensor, build_run_failure_sensor
+from pipelines.defs.sensors import (
+    build_incident_sensor,
+    build_run_failure_sensor,
+    build_run_recovery_sensor,
+)
 from warehouse.db import database_url
 from warehouse.snapshots import warehouse_root
 
@@ -52,7 +56,11 @@ def build_definitions(
         assets=assets,
         jobs=jobs,
         schedules=schedules,
-        sensors=[build_incident_sensor(config), build_run_failure_sensor(config)],
+        sensors=[
+            build_incident_sensor(config),
+            build_run_failure_sensor(config),
+            build_run_recovery_sensor(config),
+        ],
         resources={
             "snapshots": SnapshotStoreResource(root=snapshots_root or str(warehouse_root())),
             "warehouse": WarehouseResource(database_url=database or database_url()),

@@ -152,6 +152,7 @@ def as_new_result(dataset: str, partition: str, run_id: str, r: FeatureResult) -
         unseen_share=r.unseen_share,
         message=r.message,
         bins=bins,
+        schema_break=r.schema_break.value if r.schema_break else None,
     )
 
 

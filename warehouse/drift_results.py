@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 
 from warehouse.db import Database
 from warehouse.models import DriftResult, utcnow
@@ -29,6 +29,7 @@ class NewResult:
     unseen_share: float | None = None
     message: str = ""
     bins: dict[str, Any] | None = None
+    schema_break: str | None = None
 
 
 def _aware(value: datetime | str) -> datetime:
@@ -74,9 +75,31 @@ class DriftResultStore:
         with self.db.reads() as session:
             return list(session.scalars(query))
 
-    def latest_per_feature(self) -> list[DriftResult]:
-        """The newest result of every (dataset, feature)."""
-        latest = select(func.max(DriftResult.id)).group_by(DriftResult.dataset, DriftResult.feature)
+    def present_per_feature(self) -> list[DriftResult]:
+        """Per (dataset, feature), the latest result of its newest evaluated partition: the
+        present, which gauges show. A result for an older partition (a backfill, a re-run) is
+        history, however recently it was written."""
+        newest = (
+            select(
+                DriftResult.dataset,
+                DriftResult.feature,
+                func.max(DriftResult.partition).label("partition"),
+            )
+            .group_by(DriftResult.dataset, DriftResult.feature)
+            .subquery()
+        )
+        latest = (
+            select(func.max(DriftResult.id))
+            .join(
+                newest,
+                and_(
+                    DriftResult.dataset == newest.c.dataset,
+                    DriftResult.feature == newest.c.feature,
+                    DriftResult.partition == newest.c.partition,
+                ),
+            )
+            .group_by(DriftResult.dataset, DriftResult.feature)
+        )
         with self.db.reads() as session:
             return list(session.scalars(select(DriftResult).where(DriftResult.id.in_(latest))))
 

@@ -179,6 +179,8 @@ class DriftResult(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     bins: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    schema_break: Mapped[str | None] = mapped_column(String(16))
+    """missing | all_null | retyped | unreadable when the status is error for that reason."""
 
     __table_args__ = (
         Index("ix_drift_results_feature_partition", "dataset", "feature", "partition"),

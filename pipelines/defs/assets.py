@@ -3,6 +3,7 @@ whose check grades each partition. The work is in :mod:`pipelines.scoring`; thes
 that turn it into Dagster metadata, check results and failures."""
 
 # No `from __future__ import annotations`: Dagster reads these type hints at runtime.
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +22,8 @@ from dagster import (
     asset,
 )
 
-from drift import Status
-from pipelines.config import DatasetConfig
+from drift import FeatureResult, Status
+from pipelines.config import ConfigError, DatasetConfig
 from pipelines.defs.plots import distribution_png, markdown_image
 from pipelines.defs.resources import SnapshotStoreResource, WarehouseResource
 from pipelines.scoring import (
@@ -36,6 +37,13 @@ from pipelines.scoring import (
 )
 
 CHECK_NAME = "drift_within_thresholds"
+"""The aggregate check; each feature also has a check of its own (:func:`feature_check_name`)."""
+_NOT_A_NAME = re.compile(r"[^A-Za-z0-9_]")
+_SEVERITY = {
+    Status.WARN: AssetCheckSeverity.WARN,
+    Status.CRITICAL: AssetCheckSeverity.ERROR,
+    Status.ERROR: AssetCheckSeverity.ERROR,
+}
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,11 @@ def reference_key(dataset: str) -> AssetKey:
 
 def drift_key(dataset: str) -> AssetKey:
     return AssetKey([dataset, "feature_drift"])
+
+
+def feature_check_name(feature: str) -> str:
+    """A feature's check is named after it (Dagster allows letters, digits and ``_`` only)."""
+    return _NOT_A_NAME.sub("_", feature)
 
 
 def _failure(exc: ScoringError) -> Failure:
@@ -73,6 +86,9 @@ def drift_metadata(done: PartitionScored) -> dict[str, MetadataValue]:
         "features": MetadataValue.md(results_table(done.results)),
         "worst_psi": MetadataValue.float(done.worst_psi()),
         "rows": MetadataValue.int(done.rows),
+        "critical_count": MetadataValue.int(len(done.features(Status.CRITICAL))),
+        "warn_count": MetadataValue.int(len(done.features(Status.WARN))),
+        "error_count": MetadataValue.int(len(done.features(Status.ERROR))),
         "critical_features": MetadataValue.json(done.features(Status.CRITICAL)),
         "warn_features": MetadataValue.json(done.features(Status.WARN)),
         "error_features": MetadataValue.json(done.features(Status.ERROR)),
@@ -85,16 +101,43 @@ def drift_metadata(done: PartitionScored) -> dict[str, MetadataValue]:
 
 
 def drift_check(done: PartitionScored, partition: str) -> AssetCheckResult:
-    """WARN when a feature reaches its warn level, ERROR at critical."""
+    """WARN when a feature reaches its warn level; ERROR at critical or when a feature could not
+    be scored (a schema break)."""
     critical, warn = done.features(Status.CRITICAL), done.features(Status.WARN)
+    errors = done.features(Status.ERROR)
     return AssetCheckResult(
         check_name=CHECK_NAME,
-        passed=not (critical or warn),
-        severity=AssetCheckSeverity.ERROR if critical else AssetCheckSeverity.WARN,
+        passed=not (critical or warn or errors),
+        severity=AssetCheckSeverity.ERROR if critical or errors else AssetCheckSeverity.WARN,
+        description=f"partition {partition}",
         metadata={
             "critical_features": MetadataValue.json(critical),
             "warn_features": MetadataValue.json(warn),
-            "error_features": MetadataValue.json(done.features(Status.ERROR)),
+            "error_features": MetadataValue.json(errors),
+            "partition": MetadataValue.text(partition),
+        },
+    )
+
+
+def feature_check(result: FeatureResult, partition: str) -> AssetCheckResult:
+    """One feature's grade: its measures, its status and, for an error, the schema break."""
+    measures = {
+        name: MetadataValue.float(value)
+        for name in ("psi", "drift_ratio", "mean_shift_std", "js_distance")
+        if (value := getattr(result, name)) is not None
+    }
+    return AssetCheckResult(
+        check_name=feature_check_name(result.feature),
+        passed=result.status is Status.OK,
+        severity=_SEVERITY.get(result.status, AssetCheckSeverity.WARN),
+        description=f"partition {partition}: {result.status.value}",
+        metadata={
+            **measures,
+            "status": MetadataValue.text(result.status.value),
+            "schema_break": MetadataValue.text(
+                result.schema_break.value if result.schema_break else "—"
+            ),
+            "message": MetadataValue.text(result.message or "—"),
             "partition": MetadataValue.text(partition),
         },
     )
@@ -129,8 +172,20 @@ def build_reference_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
     return reference_profile
 
 
+def _check_names(name: str, features: list[str]) -> None:
+    """Each feature needs a check name of its own, distinct from the aggregate's."""
+    names = [feature_check_name(f) for f in features]
+    clashes = sorted({n for n in names if names.count(n) > 1 or n == CHECK_NAME})
+    if clashes:
+        raise ConfigError(
+            f"datasets.{name}.features: these names give clashing Dagster check names "
+            f"(only letters, digits and _ are kept): {', '.join(clashes)}"
+        )
+
+
 def build_drift_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
     key = drift_key(name)
+    _check_names(name, cfg.features)
 
     @asset(
         key=key,
@@ -143,7 +198,17 @@ def build_drift_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
             "JS distance, missing share and unseen levels per feature, one row each in the "
             "warehouse's drift_results."
         ),
-        check_specs=[AssetCheckSpec(CHECK_NAME, asset=key, description=drift_check.__doc__)],
+        check_specs=[
+            AssetCheckSpec(CHECK_NAME, asset=key, description=drift_check.__doc__),
+            *(
+                AssetCheckSpec(
+                    feature_check_name(feature),
+                    asset=key,
+                    description=f"{feature} within its warn and critical levels, and scorable",
+                )
+                for feature in cfg.features
+            ),
+        ],
     )
     def feature_drift(
         context: AssetExecutionContext,
@@ -166,6 +231,8 @@ def build_drift_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
             raise _failure(exc) from None
         yield MaterializeResult(metadata=drift_metadata(done))
         yield drift_check(done, partition)
+        for result in done.results:
+            yield feature_check(result, partition)
 
     return feature_drift
 

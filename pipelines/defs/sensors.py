@@ -2,19 +2,22 @@
 
 # No `from __future__ import annotations`: Dagster reads these type hints at runtime.
 from dagster import (
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunFailureSensorContext,
+    RunStatusSensorContext,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     run_failure_sensor,
+    run_status_sensor,
     sensor,
 )
 
 from pipelines.config import DriftwatchConfig
 from pipelines.defs.resources import WarehouseResource
-from pipelines.incident_rules import ACTOR, apply_results
+from pipelines.incident_rules import ACTOR, apply_results, run_recovery
 from warehouse.fingerprint import pipeline_fingerprint
 from warehouse.incidents import Touch
 from warehouse.lifecycle import Severity, Source
@@ -83,3 +86,22 @@ def build_run_failure_sensor(config: DriftwatchConfig) -> SensorDefinition:
         )
 
     return drift_run_failure_sensor
+
+
+def build_run_recovery_sensor(config: DriftwatchConfig) -> SensorDefinition:
+    @run_status_sensor(
+        run_status=DagsterRunStatus.SUCCESS,
+        name="drift_run_recovery_sensor",
+        default_status=DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=config.sensor_interval_seconds,
+        description="A run of a job that failed before resolves the failure's incident when it "
+        "succeeds for the failed partition or a later one; the timeline names the run.",
+    )
+    def drift_run_recovery_sensor(
+        context: RunStatusSensorContext, warehouse: WarehouseResource
+    ) -> None:
+        run = context.dagster_run
+        request = run_recovery(run.job_name, run.run_id, run.tags.get("dagster/partition"))
+        warehouse.incidents().apply_one(request)
+
+    return drift_run_recovery_sensor

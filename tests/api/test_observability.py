@@ -52,9 +52,11 @@ def test_metrics_expose_http_and_warehouse_gauges(app, client, headers):
     text = client.get("/metrics").get_data(as_text=True)
     found = samples(text)
     psi = {s.labels["feature"]: s.value for s in found["ml_feature_psi"]}
-    assert psi == {"amount": 0.15, "country": 0.01}  # the latest result per feature
+    assert psi == {"amount": 0.15, "country": 0.01}  # the newest partition per feature
     ratio = {s.labels["feature"]: s.value for s in found["ml_feature_drift_ratio"]}
     assert ratio == {"amount": 0.1}
+    status = {s.labels["feature"]: s.value for s in found["driftwatch_feature_drift_status"]}
+    assert status == {"amount": 1, "country": 0}
     open_by = {s.labels["severity"]: s.value for s in found["driftwatch_incidents_open"]}
     assert open_by == {"critical": 0, "high": 1, "medium": 0, "low": 0}
     assert found["driftwatch_denylist_up"][0].value == 1
@@ -220,3 +222,29 @@ def test_multiprocess_dir_is_created_when_missing(tmp_path, monkeypatch):
     )
     assert missing.is_dir()
     assert app.test_client().get("/metrics").status_code == 200
+
+
+def test_gauges_follow_the_newest_partition_not_the_newest_row(app, client):
+    """A backfill of an old day is written last but is history: the gauges keep showing the
+    newest partition; a re-run of the newest partition moves them; a schema break is 3."""
+    results = DriftResultStore(app.extensions["driftwatch"].db)
+    results.add([NewResult("orders", "amount", "2026-11-14", "r1", "ok", psi=0.0005)])
+    results.add([NewResult("orders", "amount", "2026-11-10", "r2", "critical", psi=3.35)])
+
+    def gauges() -> dict[str, float]:
+        found = samples(client.get("/metrics").get_data(as_text=True))
+        return {
+            name: found[name][0].value
+            for name in ("ml_feature_psi", "driftwatch_feature_drift_status")
+            if name in found
+        }
+
+    assert gauges() == {"ml_feature_psi": 0.0005, "driftwatch_feature_drift_status": 0}
+    results.add(
+        [
+            NewResult(
+                "orders", "amount", "2026-11-14", "r3", "error", schema_break="missing"
+            )  # the newest day re-run: the column has gone
+        ]
+    )
+    assert gauges() == {"driftwatch_feature_drift_status": 3}

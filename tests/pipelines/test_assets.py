@@ -25,6 +25,11 @@ def run_day(env, n, **kwargs):
     return materialize([assets(env)[1]], partition_key=day(n).isoformat(), **kwargs)
 
 
+def checks(result):
+    """The run's check evaluations by check name: the aggregate and one per feature."""
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
 def test_reference_profile_is_stored_with_pinned_bins(env):
     result = run_reference(env)
     profile = Profile.load(env.store.profile_path(DATASET))
@@ -39,8 +44,11 @@ def test_healthy_partition_passes_its_check(env):
     run_reference(env)
     result = run_day(env, 4)
     assert result.success
-    (check,) = result.get_asset_check_evaluations()
-    assert check.passed
+    evaluations = checks(result)
+    assert set(evaluations) == {"drift_within_thresholds", *FEATURES}
+    assert all(e.passed for e in evaluations.values())
+    check = evaluations["drift_within_thresholds"]
+    assert check.metadata["partition"].value == day(4).isoformat()
     rows = env.results.for_partition(DATASET, day(4).isoformat())
     assert sorted(r.feature for r in rows) == sorted(FEATURES)
     assert {r.status for r in rows} == {"ok"}
@@ -55,10 +63,20 @@ def test_drifted_partition_fails_its_check_with_error_severity(env):
     run_reference(env)
     result = run_day(env, 6)
     assert result.success  # a failed check grades the data; the run itself worked
-    (check,) = result.get_asset_check_evaluations()
+    evaluations = checks(result)
+    check = evaluations["drift_within_thresholds"]
     assert not check.passed
     assert check.severity == AssetCheckSeverity.ERROR
     assert set(check.metadata["critical_features"].value) == {"amount", "device"}
+    amount = evaluations["amount"]
+    assert not amount.passed and amount.severity == AssetCheckSeverity.ERROR
+    assert amount.metadata["psi"].value > 0.25
+    assert amount.metadata["status"].value == "critical"
+    assert amount.metadata["partition"].value == day(6).isoformat()
+    assert evaluations["rating"].passed and evaluations["quantity"].passed
+    metadata = result.asset_materializations_for_node("orders__feature_drift")[0].metadata
+    assert metadata["critical_count"].value == 2
+    assert metadata["warn_count"].value == 0 and metadata["error_count"].value == 0
     rows = {r.feature: r for r in env.results.for_partition(DATASET, day(6).isoformat())}
     assert rows["amount"].status == "critical" and rows["amount"].psi > 0.25
     assert rows["device"].bins["labels"][:2] == ["desktop", "mobile"]
@@ -77,7 +95,7 @@ def test_warn_only_partition_gets_warn_severity(env):
         snapshots_root=str(env.root),
     )
     run_reference(env)
-    (check,) = run_day(env, 6).get_asset_check_evaluations()
+    check = checks(run_day(env, 6))["drift_within_thresholds"]
     assert not check.passed
     assert check.severity == AssetCheckSeverity.WARN
     assert check.metadata["critical_features"].value == []
@@ -102,8 +120,42 @@ def test_schema_changes_are_per_feature_errors(env):
     rows = {r.feature: r for r in env.results.for_partition(DATASET, day(10).isoformat())}
     assert rows["rating"].status == "error"
     assert rows["rating"].message == "column missing in the current snapshot"
+    assert rows["rating"].schema_break == "missing"
     assert rows["amount"].status == "error" and "numeric → categorical" in rows["amount"].message
+    assert rows["amount"].schema_break == "retyped"
     assert rows["quantity"].status == "ok"
+    evaluations = checks(result)
+    aggregate = evaluations["drift_within_thresholds"]
+    assert not aggregate.passed and aggregate.severity == AssetCheckSeverity.ERROR
+    assert set(aggregate.metadata["error_features"].value) == {"amount", "rating"}
+    assert evaluations["rating"].metadata["schema_break"].value == "missing"
+    assert evaluations["rating"].severity == AssetCheckSeverity.ERROR
+    assert evaluations["quantity"].passed
+
+
+def test_an_all_null_column_fails_its_check(env):
+    import pyarrow as pa
+
+    run_reference(env)
+    table = snapshot(10, drifted=False)
+    nulls = pa.nulls(table.num_rows, pa.float64())
+    env.store.write(DATASET, day(10), table.set_column(2, "rating", nulls))
+    evaluations = checks(run_day(env, 10))
+    assert not evaluations["rating"].passed
+    assert evaluations["rating"].metadata["schema_break"].value == "all_null"
+    assert not evaluations["drift_within_thresholds"].passed
+
+
+def test_a_snapshot_that_is_not_parquet_fails_the_run_clearly(env):
+    run_reference(env)
+    broken = env.store.partition_dir(DATASET, day(11)) / "part-broken.parquet"
+    broken.parent.mkdir(parents=True, exist_ok=True)
+    broken.write_bytes(b"this is not a parquet file")
+    result = run_day(env, 11, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_failure)
+    assert "not a readable Parquet file" in str(failure.event_specific_data)
+    assert env.results.for_partition(DATASET, day(11).isoformat()) == []
 
 
 def test_drift_before_reference_fails_clearly(env):

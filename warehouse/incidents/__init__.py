@@ -16,7 +16,7 @@ from warehouse.incidents.reads import (
     decode_cursor,
     encode_cursor,
 )
-from warehouse.incidents.requests import EvidenceUpdate, Outcome, Resolve, Touch
+from warehouse.incidents.requests import EvidenceUpdate, Note, Outcome, Request, Resolve, Touch
 from warehouse.incidents.store import IncidentStore
 
 __all__ = [
@@ -29,8 +29,10 @@ __all__ = [
     "IncidentRow",
     "IncidentStore",
     "InvalidCursor",
+    "Note",
     "Outcome",
     "Page",
+    "Request",
     "Resolve",
     "Touch",
     "decode_cursor",

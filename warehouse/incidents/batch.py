@@ -11,12 +11,19 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from warehouse.incidents.reads import EVENTS
-from warehouse.incidents.requests import Outcome, Resolve, Touch, new_incident, opened_event, touch
+from warehouse.incidents.requests import (
+    Outcome,
+    Request,
+    Touch,
+    new_incident,
+    opened_event,
+    touch,
+)
 from warehouse.lifecycle import Status
 from warehouse.models import Incident, IncidentEvent, utcnow
 
 
-def bulk_touchable(requests: Sequence[Touch | Resolve]) -> list[tuple[int, Touch]]:
+def bulk_touchable(requests: Sequence[Request]) -> list[tuple[int, Touch]]:
     """Touches whose fingerprint and dedup key occur once in ``requests``: safe to apply in
     bulk, since no other request of the batch can see their effect."""
     fingerprints = Counter(r.fingerprint for r in requests)

@@ -22,6 +22,7 @@ class Outcome:
     opened: bool = False
     touched: bool = False
     resolved: bool = False
+    noted: bool = False
     duplicate: bool = False
     """The delivery's dedup key was seen before: nothing changed."""
 
@@ -62,6 +63,21 @@ class Resolve:
     dedup_key: str | None = None
     update_evidence: EvidenceUpdate | None = None
     only_if: Callable[[dict[str, Any]], bool] | None = None
+
+
+@dataclass(frozen=True)
+class Note:
+    """Append a ``history`` event to the newest incident of ``fingerprint``, whatever its
+    status, and change nothing else (nothing at all when there is no incident): a result that
+    belongs on the timeline but must not move the present, such as a backfilled partition."""
+
+    fingerprint: str
+    actor: str
+    note: str
+    dedup_key: str | None = None
+
+
+Request: TypeAlias = Touch | Resolve | Note
 
 
 def event_row(

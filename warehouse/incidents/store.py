@@ -14,7 +14,15 @@ from warehouse.db import custom_plans
 from warehouse.fingerprint import manual_fingerprint
 from warehouse.incidents.batch import bulk_touchable, touch_many
 from warehouse.incidents.reads import IncidentNotFound, IncidentReads, check_id
-from warehouse.incidents.requests import Outcome, Resolve, Touch, event, touch_event
+from warehouse.incidents.requests import (
+    Note,
+    Outcome,
+    Request,
+    Resolve,
+    Touch,
+    event,
+    touch_event,
+)
 from warehouse.lifecycle import ReopenConflict, Severity, Source, Status, check_transition
 from warehouse.models import Incident, IncidentEvent, utcnow
 
@@ -38,6 +46,33 @@ def _seen(session: Session, dedup_key: str | None) -> bool:
         return False
     found = session.scalar(select(IncidentEvent.id).where(IncidentEvent.dedup_key == dedup_key))
     return found is not None
+
+
+def _note(session: Session, request: Note) -> Outcome:
+    if _seen(session, request.dedup_key):
+        return Outcome(None, duplicate=True)
+    newest = (
+        select(Incident)
+        .where(Incident.fingerprint == request.fingerprint)
+        .order_by(Incident.id.desc())
+        .limit(1)
+        .with_for_update()
+    )
+    incident = session.scalars(newest).first()
+    if incident is None:
+        return Outcome(None)
+    at = utcnow()
+    history = event(
+        incident,
+        actor=request.actor,
+        kind="history",
+        at=at,
+        note=request.note,
+        dedup_key=request.dedup_key,
+    )
+    session.add(history)
+    session.flush()
+    return Outcome(incident, noted=True)
 
 
 def _locked(session: Session, incident_id: int) -> Incident:
@@ -99,11 +134,11 @@ class IncidentStore(IncidentReads):
             raise RuntimeError("the manual incident was not created")
         return outcome.incident
 
-    def apply_one(self, request: Touch | Resolve) -> Outcome:
+    def apply_one(self, request: Request) -> Outcome:
         """:meth:`apply` for one request."""
         return self.apply([request])[0]
 
-    def apply(self, requests: Sequence[Touch | Resolve]) -> list[Outcome]:
+    def apply(self, requests: Sequence[Request]) -> list[Outcome]:
         """Apply ``requests`` in one transaction — all of them or, on an error, none — and
         return their outcomes in order. The result equals applying them one by one.
 
@@ -124,8 +159,10 @@ class IncidentStore(IncidentReads):
                     continue
                 if isinstance(request, Touch):
                     touch_many(session, [(i, request)], outcomes)
-                else:
+                elif isinstance(request, Resolve):
                     outcomes[i] = self._resolve(session, request)
+                else:
+                    outcomes[i] = _note(session, request)
             return [o for o in outcomes if o is not None]  # all are set by now
 
         return self._retrying(work)
@@ -141,7 +178,9 @@ class IncidentStore(IncidentReads):
         if request.only_if is not None and not request.only_if(dict(incident.evidence or {})):
             now = utcnow()
             incident.updated_at = now
-            session.add(IncidentEvent(**touch_event(incident, request, now, "kept open")))
+            kept = touch_event(incident, request, now, "")
+            kept["note"] = f"kept open: {request.note}" if request.note else "kept open"
+            session.add(IncidentEvent(**kept))
             session.flush()
             return Outcome(incident, touched=True)
         self._move(
