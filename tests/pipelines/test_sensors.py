@@ -149,6 +149,71 @@ def test_run_failure_sensor_opens_a_pipeline_incident(env):
     assert incident.occurrences == 1
 
 
+def _status_context(env, instance, result, event_type, sensor_name):
+    from dagster import DagsterEventType
+
+    run = instance.get_run_by_id(result.run_id)
+    wanted = getattr(DagsterEventType, event_type)
+    event = next(e for e in result.all_events if e.event_type == wanted)
+    context = build_run_status_sensor_context(
+        sensor_name=sensor_name,
+        dagster_instance=instance,
+        dagster_run=run,
+        dagster_event=event,
+        resources={"warehouse": WarehouseResource(database_url=env.database_url)},
+    )
+    return run, context
+
+
+def test_a_pipeline_failure_resolves_when_the_partition_runs_again(env):
+    """Day 30 has no snapshot: the run fails and opens the job's incident. A later success of
+    an older day keeps it open; day 30 succeeding once its snapshot landed resolves it, and the
+    timeline names the run that fixed it."""
+    from dagster import materialize
+
+    from tests.pipelines.conftest import snapshot
+
+    instance = DagsterInstance.ephemeral()
+    run_reference(env)
+    drift = env.defs.resolve_assets_def(["orders", "feature_drift"])
+    failure_sensor = env.defs.resolve_sensor_def("drift_run_failure_sensor")
+    recovery_sensor = env.defs.resolve_sensor_def("drift_run_recovery_sensor")
+
+    def run(day_number):
+        return materialize(
+            [drift],
+            partition_key=day(day_number).isoformat(),
+            instance=instance,
+            raise_on_error=False,
+        )
+
+    failed = run(30)
+    _, context = _status_context(env, instance, failed, "RUN_FAILURE", failure_sensor.name)
+    failure_sensor(context.for_run_failure())
+    (incident,) = env.incidents.list(IncidentFilter()).items
+    assert incident.status == "open"
+
+    older = run(5)
+    assert older.success
+    _, context = _status_context(env, instance, older, "RUN_SUCCESS", recovery_sensor.name)
+    recovery_sensor(context)
+    assert env.incidents.get(incident.id).status == "open"  # day 5 fixed nothing of day 30
+
+    env.store.write(DATASET, day(30), snapshot(30, drifted=False))
+    fixed = run(30)
+    assert fixed.success
+    _, context = _status_context(env, instance, fixed, "RUN_SUCCESS", recovery_sensor.name)
+    recovery_sensor(context)
+    recovery_sensor(context)  # a re-delivered success changes nothing more
+    assert env.incidents.get(incident.id).status == "resolved"
+    events = env.incidents.events(incident.id)
+    assert events[-1].to_status == "resolved"
+    assert (
+        events[-1].note == f"run {fixed.run_id} (partition {day(30).isoformat()}) succeeded: fixed"
+    )
+    assert events[-2].note.startswith(f"kept open: run {older.run_id}")
+
+
 def test_store_outage_fails_the_tick_and_loses_nothing(env):
     """PostgreSQL taken away mid-stream: the tick fails loudly with the cursor where it was;
     after recovery the next tick opens every incident that was due, once."""
