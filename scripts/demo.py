@@ -130,7 +130,7 @@ def wait_for_drift(results: DriftResultStore) -> list[str]:
 
     def drifted() -> list[str] | None:
         breaching = (Status.WARN, Status.CRITICAL)
-        found = {r.feature for r in results.latest_per_feature() if r.status in breaching}
+        found = {r.feature for r in results.present_per_feature() if r.status in breaching}
         evaluated = all(results.for_partition(DATASET, d) for d in DAYS_EVALUATED)
         return sorted(found) if evaluated and set(DRIFTED) <= found else None
 
