@@ -7,7 +7,7 @@ Dagster definitions load, so a mistake is one clear error naming the field, not 
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import Final, Self
 
@@ -53,6 +53,11 @@ class DatasetConfig(_Strict):
     top_k: int = Field(DEFAULT_TOP_K, ge=1)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     resolve_after: int = Field(2, ge=1, description="healthy partitions that resolve an incident")
+    snapshot_deadline: time | None = Field(
+        None,
+        description="UTC time of day by which the previous day's snapshot must have landed; "
+        "unset: no freshness check",
+    )
 
     @model_validator(mode="after")
     def _usable(self) -> Self:

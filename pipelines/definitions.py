@@ -15,6 +15,7 @@ from pipelines.config import DriftwatchConfig, load_config
 from pipelines.defs.assets import build_dataset_assets, drift_key
 from pipelines.defs.resources import SnapshotStoreResource, WarehouseResource
 from pipelines.defs.sensors import (
+    build_freshness_sensor,
     build_incident_sensor,
     build_run_failure_sensor,
     build_run_recovery_sensor,
@@ -60,6 +61,7 @@ def build_definitions(
             build_incident_sensor(config),
             build_run_failure_sensor(config),
             build_run_recovery_sensor(config),
+            build_freshness_sensor(config),
         ],
         resources={
             "snapshots": SnapshotStoreResource(root=snapshots_root or str(warehouse_root())),

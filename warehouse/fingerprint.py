@@ -23,6 +23,11 @@ def manual_fingerprint(token: str) -> str:
     return f"manual:{token}"
 
 
+def freshness_fingerprint(dataset: str) -> str:
+    """Late snapshots of one dataset are one incident until the data lands."""
+    return f"freshness:{dataset}"
+
+
 def pipeline_fingerprint(job_name: str) -> str:
     """Failed runs of one job are one incident until it is resolved."""
     return f"pipeline:{job_name}"

@@ -6,6 +6,7 @@ that turn it into Dagster metadata, check results and failures."""
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from dagster import (
@@ -17,6 +18,7 @@ from dagster import (
     AssetsDefinition,
     DailyPartitionsDefinition,
     Failure,
+    FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -172,6 +174,19 @@ def build_reference_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
     return reference_profile
 
 
+def freshness_policy(cfg: DatasetConfig) -> FreshnessPolicy | None:
+    """Dagster's own freshness: each day's drift is materialized by the snapshot deadline (a
+    snapshot that did not land cannot be), within the day before it."""
+    if cfg.snapshot_deadline is None:
+        return None
+    deadline = cfg.snapshot_deadline
+    return FreshnessPolicy.cron(
+        deadline_cron=f"{deadline.minute} {deadline.hour} * * *",
+        lower_bound_delta=timedelta(days=1),
+        timezone="UTC",
+    )
+
+
 def _check_names(name: str, features: list[str]) -> None:
     """Each feature needs a check name of its own, distinct from the aggregate's."""
     names = [feature_check_name(f) for f in features]
@@ -198,6 +213,7 @@ def build_drift_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
             "JS distance, missing share and unseen levels per feature, one row each in the "
             "warehouse's drift_results."
         ),
+        freshness_policy=freshness_policy(cfg),
         check_specs=[
             AssetCheckSpec(CHECK_NAME, asset=key, description=drift_check.__doc__),
             *(

@@ -1,6 +1,8 @@
 """The incident sensor (drift results → incidents) and the run-failure sensor."""
 
 # No `from __future__ import annotations`: Dagster reads these type hints at runtime.
+from datetime import UTC, datetime
+
 from dagster import (
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -16,7 +18,8 @@ from dagster import (
 )
 
 from pipelines.config import DriftwatchConfig
-from pipelines.defs.resources import WarehouseResource
+from pipelines.defs.resources import SnapshotStoreResource, WarehouseResource
+from pipelines.freshness import freshness_request
 from pipelines.incident_rules import ACTOR, apply_results, run_recovery
 from warehouse.fingerprint import pipeline_fingerprint
 from warehouse.incidents import Touch
@@ -105,3 +108,31 @@ def build_run_recovery_sensor(config: DriftwatchConfig) -> SensorDefinition:
         warehouse.incidents().apply_one(request)
 
     return drift_run_recovery_sensor
+
+
+def build_freshness_sensor(config: DriftwatchConfig) -> SensorDefinition:
+    @sensor(
+        name="snapshot_freshness_sensor",
+        minimum_interval_seconds=config.sensor_interval_seconds,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="A day's snapshot missing after its dataset's snapshot_deadline opens a "
+        "freshness incident; it resolves when the data lands.",
+    )
+    def snapshot_freshness_sensor(
+        context: SensorEvaluationContext,
+        snapshots: SnapshotStoreResource,
+        warehouse: WarehouseResource,
+    ) -> SkipReason:
+        now = datetime.now(UTC)
+        store, incidents, said = snapshots.store(), warehouse.incidents(), []
+        for name, dataset in config.datasets.items():
+            request = freshness_request(store, name, dataset, now)
+            if request is None:
+                continue
+            outcome = incidents.apply_one(request)
+            late = isinstance(request, Touch)
+            if outcome.opened or outcome.touched or outcome.resolved:
+                said.append(f"{name}: {'late' if late else 'landed'}")
+        return SkipReason("; ".join(said) or "every due snapshot has landed")
+
+    return snapshot_freshness_sensor

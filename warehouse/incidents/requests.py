@@ -63,6 +63,9 @@ class Resolve:
     dedup_key: str | None = None
     update_evidence: EvidenceUpdate | None = None
     only_if: Callable[[dict[str, Any]], bool] | None = None
+    record_kept: bool = True
+    """Whether an incident ``only_if`` keeps open gets a "kept open" event (a poller asking
+    every few seconds should leave no trace until it resolves)."""
 
 
 @dataclass(frozen=True)

@@ -176,6 +176,8 @@ class IncidentStore(IncidentReads):
         if request.update_evidence is not None:
             incident.evidence = request.update_evidence(dict(incident.evidence or {}))
         if request.only_if is not None and not request.only_if(dict(incident.evidence or {})):
+            if not request.record_kept:
+                return Outcome(incident)
             now = utcnow()
             incident.updated_at = now
             kept = touch_event(incident, request, now, "")
