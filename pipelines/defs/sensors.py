@@ -4,6 +4,7 @@
 from datetime import UTC, datetime
 
 from dagster import (
+    DagsterRun,
     DagsterRunStatus,
     DefaultSensorStatus,
     RunFailureSensorContext,
@@ -54,11 +55,32 @@ def build_incident_sensor(config: DriftwatchConfig) -> SensorDefinition:
     return drift_incident_sensor
 
 
+def watches(run: DagsterRun, config: DriftwatchConfig) -> bool:
+    """Whether ``run`` is one of ours: a drift job, or a run that materialized a watched
+    dataset's asset. Runs are read from every code location (:data:`ALL_LOCATIONS`), so that
+    runs started by ``dagster asset materialize`` — which belong to none — are seen too."""
+    datasets = set(config.datasets)
+    if run.job_name in {f"{name}_drift_job" for name in datasets}:
+        return True
+    if any(key.path and key.path[0] in datasets for key in run.asset_selection or ()):
+        return True
+    ours = {
+        f"{name}__{asset}" for name in datasets for asset in ("reference_profile", "feature_drift")
+    }
+    return bool(ours.intersection(run.step_keys_to_execute or ()))
+
+
+ALL_LOCATIONS = True
+"""Run status sensors skip runs without a code location of their own (the CLI's) unless they
+monitor every location; :func:`watches` then keeps to ours."""
+
+
 def build_run_failure_sensor(config: DriftwatchConfig) -> SensorDefinition:
     @run_failure_sensor(
         name="drift_run_failure_sensor",
         default_status=DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=config.sensor_interval_seconds,
+        monitor_all_code_locations=ALL_LOCATIONS,
         description="A failed drift run is an incident too: a pipeline that stops running "
         "stops watching.",
     )
@@ -66,6 +88,8 @@ def build_run_failure_sensor(config: DriftwatchConfig) -> SensorDefinition:
         context: RunFailureSensorContext, warehouse: WarehouseResource
     ) -> None:
         run = context.dagster_run
+        if not watches(run, config):
+            return
         partition = run.tags.get("dagster/partition")
         message = context.failure_event.message or "run failed"
         warehouse.incidents().apply_one(
@@ -97,6 +121,7 @@ def build_run_recovery_sensor(config: DriftwatchConfig) -> SensorDefinition:
         name="drift_run_recovery_sensor",
         default_status=DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=config.sensor_interval_seconds,
+        monitor_all_code_locations=ALL_LOCATIONS,
         description="A run of a job that failed before resolves the failure's incident when it "
         "succeeds for the failed partition or a later one; the timeline names the run.",
     )
@@ -104,6 +129,8 @@ def build_run_recovery_sensor(config: DriftwatchConfig) -> SensorDefinition:
         context: RunStatusSensorContext, warehouse: WarehouseResource
     ) -> None:
         run = context.dagster_run
+        if not watches(run, config):
+            return
         request = run_recovery(run.job_name, run.run_id, run.tags.get("dagster/partition"))
         warehouse.incidents().apply_one(request)
 

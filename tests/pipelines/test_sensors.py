@@ -264,3 +264,25 @@ def test_store_outage_fails_the_tick_and_loses_nothing(env):
 
         _database(url).dispose()
         proxy.cut()
+
+
+def test_run_status_sensors_keep_to_driftwatch_runs(env):
+    """They read runs of every code location (the CLI's runs belong to none), so they must
+    recognise ours: a drift job, a selected watched asset, or a step of one."""
+    from dagster import AssetKey, DagsterRun
+
+    from pipelines.defs.sensors import watches
+
+    def run(**fields):
+        return DagsterRun(job_name=fields.pop("job_name", "__ASSET_JOB"), **fields)
+
+    assert watches(run(job_name="orders_drift_job"), env.config)
+    assert watches(
+        run(asset_selection=frozenset({AssetKey(["orders", "feature_drift"])})), env.config
+    )
+    assert watches(run(step_keys_to_execute=["orders__reference_profile"]), env.config)
+    assert not watches(run(job_name="billing_job"), env.config)
+    assert not watches(
+        run(asset_selection=frozenset({AssetKey(["billing", "invoices"])})), env.config
+    )
+    assert not watches(run(step_keys_to_execute=["billing__invoices"]), env.config)
