@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Final, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from drift import Binning, Thresholds
 from drift.profile import DEFAULT_BINS, DEFAULT_TOP_K
@@ -58,6 +65,14 @@ class DatasetConfig(_Strict):
         description="UTC time of day by which the previous day's snapshot must have landed; "
         "unset: no freshness check",
     )
+
+    @field_validator("snapshot_deadline", mode="before")
+    @classmethod
+    def _quoted_time(cls, value: object) -> object:
+        # YAML 1.1 reads an unquoted 23:30 as the number 1410, which would pass as seconds.
+        if value is not None and not isinstance(value, str | time):
+            raise ValueError('give the deadline as a quoted "HH:MM" (UTC), e.g. "06:00"')
+        return value
 
     @model_validator(mode="after")
     def _usable(self) -> Self:

@@ -84,6 +84,11 @@ def test_the_shipped_config_is_valid():
             "partitions_start: 2026-01-01, thresholds: {defaults: {psy: {warn: 1, critical: 2}}}}}",
             "unknown measure",
         ),
+        (
+            "datasets: {a: {features: [x], reference: {start: 2026-01-01, end: 2026-01-01}, "
+            "partitions_start: 2026-01-01, snapshot_deadline: 23:30}}",
+            'snapshot_deadline: Value error, give the deadline as a quoted "HH:MM"',
+        ),
     ],
 )
 def test_config_errors_are_clear(tmp_path, text, message):
