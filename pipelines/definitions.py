@@ -12,7 +12,7 @@ from dagster import (
 )
 
 from pipelines.config import DriftwatchConfig, load_config
-from pipelines.defs.assets import build_dataset_assets, drift_key
+from pipelines.defs.assets import build_dataset_assets, drift_job_name, drift_key
 from pipelines.defs.resources import SnapshotStoreResource, WarehouseResource
 from pipelines.defs.sensors import (
     build_freshness_sensor,
@@ -22,10 +22,6 @@ from pipelines.defs.sensors import (
 )
 from warehouse.db import database_url
 from warehouse.snapshots import warehouse_root
-
-
-def drift_job_name(dataset: str) -> str:
-    return f"{dataset}_drift_job"
 
 
 def build_definitions(

@@ -62,6 +62,10 @@ def drift_key(dataset: str) -> AssetKey:
     return AssetKey([dataset, "feature_drift"])
 
 
+def drift_job_name(dataset: str) -> str:
+    return f"{dataset}_drift_job"
+
+
 def feature_check_name(feature: str) -> str:
     """A feature's check is named after it (Dagster allows letters, digits and ``_`` only)."""
     return _NOT_A_NAME.sub("_", feature)

@@ -1,4 +1,5 @@
-"""The incident sensor (drift results → incidents) and the run-failure sensor."""
+"""The incident sensor (drift results → incidents), the run-failure and run-recovery sensors
+(failed runs → incidents, and back), and the snapshot freshness sensor."""
 
 # No `from __future__ import annotations`: Dagster reads these type hints at runtime.
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from dagster import (
 )
 
 from pipelines.config import DriftwatchConfig
+from pipelines.defs.assets import drift_job_name, drift_key, reference_key
 from pipelines.defs.resources import SnapshotStoreResource, WarehouseResource
 from pipelines.freshness import freshness_request
 from pipelines.incident_rules import ACTOR, apply_results, run_recovery
@@ -60,14 +62,13 @@ def watches(run: DagsterRun, config: DriftwatchConfig) -> bool:
     dataset's asset. Runs are read from every code location (:data:`ALL_LOCATIONS`), so that
     runs started by ``dagster asset materialize`` — which belong to none — are seen too."""
     datasets = set(config.datasets)
-    if run.job_name in {f"{name}_drift_job" for name in datasets}:
+    if run.job_name in {drift_job_name(name) for name in datasets}:
         return True
-    if any(key.path and key.path[0] in datasets for key in run.asset_selection or ()):
+    keys = {key for name in datasets for key in (reference_key(name), drift_key(name))}
+    if keys.intersection(run.asset_selection or ()):
         return True
-    ours = {
-        f"{name}__{asset}" for name in datasets for asset in ("reference_profile", "feature_drift")
-    }
-    return bool(ours.intersection(run.step_keys_to_execute or ()))
+    steps = {"__".join(key.path) for key in keys}  # an asset's step is named after its key
+    return bool(steps.intersection(run.step_keys_to_execute or ()))
 
 
 ALL_LOCATIONS = True
