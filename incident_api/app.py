@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from incident_api import alerts, auth, cli, docs_ui, errors, incidents, ops
 from incident_api.denylist import make_denylist
-from incident_api.logs import configure_logging, install_request_logging
+from incident_api.logs import TRACE_HEADER, configure_logging, install_request_logging
 from incident_api.metrics import WarehouseCollector, init_metrics
 from incident_api.services import KEY, Services
 from incident_api.settings import Settings, load_settings
@@ -98,7 +98,7 @@ def create_app(
         app,
         origins=settings.cors_origins or [],
         supports_credentials=False,
-        expose_headers=["Location", "Retry-After"],
+        expose_headers=["Location", "Retry-After", TRACE_HEADER],
     )
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth.bp)

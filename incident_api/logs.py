@@ -29,17 +29,27 @@ def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mutab
     return event
 
 
+_CALLSITE: Final = (
+    structlog.processors.CallsiteParameter.MODULE,
+    structlog.processors.CallsiteParameter.FUNC_NAME,
+    structlog.processors.CallsiteParameter.LINENO,
+)
+
+
 def configure_logging(json_lines: bool) -> None:
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
+    """JSON lines carry an exception as a structured list (type, message, frames) instead of
+    the traceback object's repr; a console line prints the usual traceback."""
+    renderer: list[Any] = (
+        [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
         if json_lines
-        else structlog.dev.ConsoleRenderer(colors=False)
+        else [structlog.dev.ConsoleRenderer(colors=False)]
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.CallsiteParameterAdder(_CALLSITE),
         redact,
     ]
     structlog.configure(
@@ -50,7 +60,7 @@ def configure_logging(json_lines: bool) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
             foreign_pre_chain=shared,
         )
     )

@@ -405,6 +405,8 @@ def test_cors_allowlist(make_app):
     client = make_app(cors_origins="https://ops.example.com, https://b.example.com").test_client()
     ok = client.get("/health", headers={"Origin": "https://ops.example.com"})
     assert ok.headers["Access-Control-Allow-Origin"] == "https://ops.example.com"
+    exposed = {h.strip() for h in ok.headers["Access-Control-Expose-Headers"].split(",")}
+    assert {"X-Trace-Id", "Location", "Retry-After"} <= exposed  # a browser may read them
     foreign = client.get("/health", headers={"Origin": "https://evil.example.net"})
     assert "Access-Control-Allow-Origin" not in foreign.headers
     preflight = client.options(
@@ -455,6 +457,33 @@ def test_request_log_lines_are_json_with_context_and_no_secrets(tmp_path, capsys
     # (not "abc": random hex trace ids contain it now and then, and the test failed by chance)
     for leaked in (PASSWORD, pair["access_token"], pair["refresh_token"], secret, "cookie-value"):
         assert leaked not in everything
+
+
+def test_a_production_log_line_carries_the_structured_traceback(tmp_path, capsys):
+    app = create_app(
+        {
+            "environment": "production",
+            "jwt_secret_key": "prod-" + "9876543210abcdefghijklmnopqrstuv",
+            "database_url": f"sqlite:///{tmp_path / 't.db'}",
+        }
+    )
+
+    def explode() -> None:
+        raise RuntimeError("boom in a view")
+
+    app.add_url_rule("/explode", "explode", explode)
+    response = app.test_client().get("/explode")
+    assert response.status_code == 500
+    assert "boom" not in response.get_data(as_text=True)  # never shown to the client
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line[:1] == "{"]
+    logged = next(line for line in lines if line.get("event") == "unhandled error")
+    (exception,) = logged["exception"]
+    assert exception["exc_type"] == "RuntimeError"
+    assert exception["exc_value"] == "boom in a view"
+    assert exception["frames"][-1]["name"] == "explode"
+    assert "traceback object" not in json.dumps(logged)
+    assert logged["func_name"] == "_unexpected" and isinstance(logged["lineno"], int)
+    assert logged["trace_id"] == response.headers["X-Trace-Id"]
 
 
 def test_the_api_document_states_the_role_each_guard_enforces(client):
