@@ -81,7 +81,6 @@ class ParquetFiles:
             raise DriftInputError("no Parquet files to read")
         self.sources = [ParquetSource(path) for path in paths]
         self.schema: pa.Schema = self.sources[0].schema
-        self.num_rows: int = sum(source.num_rows for source in self.sources)
 
     def _check(self, source: ParquetSource, columns: Sequence[str]) -> None:
         missing = [name for name in columns if name not in source.schema.names]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from drift import FeatureResult, Profile, ScanOptions, Status, compare, profile_batches
 from drift.errors import DriftInputError
@@ -49,36 +50,34 @@ class PartitionScored:
         return max(scored) if scored else 0.0
 
 
-def _open(store: SnapshotStore, dataset: str, days: list[date]) -> ParquetFiles:
-    paths = [path for day in days for path in store.files(dataset, day)]
+def _stream(paths: list[Path], cfg: DatasetConfig, **options: Any) -> tuple[Profile, list[str]]:
+    """Profile the configured features the files have, through drift's one Parquet reader;
+    which features those were."""
     try:
-        return ParquetFiles(paths)
+        files = ParquetFiles(paths)
+        present = [f for f in cfg.features if f in files.schema.names]
+        rows = files.row_groups(present)
+        return profile_batches(rows, files.schema, columns=present, **options), present
     except DriftInputError as exc:
         raise ScoringError(str(exc)) from None
 
 
 def profile_reference(store: SnapshotStore, dataset: str, cfg: DatasetConfig) -> ReferenceProfiled:
     """Profile the reference window (bins pinned) and save it where partitions look for it."""
-    days = cfg.reference.days()
-    missing = [d.isoformat() for d in days if not store.files(dataset, d)]
+    by_day = {day: store.files(dataset, day) for day in cfg.reference.days()}
+    missing = [day.isoformat() for day, paths in by_day.items() if not paths]
     if missing:
         raise ScoringError(
             f"reference window of {dataset} lacks snapshots for {', '.join(missing)}", missing
         )
-    files = _open(store, dataset, days)
-    present = [f for f in cfg.features if f in files.schema.names]
-    try:
-        profile = profile_batches(
-            files.row_groups(present),
-            files.schema,
-            columns=present,
-            binning=cfg.binning,
-            n_bins=cfg.bins,
-            top_k=cfg.top_k,
-            source=f"{dataset} {cfg.reference.start}..{cfg.reference.end}",
-        )
-    except DriftInputError as exc:
-        raise ScoringError(str(exc)) from None
+    profile, present = _stream(
+        [path for paths in by_day.values() for path in paths],
+        cfg,
+        binning=cfg.binning,
+        n_bins=cfg.bins,
+        top_k=cfg.top_k,
+        source=f"{dataset} {cfg.reference.start}..{cfg.reference.end}",
+    )
     path = store.profile_path(dataset)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".json.tmp")
@@ -98,20 +97,10 @@ def profile_partition(
     store: SnapshotStore, dataset: str, cfg: DatasetConfig, day: date, reference: Profile
 ) -> Profile:
     """The day's profile on the reference's grid, streamed one row group at a time."""
-    if not store.files(dataset, day):
+    paths = store.files(dataset, day)
+    if not paths:
         raise ScoringError(f"no snapshot of {dataset} for {day.isoformat()}")
-    files = _open(store, dataset, [day])
-    present = [f for f in cfg.features if f in files.schema.names]
-    try:
-        return profile_batches(
-            files.row_groups(present),
-            files.schema,
-            columns=present,
-            like=reference,
-            top_k=cfg.top_k,
-        )
-    except DriftInputError as exc:
-        raise ScoringError(str(exc)) from None
+    return _stream(paths, cfg, like=reference, top_k=cfg.top_k)[0]
 
 
 def score_partition(

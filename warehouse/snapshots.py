@@ -26,10 +26,6 @@ def warehouse_root() -> Path:
     return Path(os.environ.get("WAREHOUSE_ROOT") or DEFAULT_ROOT)
 
 
-class SnapshotMissing(FileNotFoundError):
-    """No Parquet file for that dataset and day."""
-
-
 def _check_name(dataset: str) -> str:
     if not _NAME.match(dataset):
         raise ValueError(f"invalid dataset name {dataset!r}")
