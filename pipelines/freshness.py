@@ -5,14 +5,14 @@ shell), with the clock passed in."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from pipelines.config import DatasetConfig
+from pipelines.incident_rules import ACTOR
 from warehouse.fingerprint import freshness_fingerprint
 from warehouse.incidents import Resolve, Touch
 from warehouse.lifecycle import Severity, Source
 from warehouse.snapshots import SnapshotStore
-
-ACTOR = "dagster"
 
 
 def due_day(cfg: DatasetConfig, now: datetime) -> date | None:
@@ -26,11 +26,17 @@ def due_day(cfg: DatasetConfig, now: datetime) -> date | None:
     return due if due >= cfg.partitions_start else None
 
 
+def _late(evidence: dict[str, Any], day: date, deadline: str) -> dict[str, Any]:
+    """The evidence with ``day`` added to the days that were late (all must land to resolve)."""
+    late = sorted({*evidence.get("late_days", []), day.isoformat()})
+    return {**evidence, "day": day.isoformat(), "late_days": late, "deadline_utc": deadline}
+
+
 def freshness_request(
     store: SnapshotStore, dataset: str, cfg: DatasetConfig, now: datetime
 ) -> Touch | Resolve | None:
     """Touch the dataset's freshness incident when the due day's snapshot is missing; resolve
-    it when the day that made it late (and the due day) have landed."""
+    it once every day that was late (and the due day) has landed."""
     due = due_day(cfg, now)
     if due is None:
         return None
@@ -48,14 +54,14 @@ def freshness_request(
             source=Source.DAGSTER,
             actor=ACTOR,
             dataset=dataset,
-            evidence={"day": due.isoformat(), "deadline_utc": deadline, "dataset": dataset},
+            update_evidence=lambda evidence: _late(evidence, due, deadline),
             dedup_key=f"freshness:{dataset}:{due.isoformat()}",
             note=f"{due.isoformat()} missing after the {deadline} UTC deadline",
         )
 
-    def landed(evidence: dict[str, object]) -> bool:
-        late = evidence.get("day")
-        return late is None or bool(store.files(dataset, date.fromisoformat(str(late))))
+    def landed(evidence: dict[str, Any]) -> bool:
+        late = evidence.get("late_days", [])
+        return all(store.files(dataset, date.fromisoformat(day)) for day in late)
 
     return Resolve(
         fingerprint,

@@ -88,3 +88,18 @@ def test_the_sensor_and_dagsters_freshness_policy_are_defined(env):
     assert "late" in str(result.skip_message)
     (incident,) = env.incidents.list().items
     assert incident.fingerprint == freshness_fingerprint(DATASET)
+
+
+def test_every_late_day_must_land_before_it_resolves(env):
+    """Days 10 and 11 both late; day 11 landing alone leaves it open, day 10 landing resolves."""
+    cfg = _config().datasets[DATASET]
+    incidents = env.incidents
+    opened = incidents.apply_one(freshness_request(env.store, DATASET, cfg, _at(11, 7)))
+    assert incidents.apply_one(freshness_request(env.store, DATASET, cfg, _at(12, 7))).touched
+    incident = incidents.get(opened.incident.id)
+    assert incident.evidence["late_days"] == [day(10).isoformat(), day(11).isoformat()]
+    env.store.write(DATASET, day(11), snapshot(11, drifted=False))
+    incidents.apply_one(freshness_request(env.store, DATASET, cfg, _at(12, 8)))
+    assert incidents.get(incident.id).status == "open"
+    env.store.write(DATASET, day(10), snapshot(10, drifted=False))
+    assert incidents.apply_one(freshness_request(env.store, DATASET, cfg, _at(12, 9))).resolved
