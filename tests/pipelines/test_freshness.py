@@ -3,8 +3,10 @@ data lands. Dagster's own time-partition freshness check grades the drift asset 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, time
 
+import pytest
 from dagster import build_sensor_context
 
 from pipelines.config import DriftwatchConfig
@@ -12,8 +14,10 @@ from pipelines.definitions import build_definitions
 from pipelines.defs.resources import SnapshotStoreResource, WarehouseResource
 from pipelines.freshness import due_day, freshness_request
 from tests.pipelines.conftest import DATASET, day, make_config, snapshot
+from tests.services import postgres_database
 from warehouse.fingerprint import freshness_fingerprint
-from warehouse.incidents import Touch
+from warehouse.incidents import IncidentStore, Touch
+from warehouse.migrate import upgrade
 
 DEADLINE = time(6, 0)
 
@@ -27,6 +31,17 @@ def _at(day_number: int, hour: int) -> datetime:
     return datetime.combine(day(day_number), time(hour), tzinfo=UTC)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def incidents(request, env) -> Iterator[IncidentStore]:
+    """The incident store the freshness requests go to, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield env.incidents
+        return
+    with postgres_database() as db:
+        upgrade(db.engine)
+        yield IncidentStore(db)
+
+
 def test_a_day_is_due_the_next_day_at_the_deadline():
     cfg = _config().datasets[DATASET]
     assert due_day(cfg, _at(11, 5)) == day(9)  # before 06:00 on day 11: day 10 is not due yet
@@ -35,9 +50,8 @@ def test_a_day_is_due_the_next_day_at_the_deadline():
     assert due_day(make_config().datasets[DATASET], _at(11, 12)) is None  # no deadline set
 
 
-def test_a_late_snapshot_opens_an_incident_that_resolves_when_it_lands(env):
+def test_a_late_snapshot_opens_an_incident_that_resolves_when_it_lands(env, incidents):
     cfg = _config().datasets[DATASET]
-    incidents = env.incidents
     late = freshness_request(env.store, DATASET, cfg, _at(11, 7))  # day 10 is missing
     assert isinstance(late, Touch)
     opened = incidents.apply_one(late)
@@ -58,10 +72,9 @@ def test_a_late_snapshot_opens_an_incident_that_resolves_when_it_lands(env):
     assert events[-1].note == f"snapshot of {day(10).isoformat()} landed"
 
 
-def test_resolution_waits_for_the_day_that_was_late(env):
+def test_resolution_waits_for_the_day_that_was_late(env, incidents):
     """Day 10 never landed, day 11 did: the incident stays open, with no event per tick."""
     cfg = _config().datasets[DATASET]
-    incidents = env.incidents
     opened = incidents.apply_one(freshness_request(env.store, DATASET, cfg, _at(11, 7)))
     env.store.write(DATASET, day(11), snapshot(11, drifted=False))
     for hour in (7, 8, 9):
@@ -90,10 +103,9 @@ def test_the_sensor_and_dagsters_freshness_policy_are_defined(env):
     assert incident.fingerprint == freshness_fingerprint(DATASET)
 
 
-def test_every_late_day_must_land_before_it_resolves(env):
+def test_every_late_day_must_land_before_it_resolves(env, incidents):
     """Days 10 and 11 both late; day 11 landing alone leaves it open, day 10 landing resolves."""
     cfg = _config().datasets[DATASET]
-    incidents = env.incidents
     opened = incidents.apply_one(freshness_request(env.store, DATASET, cfg, _at(11, 7)))
     assert incidents.apply_one(freshness_request(env.store, DATASET, cfg, _at(12, 7))).touched
     incident = incidents.get(opened.incident.id)
