@@ -9,8 +9,9 @@ from typing import Any
 from flask import Flask, Response, g, request
 from flask_cors import CORS
 from opentelemetry.sdk.trace.export import SpanExporter
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from incident_api import alerts, auth, cli, docs_ui, errors, incidents, ops
+from incident_api import alerts, audit, auth, cli, docs_ui, errors, incidents, ops, sessions
 from incident_api.denylist import make_denylist
 from incident_api.logs import TRACE_HEADER, configure_logging, install_request_logging
 from incident_api.metrics import WarehouseCollector, init_metrics
@@ -20,6 +21,7 @@ from incident_api.tracing import configure_tracing
 from warehouse.db import Database
 from warehouse.drift_results import DriftResultStore
 from warehouse.incidents import IncidentStore
+from warehouse.sessions import SessionStore
 from warehouse.users import UserStore
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
@@ -45,6 +47,13 @@ def _security_headers(settings: Settings) -> Any:
         return response
 
     return add
+
+
+def _redis_options(settings: Settings) -> dict[str, float]:
+    if not settings.redis_url:
+        return {}
+    timeout = settings.redis_timeout_seconds
+    return {"socket_timeout": timeout, "socket_connect_timeout": timeout}
 
 
 def _one_connection_per_request(app: Flask, db: Database) -> None:
@@ -74,10 +83,19 @@ def create_app(
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_content_length,
         LOGIN_RATE_LIMIT=settings.login_rate_limit,
+        LOGIN_FAILURE_LIMIT=settings.login_failure_limit,
+        # Shared by every worker and instance through Redis when it is configured; while Redis
+        # is down each worker counts in its own memory (docs/operations.md).
         RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
+        RATELIMIT_STORAGE_OPTIONS=_redis_options(settings),
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
         RATELIMIT_KEY_PREFIX="driftwatch-ratelimit",
     )
+    if settings.trusted_proxy_hops:
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the models' field order
     db = Database.from_url(settings.database_url)
     svc = Services(
@@ -85,6 +103,7 @@ def create_app(
         db=db,
         incidents=IncidentStore(db),
         users=UserStore(db),
+        sessions=SessionStore(db),
         denylist=make_denylist(settings.redis_url, db, settings.redis_timeout_seconds),
     )
     app.extensions[KEY] = svc
@@ -92,7 +111,7 @@ def create_app(
     configure_tracing(app, db.engine, span_exporter)
     install_request_logging(app)
     init_metrics(app, WarehouseCollector(DriftResultStore(db), svc.incidents, svc.denylist))
-    auth.configure(app, settings.signing_key())
+    auth.configure(app, settings.signing_key(), secure_cookies=settings.production)
     auth.limiter.init_app(app)
     CORS(
         app,
@@ -102,8 +121,10 @@ def create_app(
     )
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(sessions.bp)
     app.register_blueprint(incidents.bp)
     app.register_blueprint(alerts.bp)
+    app.register_blueprint(audit.bp)
     app.register_blueprint(docs_ui.bp)
     errors.register(app)
     cli.register(app)

@@ -1,68 +1,100 @@
-"""Sign-in, token refresh with rotation, logout — and the bearer-token checks every protected
-route goes through (HS256 tokens, :mod:`incident_api.tokens`).
+"""Sign-in, refresh with rotation, logout — sessions (token families) on flask-jwt-extended —
+and the checks every protected route goes through.
 
-A request is authorised by its access token alone plus one denylist lookup: the role is a claim
-of the token, and a disabled user's tokens are revoked as a whole (:func:`disable_user`), so no
-request reads the users table. The database decides at sign-in and at every refresh, so a role
-change or a user disabled behind the API's back takes effect within one access lifetime (15 min).
+A request is authorised by its access token alone plus one denylist lookup (token, session and
+subject in one round trip): the role is a claim of the token, and a disabled user's tokens are
+revoked as a whole (:func:`disable_user`), so no request reads the users table. The database
+decides at sign-in and at every refresh, so a role change takes effect within one access
+lifetime (15 min).
+
+Each sign-in starts a session (:mod:`warehouse.sessions`); refresh rotates its one live refresh
+token atomically, and presenting a rotated one again revokes the whole session (RFC 6819
+5.2.2.3, OAuth 2.0 Security BCP 4.14), logs a security event and counts it.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
+import jwt
+import structlog
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask_jwt_extended import (
+    create_access_token,
+    create_refresh_token,
+    get_jwt,
+    verify_jwt_in_request,
+)
+from flask_jwt_extended.exceptions import JWTDecodeError
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from incident_api import tokens
+from incident_api.metrics import count_refresh_reuse
 from incident_api.openapi import REQUIRED_ROLE, documented
 from incident_api.passwords import verify_password
-from incident_api.problems import ApiProblem
+from incident_api.problems import ApiProblem, problem
 from incident_api.schemas import LogoutRequest, TokenPair, TokenRequest
 from incident_api.services import services
-from incident_api.tokens import ACCESS_LIFETIME, REFRESH_LIFETIME, InvalidToken, Kind
+from incident_api.tokens import ACCESS_LIFETIME, REFRESH_LIFETIME, Kind
 from incident_api.validation import FieldError, invalid_fields, parse_body
 from warehouse.models import User
+from warehouse.sessions import EndReason, RefreshReused, SessionEnded
 from warehouse.users import Role
 
 F = TypeVar("F", bound=Callable[..., Any])
+CHALLENGE: Final = {"WWW-Authenticate": 'Bearer realm="driftwatch"'}
 
+security_log = structlog.get_logger("incident_api.security")
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 
-def configure(app: Flask, signing_key: str) -> None:
-    app.config["JWT_SECRET_KEY"] = signing_key
-
-
-def _key() -> str:
-    return str(current_app.config["JWT_SECRET_KEY"])
-
-
 def _unauthorized(detail: str) -> ApiProblem:
-    return ApiProblem(401, detail, headers={"WWW-Authenticate": 'Bearer realm="driftwatch"'})
+    return ApiProblem(401, detail, headers=CHALLENGE)
 
 
-def _bearer_token() -> str:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthorized("a bearer token is required")
-    return token.strip()
+def _answer(detail: str) -> Response:
+    return problem(401, detail, headers=CHALLENGE)
+
+
+def _register_loaders() -> None:
+    """Every way the extension can refuse a token answers with problem+json (its defaults
+    are ``{"msg": …}`` bodies); the blocklist is our denylist, failing closed (503)."""
+    m = tokens.manager
+    m.unauthorized_loader(
+        lambda reason: _answer(
+            "a bearer token is required" if reason.startswith("Missing") else reason
+        )
+    )
+    m.invalid_token_loader(
+        lambda reason: _answer(reason if reason.startswith("the token") else "the token is invalid")
+    )
+    m.expired_token_loader(lambda _h, _p: _answer("the token has expired"))
+    m.revoked_token_loader(lambda _h, _p: _answer("the token has been revoked"))
+    m.token_in_blocklist_loader(
+        lambda _h, claims: services().denylist.is_revoked(
+            claims["jti"], claims["sub"], claims["sid"], tokens.issued_at(claims)
+        )
+    )
+
+
+def configure(app: Flask, signing_key: str, *, secure_cookies: bool) -> None:
+    tokens.configure(app, signing_key, secure_cookies=secure_cookies)
+
+
+_register_loaders()
 
 
 def verified(kind: Kind) -> Mapping[str, Any]:
-    """The claims of the request's bearer token: signed by us, unexpired, of ``kind``, and not
-    revoked (the denylist fails closed: DenylistUnavailable becomes a 503)."""
-    try:
-        claims = tokens.verify(_key(), _bearer_token(), kind)
-    except InvalidToken as exc:
-        raise _unauthorized(exc.detail) from None
-    if services().denylist.is_revoked(claims["jti"], claims["sub"], tokens.issued_at(claims)):
-        raise _unauthorized("the token has been revoked")
+    """The claims of the request's token: signed by us, unexpired, of ``kind``, complete, and
+    not revoked (the denylist fails closed: DenylistUnavailable becomes a 503)."""
+    verify_jwt_in_request(refresh=kind == "refresh")
+    claims = get_jwt()
     g.token_claims = claims  # for the access log and actor()
     return claims
 
@@ -88,40 +120,74 @@ def actor() -> str:
     return str(g.token_claims["sub"])
 
 
+def end_session(sid: str, reason: EndReason) -> None:
+    """Revoke every token of the session: the row first (no refresh can pass after), then the
+    denylist entry every request checks (DenylistUnavailable: run again to complete)."""
+    svc = services()
+    ended = svc.sessions.revoke(sid, reason)
+    expires = ended.expires_at if ended is not None else datetime.now(UTC) + REFRESH_LIFETIME
+    svc.denylist.revoke_session(sid, expires)
+
+
 def disable_user(username: str) -> None:
     """Disable ``username`` and revoke every token it holds. The database is written first, so
     no token can be issued or refreshed after this starts; when the denylist cannot be reached
     the revocation raises DenylistUnavailable, and running this again completes it."""
     svc = services()
     svc.users.set_active(username, False)
+    for session in svc.sessions.of_user(username):
+        svc.sessions.revoke(session.sid, EndReason.DISABLED)
     now = datetime.now(UTC)
     svc.denylist.revoke_subject(username, now, now + REFRESH_LIFETIME)
 
 
-def _issue(user: User) -> Response:
+def _pair(user: User, sid: str, refresh_jti: str) -> Response:
     pair = TokenPair(
-        access_token=tokens.issue(_key(), user.username, "access", role=user.role),
-        refresh_token=tokens.issue(_key(), user.username, "refresh"),
+        access_token=create_access_token(
+            user.username, additional_claims={"role": user.role, "sid": sid}
+        ),
+        refresh_token=create_refresh_token(
+            user.username, additional_claims={"sid": sid, "jti": refresh_jti}
+        ),
         expires_in=int(ACCESS_LIFETIME.total_seconds()),
     )
     return jsonify(pair.model_dump())
 
 
-def _username_key() -> str:
+def _new_jti() -> str:
+    return str(uuid.uuid4())
+
+
+def _client() -> str:
+    """The address the limiter and the session list know the client by (after ProxyFix)."""
+    return get_remote_address()
+
+
+def _login_failures_key() -> str:
+    """Failed sign-ins per username *and* client: guessing at ``admin`` slows the guesser
+    down, never ``admin``'s own sign-in from elsewhere."""
     body = request.get_json(silent=True)
     name = body.get("username") if isinstance(body, dict) else None
-    return f"user:{str(name).strip().lower()[:150]}" if name else get_remote_address()
+    return f"user:{str(name or '').strip().lower()[:150]}|{_client()}"
 
 
 def _login_limit() -> str:
     return str(current_app.config["LOGIN_RATE_LIMIT"])
 
 
+def _login_failure_limit() -> str:
+    return str(current_app.config["LOGIN_FAILURE_LIMIT"])
+
+
 @bp.post("/token")
-@limiter.limit(_login_limit)  # per client address
-@limiter.limit(_login_limit, key_func=_username_key)  # per username
+@limiter.limit(_login_limit)  # every attempt, per client
+@limiter.limit(
+    _login_failure_limit,
+    key_func=_login_failures_key,
+    deduct_when=lambda response: response.status_code == 401,
+)
 @documented(
-    "Exchange username and password for an access and a refresh token",
+    "Sign in: exchange username and password for an access and a refresh token (a session)",
     tag="auth",
     body=TokenRequest,
     responses={200: TokenPair},
@@ -130,18 +196,28 @@ def _login_limit() -> str:
 )
 def token() -> Response:
     creds = parse_body(TokenRequest)
-    user = services().users.get(creds.username)
+    svc = services()
+    user = svc.users.get(creds.username)
     known = user is not None and user.active
     ok = verify_password(creds.password, user.password_hash if known and user else None)
     if not (ok and user is not None and known):
         # One answer for unknown users, disabled users and wrong passwords.
         raise _unauthorized("wrong username or password")
-    return _issue(user)
+    refresh_jti = _new_jti()
+    sid = svc.sessions.start(
+        user.username,
+        refresh_jti,
+        datetime.now(UTC) + REFRESH_LIFETIME,
+        client=_client(),
+        agent=request.user_agent.string,
+    )
+    return _pair(user, sid, refresh_jti)
 
 
 @bp.post("/refresh")
 @documented(
-    "Trade a refresh token for a new pair; the old refresh token is revoked",
+    "Trade the session's refresh token for a new pair; presenting a rotated refresh token "
+    "again ends the whole session",
     tag="auth",
     responses={200: TokenPair},
 )
@@ -151,14 +227,48 @@ def refresh() -> Response:
     user = svc.users.get(claims["sub"])  # the database decides on the role, every time
     if user is None or not user.active:
         raise _unauthorized("the token's user is unknown or disabled")
-    svc.denylist.revoke(claims["jti"], tokens.expires_at(claims))
-    return _issue(user)
+    successor = _new_jti()
+    try:
+        svc.sessions.rotate(
+            claims["sid"], claims["jti"], successor, datetime.now(UTC) + REFRESH_LIFETIME
+        )
+    except SessionEnded:
+        raise _unauthorized("the token has been revoked") from None
+    except RefreshReused as reuse:
+        end_session(reuse.sid, EndReason.REUSE)
+        count_refresh_reuse()
+        security_log.warning(
+            "refresh_token_reused",
+            user=reuse.username,
+            sid=reuse.sid,
+            client=_client(),
+            action="session revoked",
+        )
+        raise _unauthorized("the token has been revoked") from None
+    return _pair(user, claims["sid"], successor)
+
+
+def _body_refresh_claims(subject: str) -> Mapping[str, Any] | None:
+    if not request.content_length:
+        return None
+    body = parse_body(LogoutRequest)
+    if not body.refresh_token:
+        return None
+    try:
+        claims = tokens.decode(body.refresh_token, "refresh")
+    except (jwt.PyJWTError, JWTDecodeError):
+        claims = None
+    if claims is None or claims["sub"] != subject:
+        error = FieldError("refresh_token", "not a valid refresh token of this user", "token")
+        raise invalid_fields("body", [error])
+    return claims
 
 
 @bp.post("/logout")
 @require_role(Role.VIEWER)  # any signed-in user
 @documented(
-    "Revoke the access token (and the refresh token given in the body)",
+    "End the session: its access and refresh tokens are revoked (a refresh token given in "
+    "the body ends that token's session too)",
     tag="auth",
     body=LogoutRequest,
     body_required=False,  # the access token alone is a logout
@@ -166,21 +276,8 @@ def refresh() -> Response:
 )
 def logout() -> Response:
     access = g.token_claims
-    refresh_claims = None
-    if request.content_length:
-        body = parse_body(LogoutRequest)
-        if body.refresh_token:
-            try:
-                refresh_claims = tokens.verify(_key(), body.refresh_token, "refresh")
-            except InvalidToken:
-                refresh_claims = None
-            if refresh_claims is None or refresh_claims["sub"] != access["sub"]:
-                error = FieldError(
-                    "refresh_token", "not a valid refresh token of this user", "token"
-                )
-                raise invalid_fields("body", [error])
-    denylist = services().denylist
-    denylist.revoke(access["jti"], tokens.expires_at(access))
-    if refresh_claims is not None:
-        denylist.revoke(refresh_claims["jti"], tokens.expires_at(refresh_claims))
+    other = _body_refresh_claims(access["sub"])
+    end_session(access["sid"], EndReason.LOGOUT)
+    if other is not None and other["sid"] != access["sid"]:
+        end_session(other["sid"], EndReason.LOGOUT)
     return Response(status=204)

@@ -1,8 +1,10 @@
 """Revoked-token storage: Redis when ``REDIS_URL`` is set, else the SQL database.
 
-Two kinds of entry: one token (its ``jti``: logout, refresh rotation) and one subject (every
-token of a user issued up to a moment: a disabled user). Each request asks about both in one
-round trip, so a token's role and its user's standing need no database lookup per request.
+Three kinds of entry: one token (its ``jti``), one session (its ``sid``: every access and
+refresh token of one sign-in — logout, refresh-token reuse, an admin's revoke) and one subject
+(every token of a user issued up to a moment: a disabled user). Each request asks about all
+three in one round trip, so a token's role and its user's standing need no database lookup per
+request.
 
 Redis fails closed: when it cannot be reached, every check raises :class:`DenylistUnavailable`
 and protected calls answer 503 with Retry-After (never 200 on a possibly revoked token, never
@@ -22,6 +24,7 @@ from warehouse.models import utcnow
 
 KEY_PREFIX: Final = "driftwatch:revoked:"
 SUBJECT_PREFIX: Final = "driftwatch:revoked-subject:"
+SESSION_PREFIX: Final = "driftwatch:revoked-session:"
 
 
 class DenylistUnavailable(RuntimeError):
@@ -33,11 +36,13 @@ class Denylist(Protocol):
 
     def revoke(self, jti: str, expires_at: datetime) -> None: ...
 
+    def revoke_session(self, sid: str, expires_at: datetime) -> None: ...
+
     def revoke_subject(
         self, subject: str, issued_before: datetime, expires_at: datetime
     ) -> None: ...
 
-    def is_revoked(self, jti: str, subject: str, issued_at: datetime) -> bool: ...
+    def is_revoked(self, jti: str, subject: str, sid: str, issued_at: datetime) -> bool: ...
 
     def ping(self) -> None: ...
 
@@ -63,15 +68,20 @@ class RedisDenylist:
     def revoke(self, jti: str, expires_at: datetime) -> None:
         self._set(KEY_PREFIX + jti, "1", expires_at)
 
+    def revoke_session(self, sid: str, expires_at: datetime) -> None:
+        self._set(SESSION_PREFIX + sid, "1", expires_at)
+
     def revoke_subject(self, subject: str, issued_before: datetime, expires_at: datetime) -> None:
         self._set(SUBJECT_PREFIX + subject, repr(issued_before.timestamp()), expires_at)
 
-    def is_revoked(self, jti: str, subject: str, issued_at: datetime) -> bool:
+    def is_revoked(self, jti: str, subject: str, sid: str, issued_at: datetime) -> bool:
         try:
-            token, subject_before = self.client.mget(KEY_PREFIX + jti, SUBJECT_PREFIX + subject)
+            token, session, subject_before = self.client.mget(
+                KEY_PREFIX + jti, SESSION_PREFIX + sid, SUBJECT_PREFIX + subject
+            )
         except redis.RedisError as exc:
             raise DenylistUnavailable(f"redis: {exc}") from None
-        if token is not None:
+        if token is not None or session is not None:
             return True
         return subject_before is not None and issued_at.timestamp() <= float(subject_before)
 
@@ -93,11 +103,14 @@ class EmbeddedDenylist:
     def revoke(self, jti: str, expires_at: datetime) -> None:
         self.store.revoke(jti, expires_at)
 
+    def revoke_session(self, sid: str, expires_at: datetime) -> None:
+        self.store.revoke_session(sid, expires_at)
+
     def revoke_subject(self, subject: str, issued_before: datetime, expires_at: datetime) -> None:
         self.store.revoke_subject(subject, issued_before, expires_at)
 
-    def is_revoked(self, jti: str, subject: str, issued_at: datetime) -> bool:
-        return self.store.is_revoked(jti, subject, issued_at)
+    def is_revoked(self, jti: str, subject: str, sid: str, issued_at: datetime) -> bool:
+        return self.store.is_revoked(jti, subject, sid, issued_at)
 
     def ping(self) -> None:
         self.store.ping()

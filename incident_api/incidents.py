@@ -150,7 +150,12 @@ def events(incident_id: int) -> Response:
 
 @bp.delete("/<int:incident_id>")
 @require_role(Role.ADMIN)
-@documented("Delete an incident and its timeline", tag="incidents", responses={204: None})
+@documented(
+    "Delete an incident: every read answers 404 after, but it and its timeline stay in the "
+    "audit export (GET /audit/events)",
+    tag="incidents",
+    responses={204: None},
+)
 def delete(incident_id: int) -> Response:
-    services().incidents.delete(incident_id)
+    services().incidents.delete(incident_id, actor=actor())
     return Response(status=204)

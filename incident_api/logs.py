@@ -33,6 +33,7 @@ _CALLSITE: Final = (
     structlog.processors.CallsiteParameter.MODULE,
     structlog.processors.CallsiteParameter.FUNC_NAME,
     structlog.processors.CallsiteParameter.LINENO,
+    structlog.processors.CallsiteParameter.PROCESS,  # which gunicorn worker wrote the line
 )
 
 

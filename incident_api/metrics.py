@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from flask import Flask
-from prometheus_client import CollectorRegistry
+from flask import Flask, current_app
+from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -31,6 +31,7 @@ INCIDENTS_OPEN: Final = "driftwatch_incidents_open"
 DENYLIST_UP: Final = "driftwatch_denylist_up"
 LAST_EVALUATION: Final = "driftwatch_drift_last_evaluation_timestamp_seconds"
 WAREHOUSE_UP: Final = "driftwatch_warehouse_up"
+REFRESH_REUSE: Final = "driftwatch_refresh_token_reuse_total"
 HTTP_DURATION: Final = "flask_http_request_duration_seconds"
 HTTP_TOTAL: Final = "flask_http_request_total"
 
@@ -43,6 +44,7 @@ EXPORTED: Final = frozenset(
         DENYLIST_UP,
         LAST_EVALUATION,
         WAREHOUSE_UP,
+        REFRESH_REUSE,
         HTTP_DURATION,
         HTTP_TOTAL,
     }
@@ -141,6 +143,25 @@ class _GunicornMetrics(GunicornInternalPrometheusMetrics):  # type: ignore[misc]
         return encode(source).decode("utf-8"), content_type
 
 
+_SECURITY_KEY: Final = "driftwatch.security-metrics"
+
+
+def count_refresh_reuse() -> None:
+    """One more rotated refresh token presented again (and its session revoked)."""
+    counter: Counter = current_app.extensions[_SECURITY_KEY]
+    counter.inc()
+
+
+def _security_counters(app: Flask, registry: CollectorRegistry | None) -> None:
+    # Under gunicorn the value lives in the shared directory and the per-scrape registry
+    # reads it from there; otherwise it belongs to this app's own registry.
+    app.extensions[_SECURITY_KEY] = Counter(
+        REFRESH_REUSE.removesuffix("_total"),
+        "Rotated refresh tokens presented again; each revoked its whole session",
+        registry=registry,
+    )
+
+
 def init_metrics(app: Flask, collector: WarehouseCollector) -> PrometheusMetrics:
     """Under gunicorn (``PROMETHEUS_MULTIPROC_DIR`` set) every worker's counts are aggregated
     from the shared directory; otherwise a registry of this app's own."""
@@ -152,7 +173,9 @@ def init_metrics(app: Flask, collector: WarehouseCollector) -> PrometheusMetrics
         # set (the flask CLI, a one-off script) must not crash on its absence.
         Path(directory).mkdir(parents=True, exist_ok=True)
         metrics = _GunicornMetrics(app, collector, **common)
+        _security_counters(app, None)
     else:
         metrics = PrometheusMetrics(app, registry=CollectorRegistry(), **common)
         metrics.registry.register(collector)
+        _security_counters(app, metrics.registry)
     return metrics

@@ -31,6 +31,7 @@ class Operation:
     auth: str | None = "bearer"
     problems: frozenset[int] = frozenset()
     body_required: bool = True
+    media_type: str = "application/json"
 
 
 def documented(
@@ -43,6 +44,7 @@ def documented(
     auth: str | None = "bearer",
     problems: set[int] | None = None,
     body_required: bool = True,
+    media_type: str = "application/json",
 ) -> Callable[[F], F]:
     """Describe a view for /openapi.json; ``problems`` adds error statuses beyond those its
     body, query, auth and role imply. The role is not declared here: the spec reads it from
@@ -58,6 +60,7 @@ def documented(
             auth,
             frozenset(problems or ()),
             body_required,
+            media_type,
         )
         return view
 
@@ -136,7 +139,7 @@ def build_spec(app: Flask, *, title: str, version: str) -> dict[str, Any]:
                 item["responses"][str(status)] = {
                     "description": "success",
                     "content": {
-                        "application/json": {"schema": {"$ref": REF.format(model=model.__name__)}}
+                        op.media_type: {"schema": {"$ref": REF.format(model=model.__name__)}}
                     },
                 }
         errors = ({400, 413, 415, 422} if op.body else set()) | op.problems

@@ -24,6 +24,13 @@ def _has_nul(value: object) -> bool:
     return False
 
 
+def iso_8601_only(value: object) -> object:
+    """pydantic would read "0.5" as a Unix timestamp; the API promises ISO 8601 only."""
+    if isinstance(value, str) and not ISO_DATE_TIME.match(value):
+        raise ValueError("expected an ISO 8601 date-time with a UTC offset")
+    return value
+
+
 class NoNul(BaseModel):
     """No text anywhere in the body (nested JSON included) holds a NUL character: PostgreSQL can
     store none in text or jsonb, so it would fail at the database instead of here (a 500 found
@@ -106,10 +113,7 @@ class IncidentQuery(Strict):
     @field_validator("created_after", "created_before", mode="before")
     @classmethod
     def _iso_8601(cls, value: object) -> object:
-        # pydantic would read "0.5" as a Unix timestamp; the API promises ISO 8601 only.
-        if isinstance(value, str) and not ISO_DATE_TIME.match(value):
-            raise ValueError("expected an ISO 8601 date-time with a UTC offset")
-        return value
+        return iso_8601_only(value)
 
 
 class IncidentOut(BaseModel):
@@ -156,6 +160,43 @@ class EventOut(BaseModel):
 
 class EventList(BaseModel):
     items: list[EventOut]
+
+
+class AuditQuery(Strict):
+    incident_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    since: AwareDatetime | None = Field(
+        None, description="ISO 8601 with offset; events at or after"
+    )
+
+    @field_validator("since", mode="before")
+    @classmethod
+    def _iso_8601(cls, value: object) -> object:
+        return iso_8601_only(value)
+
+
+class AuditEvent(EventOut):
+    """One line of the audit export: a timeline event and the incident it belongs to."""
+
+    incident_id: int
+
+
+class SessionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # from warehouse.sessions.SessionInfo
+
+    sid: str
+    username: str
+    created_at: datetime
+    refreshed_at: datetime
+    expires_at: datetime
+    client: str
+    user_agent: str
+    active: bool
+    revoked_at: datetime | None
+    revoked_reason: str | None
+
+
+class SessionList(BaseModel):
+    items: list[SessionOut]
 
 
 class FieldError(BaseModel):

@@ -12,6 +12,7 @@ from incident_api.denylist import Denylist
 from incident_api.settings import Settings
 from warehouse.db import Database
 from warehouse.incidents import IncidentStore
+from warehouse.sessions import SessionStore
 from warehouse.users import UserStore
 
 KEY: Final = "driftwatch"
@@ -23,6 +24,7 @@ class Services:
     db: Database
     incidents: IncidentStore
     users: UserStore
+    sessions: SessionStore
     denylist: Denylist
 
 

@@ -56,7 +56,13 @@ class Settings(BaseSettings):
     alertmanager_webhook_token: str | None = None
     max_content_length: int = Field(64 * 1024, ge=1024)
     login_rate_limit: str = "10 per minute"
-    """Per client address and, separately, per username."""
+    """Sign-in attempts per client address."""
+    login_failure_limit: str = "5 per 15 minutes"
+    """Failed sign-ins per username and client address: slows a guesser, never locks the
+    user out of signing in from elsewhere."""
+    trusted_proxy_hops: int = Field(0, ge=0, le=5)
+    """Reverse proxies in front of the API whose X-Forwarded-* headers are believed
+    (Werkzeug's ProxyFix); 0 believes none, so no client can choose its own address."""
     redis_timeout_seconds: float = Field(0.5, gt=0)
     retry_after_seconds: int = Field(5, ge=1)
 

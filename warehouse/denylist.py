@@ -1,5 +1,5 @@
-"""The embedded token denylist: revoked JWT ids and revoked subjects in the SQL database
-(REDIS_URL unset)."""
+"""The embedded token denylist: revoked JWT ids, revoked subjects and ended sessions in the SQL
+database (REDIS_URL unset)."""
 
 from __future__ import annotations
 
@@ -10,16 +10,18 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from warehouse.db import Database
-from warehouse.models import RevokedSubject, RevokedToken, utcnow
+from warehouse.models import AuthSession, RevokedSubject, RevokedToken, utcnow
 
 _TOKENS: Final = RevokedToken.__table__
 _SUBJECTS: Final = RevokedSubject.__table__
-# One round trip answers both questions a request asks.
+_SESSIONS: Final = AuthSession.__table__
+# One round trip answers the three questions a request asks.
 _CHECK: Final = select(
     select(_TOKENS.c.expires_at).where(_TOKENS.c.jti == bindparam("jti")).scalar_subquery(),
     select(_SUBJECTS.c.issued_before)
     .where(_SUBJECTS.c.subject == bindparam("subject"))
     .scalar_subquery(),
+    select(_SESSIONS.c.revoked_at).where(_SESSIONS.c.sid == bindparam("sid")).scalar_subquery(),
 )
 
 
@@ -45,12 +47,20 @@ class SqlDenylist:
             )
         self.purge_expired()
 
-    def is_revoked(self, jti: str, subject: str, issued_at: datetime) -> bool:
+    def revoke_session(self, sid: str, expires_at: datetime) -> None:
+        """Nothing to add: the session's own row (``auth_sessions.revoked_at``, written by
+        :class:`warehouse.sessions.SessionStore` first) is what :meth:`is_revoked` reads."""
+
+    def is_revoked(self, jti: str, subject: str, sid: str, issued_at: datetime) -> bool:
         now = utcnow()
-        params = {"jti": jti, "subject": subject}
-        token_until, subject_before = self.db.read(lambda c: c.execute(_CHECK, params).one())
-        return (token_until is not None and token_until > now) or (
-            subject_before is not None and issued_at <= subject_before
+        params = {"jti": jti, "subject": subject, "sid": sid}
+        token_until, subject_before, session_ended = self.db.read(
+            lambda c: c.execute(_CHECK, params).one()
+        )
+        return (
+            (token_until is not None and token_until > now)
+            or (subject_before is not None and issued_at <= subject_before)
+            or session_ended is not None
         )
 
     def purge_expired(self) -> int:

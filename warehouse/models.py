@@ -23,7 +23,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-NOT_RESOLVED = text("status <> 'resolved'")
+NOT_RESOLVED = text("status <> 'resolved' AND deleted_at IS NULL")
+"""The incidents that hold their fingerprint: live (not deleted by an admin) and not resolved."""
 
 
 def utcnow() -> datetime:
@@ -89,6 +90,9 @@ class Incident(Base):
     previous_incident_id: Mapped[int | None] = mapped_column(
         ForeignKey("incidents.id", ondelete="SET NULL")
     )
+    # An admin's delete hides the incident from every read; the row and its timeline stay
+    # for the audit export.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         # At most one not-resolved incident per fingerprint (partial unique index).
@@ -137,6 +141,25 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AuthSession(Base):
+    """One sign-in: its access and refresh tokens share the ``sid`` claim. ``refresh_jti`` is
+    the one refresh token of the session that may still be used; presenting an older one is
+    reuse, and revokes the session."""
+
+    __tablename__ = "auth_sessions"
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(150), index=True)
+    refresh_jti: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    client: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_reason: Mapped[str | None] = mapped_column(String(32))
 
 
 class RevokedToken(Base):

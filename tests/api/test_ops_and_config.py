@@ -61,7 +61,7 @@ def test_openapi_is_valid_31_and_covers_every_route(app, client):
             "/metrics",
         ):
             continue
-        path = rule.rule.replace("<int:incident_id>", "{incident_id}")
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         served |= {(path, m.lower()) for m in rule.methods - {"HEAD", "OPTIONS"}}
     assert served == documented
     create = spec["paths"]["/incidents"]["post"]

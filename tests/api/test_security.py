@@ -34,6 +34,7 @@ def _claims(**extra):
         "sub": "admin",
         "type": "access",
         "jti": "j-" + str(now.timestamp()),
+        "sid": "s-1",
         "iat": now,
         "nbf": now,
         "exp": now + timedelta(minutes=5),
@@ -151,31 +152,43 @@ def test_role_comes_from_the_token_and_refresh_reissues_the_stored_one(client, a
     assert created.status_code == 201
 
 
-def test_login_rate_limit_per_username_and_per_client(make_app):
-    app = make_app(login_rate_limit="3 per minute")
+def test_failed_logins_slow_the_guesser_not_the_user(make_app):
+    app = make_app(login_rate_limit="5 per minute", login_failure_limit="3 per minute")
     client = app.test_client()
     wrong = {"username": "viewer", "password": "wrong password!"}
-    for i in range(3):  # a different address each time: only the per-username limit applies
-        response = client.post(
-            "/auth/token", json=wrong, environ_base={"REMOTE_ADDR": f"10.0.0.{i}"}
-        )
+    guesser = {"REMOTE_ADDR": "10.0.0.1"}
+    for _ in range(3):
+        response = client.post("/auth/token", json=wrong, environ_base=guesser)
         assert response.status_code == 401
-    limited = client.post("/auth/token", json=wrong, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    limited = client.post("/auth/token", json=wrong, environ_base=guesser)
     assert limited.status_code == 429
     assert limited.content_type == PROBLEM
     assert int(limited.headers["Retry-After"]) > 0
-    for i in range(3):  # one address, many usernames: the per-client limit applies
-        client.post(
-            "/auth/token",
-            json={"username": f"u{i}", "password": "wrong password!"},
-            environ_base={"REMOTE_ADDR": "10.9.9.9"},
+    right = {"username": "viewer", "password": PASSWORD}
+    assert client.post("/auth/token", json=right, environ_base=guesser).status_code == 429
+    elsewhere = {"REMOTE_ADDR": "10.0.0.2"}  # the user's own sign-in is not locked out
+    assert client.post("/auth/token", json=right, environ_base=elsewhere).status_code == 200
+    for _ in range(3):  # and successes do not use up the failure budget
+        assert client.post("/auth/token", json=right, environ_base=elsewhere).status_code == 200
+    assert client.post("/auth/token", json=wrong, environ_base=elsewhere).status_code == 401
+
+
+def test_every_attempt_counts_per_client(make_app):
+    app = make_app(login_rate_limit="3 per minute", login_failure_limit="100 per minute")
+    client = app.test_client()
+    one = {"REMOTE_ADDR": "10.9.9.9"}
+    for i in range(3):  # many usernames from one address: the per-client limit applies
+        response = client.post(
+            "/auth/token", json={"username": f"u{i}", "password": "wrong!!!"}, environ_base=one
         )
+        assert response.status_code == 401
     blocked = client.post(
-        "/auth/token",
-        json={"username": "u9", "password": "x" * 9},
-        environ_base={"REMOTE_ADDR": "10.9.9.9"},
+        "/auth/token", json={"username": "viewer", "password": PASSWORD}, environ_base=one
     )
     assert blocked.status_code == 429
+    other = {"REMOTE_ADDR": "10.9.9.10"}
+    right = {"username": "viewer", "password": PASSWORD}
+    assert client.post("/auth/token", json=right, environ_base=other).status_code == 200
 
 
 ROUTES = [
@@ -186,7 +199,11 @@ ROUTES = [
     ("patch", "/incidents/{id}", {"title": "renamed"}, "responder"),
     ("post", "/incidents/{id}/transitions", {"status": "acknowledged"}, "responder"),
     ("delete", "/incidents/{id}", None, "admin"),
+    ("get", "/audit/events", None, "admin"),
+    ("get", "/users/{user}/sessions", None, "admin"),
+    ("delete", "/users/{user}/sessions", None, "admin"),
 ]
+PATH_PARAMS = {"{id}": "<int:incident_id>", "{user}": "<username>"}
 ROLES = ["viewer", "responder", "admin"]
 
 
@@ -196,7 +213,7 @@ def test_rbac_matrix(client, headers, method, path, body, needed, role):
     created = client.post(
         "/incidents", json={"title": "x", "severity": "low"}, headers=headers("admin")
     ).get_json()
-    url = path.format(id=created["id"])
+    url = path.format(id=created["id"], user="responder")
     kwargs = {"json": body} if body is not None else {}
     response = getattr(client, method)(url, headers=headers(role), **kwargs)
     allowed = ROLES.index(role) >= ROLES.index(needed)
@@ -220,6 +237,7 @@ OTHER_ROUTES = {
     ("POST", "/auth/token"): "anyone",  # a password, rate limited
     ("POST", "/auth/refresh"): "refresh token",
     ("POST", "/auth/logout"): "viewer",
+    ("DELETE", "/users/<username>/sessions/<sid>"): "admin",  # test_sessions.py
     ("POST", "/alerts/alertmanager"): "webhook credential",
 }
 
@@ -230,7 +248,11 @@ def test_every_route_has_a_declared_guard_and_it_holds(app, client, headers):
         for rule in app.url_map.iter_rules()
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
-    in_matrix = {(m.upper(), p.replace("{id}", "<int:incident_id>")) for m, p, _, _ in ROUTES}
+    in_matrix = set()
+    for method, path, _, _ in ROUTES:
+        for param, rule in PATH_PARAMS.items():
+            path = path.replace(param, rule)
+        in_matrix.add((method.upper(), path))
     assert served == in_matrix | set(OTHER_ROUTES), "a route without a declared guard"
     for role in ROLES:  # user tokens of any role: refused where another credential is needed
         token = headers(role)
@@ -249,7 +271,7 @@ def test_revoked_token_is_refused_everywhere(client):
     for method, path, body, _ in ROUTES:
         kwargs = {"json": body} if body is not None else {}
         response = client.open(
-            path.format(id=1), method=method.upper(), headers=bearer(pair["access_token"]), **kwargs
+            path.format(id=1, user="viewer"), method=method.upper(), headers=bearer(pair["access_token"]), **kwargs
         )
         assert response.status_code == 401, (method, path)
         assert response.get_json()["detail"] == "the token has been revoked"
@@ -490,7 +512,8 @@ def test_the_api_document_states_the_role_each_guard_enforces(client):
     """The role is declared once, on the guard; the document reads it from there."""
     spec = client.get("/openapi.json").get_json()
     for method, path, _, needed in ROUTES:
-        operation = spec["paths"][path.replace("{id}", "{incident_id}")][method]
+        documented = path.replace("{id}", "{incident_id}").replace("{user}", "{username}")
+        operation = spec["paths"][documented][method]
         assert operation["description"] == f"Requires the {needed} role (or above).", path
         assert "403" in operation["responses"]
     assert "403" not in spec["paths"]["/auth/token"]["post"]["responses"]

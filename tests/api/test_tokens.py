@@ -1,5 +1,6 @@
-"""Remembered token checks: a verified token is decoded once, yet nothing that makes a token
-unusable is remembered past its time (tokens.py)."""
+"""The token layer on flask-jwt-extended: our claim checks at decode time, and the remembered
+header tokens — decoded once, yet nothing that makes a token unusable is remembered past its
+time (tokens.py)."""
 
 from __future__ import annotations
 
@@ -10,80 +11,115 @@ import jwt
 import pytest
 
 from incident_api import tokens
-from incident_api.tokens import InvalidToken
-
-KEY = "a-test-key-of-thirty-two-bytes-at-least!"
-OTHER_KEY = "another-test-key-of-thirty-two-bytes-or-more"
+from tests.api.conftest import bearer, login
 
 
 @pytest.fixture(autouse=True)
 def _forget() -> None:
-    tokens._checked.cache_clear()
+    tokens._remembered.cache_clear()
 
 
-def test_a_remembered_token_is_refused_once_it_expires(monkeypatch):
-    token = tokens.issue(KEY, "ana", "access", role="viewer")
-    claims = tokens.verify(KEY, token, "access")
-    assert claims["sub"] == "ana"
-    later = int(claims["exp"]) + 1
-    monkeypatch.setattr(tokens, "time", SimpleNamespace(time=lambda: later))
-    with pytest.raises(InvalidToken, match="expired"):
-        tokens.verify(KEY, token, "access")
-    assert tokens._checked.cache_info().hits == 1  # refused although it was remembered
+def _claims(app, **changes):
+    now = int(time.time())
+    claims = {
+        "sub": "viewer",
+        "jti": "j-1",
+        "sid": "s-1",
+        "type": "access",
+        "role": "viewer",
+        "fresh": False,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 60,
+    }
+    claims.update(changes)
+    return {k: v for k, v in claims.items() if v is not None}
 
 
-def test_a_token_is_decoded_once_while_it_is_used(monkeypatch):
-    token = tokens.issue(KEY, "ana", "access", role="viewer")
+def _sign(app, claims, algorithm="HS256"):
+    return jwt.encode(claims, app.config["JWT_SECRET_KEY"], algorithm=algorithm)
+
+
+def test_a_remembered_token_is_refused_once_it_expires(client, monkeypatch):
+    access = login(client, "viewer")["access_token"]
+    assert client.get("/incidents", headers=bearer(access)).status_code == 200
+    exp = jwt.decode(access, options={"verify_signature": False})["exp"]
+    monkeypatch.setattr(tokens, "time", SimpleNamespace(time=lambda: exp + 1))
+    response = client.get("/incidents", headers=bearer(access))
+    assert response.status_code == 401
+    assert response.get_json()["detail"] == "the token has expired"
+    assert tokens._remembered.cache_info().hits >= 1  # refused although it was remembered
+
+
+def test_a_header_token_is_decoded_once_while_it_is_used(client, monkeypatch):
+    access = login(client, "viewer")["access_token"]
+    assert client.get("/incidents", headers=bearer(access)).status_code == 200
     decodes = []
     real = jwt.decode
     monkeypatch.setattr(jwt, "decode", lambda *a, **k: decodes.append(1) or real(*a, **k))
     for _ in range(3):
-        assert tokens.verify(KEY, token, "access")["role"] == "viewer"
-    assert len(decodes) == 1
+        assert client.get("/incidents", headers=bearer(access)).status_code == 200
+    assert decodes == []
 
 
-def test_remembering_is_per_key_and_per_kind():
-    token = tokens.issue(KEY, "ana", "access", role="viewer")
-    tokens.verify(KEY, token, "access")
-    with pytest.raises(InvalidToken, match="invalid"):
-        tokens.verify(OTHER_KEY, token, "access")
-    with pytest.raises(InvalidToken, match="a refresh token is required"):
-        tokens.verify(KEY, token, "refresh")
+def test_remembering_is_per_secret(make_app):
+    first, second = make_app().test_client(), make_app().test_client()
+    access = login(first, "viewer")["access_token"]
+    assert first.get("/incidents", headers=bearer(access)).status_code == 200
+    refused = second.get("/incidents", headers=bearer(access))
+    assert refused.status_code == 401
+    assert refused.get_json()["detail"] == "the token is invalid"
 
 
-def test_refused_tokens_are_not_remembered():
-    token = tokens.issue(KEY, "ana", "access", role="viewer")
+def test_refused_tokens_are_not_remembered(app, client):
+    forged = jwt.encode(_claims(app), "x" * 48, algorithm="HS256")
     for _ in range(2):
-        with pytest.raises(InvalidToken):
-            tokens.verify(OTHER_KEY, token, "access")
-    info = tokens._checked.cache_info()
+        assert client.get("/incidents", headers=bearer(forged)).status_code == 401
+    info = tokens._remembered.cache_info()
     assert (info.currsize, info.hits) == (0, 0)
 
 
-def test_a_token_not_yet_valid_becomes_usable_when_its_time_comes():
-    now = time.time()
-    token = jwt.encode(
-        {
-            "sub": "ana",
-            "jti": "j1",
-            "type": "access",
-            "role": "viewer",
-            "iat": int(now),
-            "nbf": int(now) + 1,
-            "exp": int(now) + 60,
-        },
-        KEY,
-        algorithm="HS256",
-    )
-    with pytest.raises(InvalidToken):
-        tokens.verify(KEY, token, "access")  # refused, and so not remembered
+def test_a_token_not_yet_valid_becomes_usable_when_its_time_comes(app, client):
+    now = int(time.time())
+    token = _sign(app, _claims(app, nbf=now + 1, iat=now))
+    assert client.get("/incidents", headers=bearer(token)).status_code == 401
     time.sleep(1.1)
-    assert tokens.verify(KEY, token, "access")["sub"] == "ana"
+    assert client.get("/incidents", headers=bearer(token)).status_code == 200
 
 
-def test_remembered_claims_are_read_only():
-    token = tokens.issue(KEY, "ana", "access", role="viewer")
-    claims = tokens.verify(KEY, token, "access")
-    with pytest.raises(TypeError):
-        claims["role"] = "admin"  # type: ignore[index]
-    assert tokens.verify(KEY, token, "access")["role"] == "viewer"
+@pytest.mark.parametrize(
+    ("changes", "detail"),
+    [
+        ({"sid": None}, "the token lacks the sid claim"),
+        ({"nbf": None, "iat": None}, "the token lacks the iat, nbf claims"),
+        ({"exp": None}, "the token lacks the exp claim"),
+        ({"role": None}, "the token is invalid"),
+        ({"role": "root"}, "the token is invalid"),
+        ({"sub": ""}, "the token is invalid"),
+        ({"sid": 7}, "the token is invalid"),
+        ({"type": "id"}, "the token is invalid"),
+    ],
+)
+def test_tokens_without_every_claim_we_issue_are_refused(app, client, changes, detail):
+    response = client.get("/incidents", headers=bearer(_sign(app, _claims(app, **changes))))
+    assert response.status_code == 401
+    assert response.content_type == "application/problem+json"
+    assert response.get_json()["detail"] == detail
+
+
+def test_only_hs256_is_accepted(app, client):
+    for algorithm in ("HS384", "HS512"):
+        token = _sign(app, _claims(app), algorithm)
+        assert client.get("/incidents", headers=bearer(token)).status_code == 401
+    unsigned = jwt.encode(_claims(app), None, algorithm="none")
+    assert client.get("/incidents", headers=bearer(unsigned)).status_code == 401
+
+
+def test_claims_handed_to_a_request_are_its_own_copy(app, client):
+    access = login(client, "viewer")["access_token"]
+    with app.test_request_context(headers=bearer(access)):
+        from flask_jwt_extended import get_jwt, verify_jwt_in_request
+
+        verify_jwt_in_request()
+        get_jwt()["role"] = "admin"
+    assert client.delete("/incidents/1", headers=bearer(access)).status_code == 403

@@ -164,18 +164,52 @@ def test_missing_incidents(database):
         lambda: store.get(999),
         lambda: store.events(999),
         lambda: store.transition(999, Status.RESOLVED, actor="a"),
-        lambda: store.delete(999),
+        lambda: store.delete(999, actor="a"),
     ):
         with pytest.raises(IncidentNotFound):
             call()
 
 
-def test_delete_removes_the_timeline_too(database):
+def test_delete_hides_the_incident_but_keeps_it_for_the_audit(database):
     store = IncidentStore(database)
-    incident = store.create(title="x", severity=Severity.LOW, actor="a")
-    store.delete(incident.id)
+    incident = store.create(title="x", severity=Severity.HIGH, actor="a")
+    kept = store.create(title="y", severity=Severity.HIGH, actor="a")
+    store.delete(incident.id, actor="root")
+    for read in (store.get, store.events):
+        with pytest.raises(IncidentNotFound):
+            read(incident.id)
+    with pytest.raises(IncidentNotFound):  # and no write reaches it
+        store.transition(incident.id, Status.RESOLVED, actor="a")
     with pytest.raises(IncidentNotFound):
-        store.events(incident.id)
+        store.delete(incident.id, actor="root")
+    assert [i.id for i in store.list().items] == [kept.id]
+    assert store.open_by_severity()["high"] == 1
+    trail = list(store.audit_events(incident_id=incident.id))
+    assert [(e.kind, e.actor) for e in trail] == [("opened", "a"), ("deleted", "root")]
+
+
+def test_a_deleted_incident_frees_its_fingerprint(database):
+    store = IncidentStore(database)
+    first = _open(store, "orders/amount")
+    store.delete(first.incident.id, actor="root")
+    again = _open(store, "orders/amount")
+    assert again.opened and again.incident.id != first.incident.id
+    assert again.incident.previous_incident_id is None  # never points at a hidden one
+
+
+def test_audit_events_page_through_everything_in_order(database, monkeypatch):
+    import warehouse.incidents.reads as reads
+
+    monkeypatch.setattr(reads, "AUDIT_BATCH", 3)
+    store = IncidentStore(database)
+    ids = [store.create(title=f"t{i}", severity=Severity.LOW, actor="a").id for i in range(4)]
+    store.transition(ids[0], Status.ACKNOWLEDGED, actor="b")
+    events = list(store.audit_events())
+    assert [e.id for e in events] == sorted(e.id for e in events)
+    assert len(events) == 5
+    assert [e.kind for e in store.audit_events(incident_id=ids[0])] == ["opened", "transition"]
+    since = events[-1].at
+    assert [e.id for e in store.audit_events(since=since)][-1] == events[-1].id
 
 
 def test_filters_and_keyset_pagination(database):

@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from warehouse.denylist import SqlDenylist
 from warehouse.models import RevokedSubject, utcnow
+from warehouse.sessions import EndReason, SessionStore
 from warehouse.users import Role, UserExists, UserNotFound, UserStore
 
 
@@ -34,9 +35,9 @@ def test_sql_denylist_remembers_until_expiry(database):
     denylist.revoke("live", now + timedelta(minutes=5))
     denylist.revoke("live", now + timedelta(minutes=5))  # twice is fine
     denylist.revoke("dead", now - timedelta(seconds=1))
-    assert denylist.is_revoked("live", "ann", now)
-    assert not denylist.is_revoked("dead", "ann", now)
-    assert not denylist.is_revoked("never", "ann", now)
+    assert denylist.is_revoked("live", "ann", "no-session", now)
+    assert not denylist.is_revoked("dead", "ann", "no-session", now)
+    assert not denylist.is_revoked("never", "ann", "no-session", now)
     denylist.ping()
 
 
@@ -45,11 +46,22 @@ def test_sql_denylist_revokes_a_subjects_tokens_issued_until_then(database):
     at = utcnow()
     denylist.revoke_subject("ann", at, at + timedelta(days=7))
     denylist.revoke_subject("ann", at, at + timedelta(days=7))  # again: one entry, no error
-    assert denylist.is_revoked("j1", "ann", at - timedelta(minutes=5))
-    assert denylist.is_revoked("j2", "ann", at)  # issued in the same instant: revoked
-    assert not denylist.is_revoked("j3", "ann", at + timedelta(seconds=1))
-    assert not denylist.is_revoked("j1", "bob", at - timedelta(minutes=5))  # only ann's
+    assert denylist.is_revoked("j1", "ann", "no-session", at - timedelta(minutes=5))
+    assert denylist.is_revoked("j2", "ann", "no-session", at)  # issued in the same instant: revoked
+    assert not denylist.is_revoked("j3", "ann", "no-session", at + timedelta(seconds=1))
+    assert not denylist.is_revoked("j1", "bob", "no-session", at - timedelta(minutes=5))  # only ann's
     denylist.revoke_subject("old", at - timedelta(days=8), at - timedelta(days=1))
     with database.reads() as session:  # each write purges what expired: "old" is gone
         assert session.scalars(select(RevokedSubject.subject)).all() == ["ann"]
-    assert denylist.is_revoked("j1", "ann", at - timedelta(minutes=5))
+    assert denylist.is_revoked("j1", "ann", "no-session", at - timedelta(minutes=5))
+
+
+def test_sql_denylist_refuses_the_tokens_of_an_ended_session(database):
+    sessions, denylist = SessionStore(database), SqlDenylist(database)
+    now = utcnow()
+    sid = sessions.start("ann", "r1", now + timedelta(days=7), client="10.0.0.1", agent="t")
+    assert not denylist.is_revoked("a1", "ann", sid, now)
+    sessions.revoke(sid, EndReason.LOGOUT)
+    denylist.revoke_session(sid, now + timedelta(days=7))
+    assert denylist.is_revoked("a1", "ann", sid, now)
+    assert not denylist.is_revoked("a1", "ann", "another-session", now)

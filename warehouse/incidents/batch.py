@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from warehouse.incidents.reads import EVENTS
+from warehouse.incidents.reads import EVENTS, LIVE, UNRESOLVED
 from warehouse.incidents.requests import (
     Outcome,
     Request,
@@ -19,7 +19,6 @@ from warehouse.incidents.requests import (
     opened_event,
     touch,
 )
-from warehouse.lifecycle import Status
 from warehouse.models import Incident, IncidentEvent, utcnow
 
 
@@ -56,7 +55,7 @@ def touch_many(
             select(Incident)
             .where(
                 Incident.fingerprint.in_(fingerprints),
-                Incident.status != Status.RESOLVED.value,
+                UNRESOLVED,
             )
             .order_by(Incident.fingerprint)
             .with_for_update()
@@ -79,7 +78,7 @@ def touch_many(
             fingerprint: last
             for fingerprint, last in session.execute(
                 select(Incident.fingerprint, func.max(Incident.id))
-                .where(Incident.fingerprint.in_([r.fingerprint for _, r in fresh]))
+                .where(Incident.fingerprint.in_([r.fingerprint for _, r in fresh]), LIVE)
                 .group_by(Incident.fingerprint)
             )
         }

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -43,7 +43,11 @@ EventRow: TypeAlias = Row[Any]
 
 INCIDENTS: Final = cast(Table, Incident.__table__)
 EVENTS: Final = cast(Table, IncidentEvent.__table__)
-_INCIDENT_BY_ID: Final = select(INCIDENTS).where(INCIDENTS.c.id == bindparam("id"))
+LIVE: Final = INCIDENTS.c.deleted_at.is_(None)
+"""Not deleted by an admin: every read sees only these (deleted ones stay for the audit)."""
+UNRESOLVED: Final = (INCIDENTS.c.status != Status.RESOLVED.value) & LIVE
+"""The incidents that hold their fingerprint (the partial unique index's condition)."""
+_INCIDENT_BY_ID: Final = select(INCIDENTS).where(INCIDENTS.c.id == bindparam("id"), LIVE)
 _EVENTS_OF: Final = (
     select(EVENTS).where(EVENTS.c.incident_id == bindparam("id")).order_by(EVENTS.c.id)
 )
@@ -65,13 +69,25 @@ def _page_statement(bound: frozenset[str]) -> Select[Any]:
     """A page's statement for the parameters in ``bound``, built once per combination: built
     afresh for each request, the statement and its cache key were a large share of a filtered
     page's read (docs/benchmarks.md)."""
-    query = select(INCIDENTS)
+    query = select(INCIDENTS).where(LIVE)
     for name, condition in PAGE_FILTERS.items():
         if name in bound:
             query = query.where(condition(bindparam(name)))
     if "before_id" in bound:
         query = query.where(INCIDENTS.c.id < bindparam("before_id"))
     return query.order_by(INCIDENTS.c.id.desc()).limit(bindparam("limit", type_=Integer))
+
+
+AUDIT_BATCH: Final = 500
+
+
+def _audit_statement(bound: frozenset[str]) -> Select[Any]:
+    query = select(EVENTS).where(EVENTS.c.id > bindparam("after_id"))
+    if "incident_id" in bound:
+        query = query.where(EVENTS.c.incident_id == bindparam("incident_id"))
+    if "since" in bound:
+        query = query.where(EVENTS.c.at >= bindparam("since"))
+    return query.order_by(EVENTS.c.id).limit(AUDIT_BATCH)
 
 
 class IncidentNotFound(LookupError):
@@ -176,12 +192,29 @@ class IncidentReads:
         items = list(rows[:limit])
         return Page(items, encode_cursor(items[-1].id) if more and items else None)
 
+    def audit_events(
+        self, *, incident_id: int | None = None, since: datetime | None = None
+    ) -> Iterator[EventRow]:
+        """Every timeline event in id order — deleted incidents' included — read in batches
+        of :data:`AUDIT_BATCH`, each on its own connection, so a long export holds none
+        between batches."""
+        params: dict[str, Any] = {"after_id": 0}
+        if incident_id is not None:
+            params["incident_id"] = incident_id
+        if since is not None:
+            params["since"] = since
+        query = _audit_statement(frozenset(params))
+        while True:
+            rows = self.db.read(lambda c: c.execute(query, params).all())
+            yield from rows
+            if len(rows) < AUDIT_BATCH:
+                return
+            params["after_id"] = rows[-1].id
+
     def open_by_severity(self) -> dict[str, int]:
         """Not-resolved incidents per severity (every severity present, zeros included)."""
         query = (
-            select(Incident.severity, func.count())
-            .where(Incident.status != Status.RESOLVED.value)
-            .group_by(Incident.severity)
+            select(Incident.severity, func.count()).where(UNRESOLVED).group_by(Incident.severity)
         )
         with self.db.reads() as session:
             counts = {severity: int(n) for severity, n in session.execute(query)}

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from warehouse.db import custom_plans
 from warehouse.fingerprint import manual_fingerprint
 from warehouse.incidents.batch import bulk_touchable, touch_many
-from warehouse.incidents.reads import IncidentNotFound, IncidentReads, check_id
+from warehouse.incidents.reads import LIVE, UNRESOLVED, IncidentNotFound, IncidentReads, check_id
 from warehouse.incidents.requests import (
     Note,
     Outcome,
@@ -34,9 +34,7 @@ _UPDATABLE: Final = frozenset({"title", "description", "severity", "assignee"})
 
 def _open_for(session: Session, fingerprint: str) -> Incident | None:
     query = (
-        select(Incident)
-        .where(Incident.fingerprint == fingerprint, Incident.status != Status.RESOLVED.value)
-        .with_for_update()
+        select(Incident).where(Incident.fingerprint == fingerprint, UNRESOLVED).with_for_update()
     )
     return session.scalars(query).first()
 
@@ -53,7 +51,7 @@ def _note(session: Session, request: Note) -> Outcome:
         return Outcome(None, duplicate=True)
     newest = (
         select(Incident)
-        .where(Incident.fingerprint == request.fingerprint)
+        .where(Incident.fingerprint == request.fingerprint, LIVE)
         .order_by(Incident.id.desc())
         .limit(1)
         .with_for_update()
@@ -78,7 +76,7 @@ def _note(session: Session, request: Note) -> Outcome:
 def _locked(session: Session, incident_id: int) -> Incident:
     check_id(incident_id)
     incident = session.scalars(
-        select(Incident).where(Incident.id == incident_id).with_for_update()
+        select(Incident).where(Incident.id == incident_id, LIVE).with_for_update()
     ).first()
     if incident is None:
         raise IncidentNotFound(incident_id)
@@ -206,7 +204,7 @@ class IncidentStore(IncidentReads):
             clash = session.scalar(
                 select(Incident.id).where(
                     Incident.fingerprint == incident.fingerprint,
-                    Incident.status != Status.RESOLVED.value,
+                    UNRESOLVED,
                     Incident.id != incident.id,
                 )
             )
@@ -273,6 +271,12 @@ class IncidentStore(IncidentReads):
 
         return self._retrying(work)
 
-    def delete(self, incident_id: int) -> None:
+    def delete(self, incident_id: int, *, actor: str) -> None:
+        """Hide the incident from every read; it and its timeline stay, with a ``deleted``
+        event saying who did it, for :meth:`audit_events`."""
         with self.db.transaction() as session:
-            session.delete(_locked(session, incident_id))
+            incident = _locked(session, incident_id)
+            now = utcnow()
+            incident.deleted_at = now
+            incident.updated_at = now
+            session.add(event(incident, actor=actor, kind="deleted", at=now))
