@@ -48,6 +48,8 @@ from warehouse.users import Role
 
 F = TypeVar("F", bound=Callable[..., Any])
 CHALLENGE: Final = {"WWW-Authenticate": 'Bearer realm="driftwatch"'}
+SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
+"""Views that only read: their revocation check may overlap the read (:func:`_overlapped`)."""
 
 security_log = structlog.get_logger("incident_api.security")
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
@@ -99,14 +101,40 @@ def verified(kind: Kind) -> Mapping[str, Any]:
     return claims
 
 
+def _allowed(claims: Mapping[str, Any], role: Role) -> None:
+    if not Role(claims["role"]).allows(role):
+        raise ApiProblem(403, f"this needs the {role.value} role")
+
+
+def _overlapped(view: Callable[..., Any], role: Role, *args: Any, **kwargs: Any) -> Any:
+    """A safe (read-only) request: the denylist is asked first and its answer read after the
+    view, so the two round trips (denylist, database) overlap. A revoked token still gets 401,
+    whatever the view answered, and a denylist that cannot answer still gets 503: what the
+    view computed is dropped, and it changed nothing."""
+    verify_jwt_in_request(skip_revocation_check=True)
+    claims = get_jwt()
+    g.token_claims = claims
+    answer = services().denylist.ask(
+        claims["jti"], claims["sub"], claims["sid"], tokens.issued_at(claims)
+    )
+    try:
+        _allowed(claims, role)
+        result = view(*args, **kwargs)
+    finally:
+        if answer():
+            raise _unauthorized("the token has been revoked")
+    return result
+
+
 def require_role(role: Role) -> Callable[[F], F]:
     """A valid, unrevoked access token whose role includes ``role``."""
 
     def decorate(view: F) -> F:
         @wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            if not Role(verified("access")["role"]).allows(role):
-                raise ApiProblem(403, f"this needs the {role.value} role")
+            if request.method in SAFE_METHODS:
+                return _overlapped(view, role, *args, **kwargs)
+            _allowed(verified("access"), role)
             return view(*args, **kwargs)
 
         setattr(guarded, REQUIRED_ROLE, role.value)  # read by the OpenAPI document
@@ -278,6 +306,8 @@ def logout() -> Response:
     access = g.token_claims
     other = _body_refresh_claims(access["sub"])
     end_session(access["sid"], EndReason.LOGOUT)
+    # The token itself too: it stays refused even if its session row were gone.
+    services().denylist.revoke(access["jti"], tokens.expires_at(access))
     if other is not None and other["sid"] != access["sid"]:
         end_session(other["sid"], EndReason.LOGOUT)
     return Response(status=204)

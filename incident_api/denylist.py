@@ -13,6 +13,7 @@ and protected calls answer 503 with Retry-After (never 200 on a possibly revoked
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Final, Protocol
 
@@ -31,6 +32,11 @@ class DenylistUnavailable(RuntimeError):
     """The denylist cannot answer; the caller must refuse the request (fail closed)."""
 
 
+Answer = Callable[[], bool]
+"""Whether the token asked about is revoked: read when called (DenylistUnavailable if the
+denylist cannot say), so the caller can do its own I/O while the question is in flight."""
+
+
 class Denylist(Protocol):
     backend: str
 
@@ -43,6 +49,10 @@ class Denylist(Protocol):
     ) -> None: ...
 
     def is_revoked(self, jti: str, subject: str, sid: str, issued_at: datetime) -> bool: ...
+
+    def ask(self, jti: str, subject: str, sid: str, issued_at: datetime) -> Answer:
+        """Send the question now; the returned :data:`Answer` must be called exactly once."""
+        ...
 
     def ping(self) -> None: ...
 
@@ -75,15 +85,38 @@ class RedisDenylist:
         self._set(SUBJECT_PREFIX + subject, repr(issued_before.timestamp()), expires_at)
 
     def is_revoked(self, jti: str, subject: str, sid: str, issued_at: datetime) -> bool:
+        return self.ask(jti, subject, sid, issued_at)()
+
+    def ask(self, jti: str, subject: str, sid: str, issued_at: datetime) -> Answer:
+        """MGET of the token's, the session's and the subject's keys, written to a pooled
+        connection now and read back when the answer is called: a safe read overlaps its
+        database round trip with this one."""
+        pool = self.client.connection_pool
+        keys = (KEY_PREFIX + jti, SESSION_PREFIX + sid, SUBJECT_PREFIX + subject)
         try:
-            token, session, subject_before = self.client.mget(
-                KEY_PREFIX + jti, SESSION_PREFIX + sid, SUBJECT_PREFIX + subject
-            )
-        except redis.RedisError as exc:
+            connection = pool.get_connection()
+        except (redis.RedisError, OSError) as exc:
             raise DenylistUnavailable(f"redis: {exc}") from None
-        if token is not None or session is not None:
-            return True
-        return subject_before is not None and issued_at.timestamp() <= float(subject_before)
+        try:
+            connection.send_command("MGET", *keys)
+        except (redis.RedisError, OSError) as exc:
+            connection.disconnect()
+            pool.release(connection)
+            raise DenylistUnavailable(f"redis: {exc}") from None
+
+        def answer() -> bool:
+            try:
+                token, session, subject_before = connection.read_response()
+            except (redis.RedisError, OSError) as exc:
+                connection.disconnect()  # a reply may still be on its way: never reuse it
+                raise DenylistUnavailable(f"redis: {exc}") from None
+            finally:
+                pool.release(connection)
+            if token is not None or session is not None:
+                return True
+            return subject_before is not None and issued_at.timestamp() <= float(subject_before)
+
+        return answer
 
     def ping(self) -> None:
         try:
@@ -111,6 +144,11 @@ class EmbeddedDenylist:
 
     def is_revoked(self, jti: str, subject: str, sid: str, issued_at: datetime) -> bool:
         return self.store.is_revoked(jti, subject, sid, issued_at)
+
+    def ask(self, jti: str, subject: str, sid: str, issued_at: datetime) -> Answer:
+        """Answered at once: the question shares the request's database connection."""
+        revoked = self.is_revoked(jti, subject, sid, issued_at)
+        return lambda: revoked
 
     def ping(self) -> None:
         self.store.ping()

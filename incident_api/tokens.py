@@ -12,7 +12,11 @@ unverified, to find its key), so a header token that passed once is remembered â
 :data:`VERIFIED_CACHE_SIZE` per process â€” and later only its expiry is checked again. What is
 remembered cannot go stale: the signature and claims are fixed by the token's bytes, and
 ``nbf``/``iat``, once past, stay past. Failures are never remembered; revocation is asked on
-every request (the blocklist loader in :mod:`incident_api.auth`).
+every request (the blocklist loader in :mod:`incident_api.auth`). The extension also re-reads
+each token's header on every request (after the token verified), and PyJWT checks every
+character of every segment in Python to do it, so that header is remembered too
+(:func:`_remembered_header`, installed where the extension looks it up; a test fails if an
+upgrade moves it).
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any, Final, Literal
 
 import jwt
 from flask import Flask, current_app
 from flask_jwt_extended import JWTManager
+from flask_jwt_extended import view_decorators as _extension_views
 from flask_jwt_extended.exceptions import JWTDecodeError
 
 from warehouse.users import Role
@@ -95,6 +101,19 @@ def _remembered(manager: TokenManager, key: str, encoded_token: str) -> Mapping[
     cache key so apps with other secrets never share an entry)."""
     return manager._decode_verified(encoded_token)
 
+
+@lru_cache(maxsize=VERIFIED_CACHE_SIZE)
+def _header(encoded_token: str) -> Mapping[str, Any]:
+    return MappingProxyType(jwt.get_unverified_header(encoded_token))
+
+
+def _remembered_header(encoded_token: str) -> dict[str, Any]:
+    """The extension's ``get_unverified_jwt_headers``, remembered per token: it is only asked
+    for tokens that have just verified, and a token's header is fixed by its bytes."""
+    return dict(_header(encoded_token))
+
+
+_extension_views.get_unverified_jwt_headers = _remembered_header  # type: ignore[attr-defined]
 
 manager: Final = TokenManager()
 

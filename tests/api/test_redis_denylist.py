@@ -122,3 +122,48 @@ def test_users_disable_with_redis_down_says_so_and_can_be_run_again(make_app, ow
     again = runner.invoke(args=["users", "disable", "responder"])
     assert again.exit_code == 0, again.output
     assert client.get("/incidents", headers=bearer(pair["access_token"])).status_code == 401
+
+
+def test_reads_overlap_the_check_yet_a_revoked_token_gets_401(make_app, own_redis):
+    """GETs send the denylist's question before the read and take its answer after: whatever
+    the read found (a row, a 404, a 403), a revoked token is answered 401, and every
+    connection goes back to the pool."""
+    app = make_app(redis_url=own_redis.url)
+    client = app.test_client()
+    live, revoked = login(client, "viewer"), login(client, "viewer")
+    assert client.post("/auth/logout", headers=bearer(revoked["access_token"])).status_code == 204
+    for path in ("/incidents", "/incidents/999999", "/audit/events"):
+        response = client.get(path, headers=bearer(revoked["access_token"]))
+        assert (path, response.status_code) == (path, 401)
+        assert response.get_json()["detail"] == "the token has been revoked"
+    assert client.get("/incidents/999999", headers=bearer(live["access_token"])).status_code == 404
+    assert client.get("/audit/events", headers=bearer(live["access_token"])).status_code == 403
+    with app.app_context():
+        from incident_api.services import services
+
+        pool = services().denylist.client.connection_pool  # type: ignore[attr-defined]
+        assert pool._in_use_connections == set()
+
+
+def test_a_denylist_that_hangs_after_the_question_fails_closed(make_app, own_redis):
+    """The question is written (the kernel takes it) but no answer comes: the read that
+    overlapped it is dropped and the client gets 503; once Redis answers again the next
+    request is served — the connection that timed out is never read from again, so no late
+    reply can be taken for another request's answer."""
+    import signal
+
+    app = make_app(redis_url=own_redis.url, redis_timeout_seconds=0.3, retry_after_seconds=3)
+    client = app.test_client()
+    token = login(client, "viewer")["access_token"]
+    assert own_redis.process is not None
+    own_redis.process.send_signal(signal.SIGSTOP)
+    try:
+        response = client.get("/incidents", headers=bearer(token))
+    finally:
+        own_redis.process.send_signal(signal.SIGCONT)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "3"
+    assert client.get("/incidents", headers=bearer(token)).status_code == 200
+    revoked = login(client, "viewer")
+    client.post("/auth/logout", headers=bearer(revoked["access_token"]))
+    assert client.get("/incidents", headers=bearer(revoked["access_token"])).status_code == 401

@@ -17,6 +17,7 @@ from tests.api.conftest import bearer, login
 @pytest.fixture(autouse=True)
 def _forget() -> None:
     tokens._remembered.cache_clear()
+    tokens._header.cache_clear()
 
 
 def _claims(app, **changes):
@@ -60,6 +61,23 @@ def test_a_header_token_is_decoded_once_while_it_is_used(client, monkeypatch):
     for _ in range(3):
         assert client.get("/incidents", headers=bearer(access)).status_code == 200
     assert decodes == []
+
+
+def test_a_tokens_header_is_read_once_too(client, monkeypatch):
+    from flask_jwt_extended import view_decorators
+
+    assert view_decorators.get_unverified_jwt_headers is tokens._remembered_header
+    access = login(client, "viewer")["access_token"]
+    assert client.get("/incidents", headers=bearer(access)).status_code == 200
+    reads = []
+    real = jwt.get_unverified_header
+    monkeypatch.setattr(jwt, "get_unverified_header", lambda t: reads.append(t) or real(t))
+    for _ in range(3):
+        assert client.get("/incidents", headers=bearer(access)).status_code == 200
+    assert reads == []
+    forged = access[:-4] + ("AAAA" if not access.endswith("AAAA") else "BBBB")
+    assert client.get("/incidents", headers=bearer(forged)).status_code == 401
+    assert tokens._header.cache_info().currsize == 1  # remembered only for tokens that verified
 
 
 def test_remembering_is_per_secret(make_app):
