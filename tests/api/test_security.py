@@ -271,7 +271,10 @@ def test_revoked_token_is_refused_everywhere(client):
     for method, path, body, _ in ROUTES:
         kwargs = {"json": body} if body is not None else {}
         response = client.open(
-            path.format(id=1, user="viewer"), method=method.upper(), headers=bearer(pair["access_token"]), **kwargs
+            path.format(id=1, user="viewer"),
+            method=method.upper(),
+            headers=bearer(pair["access_token"]),
+            **kwargs,
         )
         assert response.status_code == 401, (method, path)
         assert response.get_json()["detail"] == "the token has been revoked"
