@@ -141,7 +141,7 @@ def test_reads_overlap_the_check_yet_a_revoked_token_gets_401(make_app, own_redi
     with app.app_context():
         from incident_api.services import services
 
-        pool = services().denylist.client.connection_pool  # type: ignore[attr-defined]
+        pool = services().denylist.client.connection_pool
         assert pool._in_use_connections == set()
 
 
