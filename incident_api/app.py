@@ -11,7 +11,18 @@ from flask_cors import CORS
 from opentelemetry.sdk.trace.export import SpanExporter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from incident_api import alerts, audit, auth, cli, docs_ui, errors, incidents, ops, sessions
+from incident_api import (
+    alerts,
+    audit,
+    auth,
+    cli,
+    docs_ui,
+    errors,
+    incidents,
+    ops,
+    sessions,
+    tokens,
+)
 from incident_api.denylist import make_denylist
 from incident_api.logs import TRACE_HEADER, configure_logging, install_request_logging
 from incident_api.metrics import WarehouseCollector, init_metrics
@@ -111,7 +122,7 @@ def create_app(
     configure_tracing(app, db.engine, span_exporter)
     install_request_logging(app)
     init_metrics(app, WarehouseCollector(DriftResultStore(db), svc.incidents, svc.denylist))
-    auth.configure(app, settings.signing_key(), secure_cookies=settings.production)
+    tokens.configure(app, settings.signing_key(), secure_cookies=settings.production)
     auth.limiter.init_app(app)
     CORS(
         app,

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, stream_with_context
 
-from incident_api.auth import require_role
+from incident_api.guards import require_role
 from incident_api.openapi import documented
 from incident_api.schemas import AuditEvent, AuditQuery
 from incident_api.services import services

@@ -1,151 +1,44 @@
-"""Sign-in, refresh with rotation, logout — sessions (token families) on flask-jwt-extended —
-and the checks every protected route goes through.
+"""Sign-in, refresh with rotation and logout: sessions (token families) on
+flask-jwt-extended. Route guards live in :mod:`incident_api.guards`.
 
-A request is authorised by its access token alone plus one denylist lookup (token, session and
-subject in one round trip): the role is a claim of the token, and a disabled user's tokens are
-revoked as a whole (:func:`disable_user`), so no request reads the users table. The database
-decides at sign-in and at every refresh, so a role change takes effect within one access
-lifetime (15 min).
-
-Each sign-in starts a session (:mod:`warehouse.sessions`); refresh rotates its one live refresh
-token atomically, and presenting a rotated one again revokes the whole session (RFC 6819
-5.2.2.3, OAuth 2.0 Security BCP 4.14), logs a security event and counts it.
+The database decides at sign-in and at every refresh (unknown or disabled user: 401; the role
+is re-read), so a role change takes effect within one access lifetime (15 min). Each sign-in
+starts a session (:mod:`warehouse.sessions`); refresh rotates its one live refresh token
+atomically, and presenting a rotated one again revokes the whole session (RFC 6819 5.2.2.3,
+OAuth 2.0 Security BCP 4.14), logs a security event and counts it.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from functools import wraps
-from typing import Any, Final, TypeVar
+from typing import Any
 
 import jwt
 import structlog
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
-from flask_jwt_extended import (
-    create_access_token,
-    create_refresh_token,
-    get_jwt,
-    verify_jwt_in_request,
-)
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask_jwt_extended import create_access_token, create_refresh_token
 from flask_jwt_extended.exceptions import JWTDecodeError
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from incident_api import tokens
+from incident_api.guards import require_role, unauthorized, verified
 from incident_api.metrics import count_refresh_reuse
-from incident_api.openapi import REQUIRED_ROLE, documented
+from incident_api.openapi import documented
 from incident_api.passwords import verify_password
-from incident_api.problems import ApiProblem, problem
 from incident_api.schemas import LogoutRequest, TokenPair, TokenRequest
 from incident_api.services import services
-from incident_api.tokens import ACCESS_LIFETIME, REFRESH_LIFETIME, Kind
+from incident_api.tokens import ACCESS_LIFETIME, REFRESH_LIFETIME
 from incident_api.validation import FieldError, invalid_fields, parse_body
 from warehouse.models import User
 from warehouse.sessions import EndReason, RefreshReused, SessionEnded
 from warehouse.users import Role
 
-F = TypeVar("F", bound=Callable[..., Any])
-CHALLENGE: Final = {"WWW-Authenticate": 'Bearer realm="driftwatch"'}
-SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
-"""Views that only read: their revocation check may overlap the read (:func:`_overlapped`)."""
-
 security_log = structlog.get_logger("incident_api.security")
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
 bp = Blueprint("auth", __name__, url_prefix="/auth")
-
-
-def _unauthorized(detail: str) -> ApiProblem:
-    return ApiProblem(401, detail, headers=CHALLENGE)
-
-
-def _answer(detail: str) -> Response:
-    return problem(401, detail, headers=CHALLENGE)
-
-
-def _register_loaders() -> None:
-    """Every way the extension can refuse a token answers with problem+json (its defaults
-    are ``{"msg": …}`` bodies); the blocklist is our denylist, failing closed (503)."""
-    m = tokens.manager
-    m.unauthorized_loader(
-        lambda reason: _answer(
-            "a bearer token is required" if reason.startswith("Missing") else reason
-        )
-    )
-    m.invalid_token_loader(
-        lambda reason: _answer(reason if reason.startswith("the token") else "the token is invalid")
-    )
-    m.expired_token_loader(lambda _h, _p: _answer("the token has expired"))
-    m.revoked_token_loader(lambda _h, _p: _answer("the token has been revoked"))
-    m.token_in_blocklist_loader(
-        lambda _h, claims: services().denylist.is_revoked(
-            claims["jti"], claims["sub"], claims["sid"], tokens.issued_at(claims)
-        )
-    )
-
-
-def configure(app: Flask, signing_key: str, *, secure_cookies: bool) -> None:
-    tokens.configure(app, signing_key, secure_cookies=secure_cookies)
-
-
-_register_loaders()
-
-
-def verified(kind: Kind) -> Mapping[str, Any]:
-    """The claims of the request's token: signed by us, unexpired, of ``kind``, complete, and
-    not revoked (the denylist fails closed: DenylistUnavailable becomes a 503)."""
-    verify_jwt_in_request(refresh=kind == "refresh")
-    claims = get_jwt()
-    g.token_claims = claims  # for the access log and actor()
-    return claims
-
-
-def _allowed(claims: Mapping[str, Any], role: Role) -> None:
-    if not Role(claims["role"]).allows(role):
-        raise ApiProblem(403, f"this needs the {role.value} role")
-
-
-def _overlapped(view: Callable[..., Any], role: Role, *args: Any, **kwargs: Any) -> Any:
-    """A safe (read-only) request: the denylist is asked first and its answer read after the
-    view, so the two round trips (denylist, database) overlap. A revoked token still gets 401,
-    whatever the view answered, and a denylist that cannot answer still gets 503: what the
-    view computed is dropped, and it changed nothing."""
-    verify_jwt_in_request(skip_revocation_check=True)
-    claims = get_jwt()
-    g.token_claims = claims
-    answer = services().denylist.ask(
-        claims["jti"], claims["sub"], claims["sid"], tokens.issued_at(claims)
-    )
-    try:
-        _allowed(claims, role)
-        result = view(*args, **kwargs)
-    finally:
-        if answer():
-            raise _unauthorized("the token has been revoked")
-    return result
-
-
-def require_role(role: Role) -> Callable[[F], F]:
-    """A valid, unrevoked access token whose role includes ``role``."""
-
-    def decorate(view: F) -> F:
-        @wraps(view)
-        def guarded(*args: Any, **kwargs: Any) -> Any:
-            if request.method in SAFE_METHODS:
-                return _overlapped(view, role, *args, **kwargs)
-            _allowed(verified("access"), role)
-            return view(*args, **kwargs)
-
-        setattr(guarded, REQUIRED_ROLE, role.value)  # read by the OpenAPI document
-        return guarded  # type: ignore[return-value]
-
-    return decorate
-
-
-def actor() -> str:
-    """Who the request's token speaks for (the ``who`` of timeline events)."""
-    return str(g.token_claims["sub"])
 
 
 def end_session(sid: str, reason: EndReason) -> None:
@@ -230,7 +123,7 @@ def token() -> Response:
     ok = verify_password(creds.password, user.password_hash if known and user else None)
     if not (ok and user is not None and known):
         # One answer for unknown users, disabled users and wrong passwords.
-        raise _unauthorized("wrong username or password")
+        raise unauthorized("wrong username or password")
     refresh_jti = _new_jti()
     sid = svc.sessions.start(
         user.username,
@@ -254,14 +147,14 @@ def refresh() -> Response:
     svc = services()
     user = svc.users.get(claims["sub"])  # the database decides on the role, every time
     if user is None or not user.active:
-        raise _unauthorized("the token's user is unknown or disabled")
+        raise unauthorized("the token's user is unknown or disabled")
     successor = _new_jti()
     try:
         svc.sessions.rotate(
             claims["sid"], claims["jti"], successor, datetime.now(UTC) + REFRESH_LIFETIME
         )
     except SessionEnded:
-        raise _unauthorized("the token has been revoked") from None
+        raise unauthorized("the token has been revoked") from None
     except RefreshReused as reuse:
         end_session(reuse.sid, EndReason.REUSE)
         count_refresh_reuse()
@@ -272,7 +165,7 @@ def refresh() -> Response:
             client=_client(),
             action="session revoked",
         )
-        raise _unauthorized("the token has been revoked") from None
+        raise unauthorized("the token has been revoked") from None
     return _pair(user, claims["sid"], successor)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response
 from sqlalchemy import Row
 
-from incident_api.auth import actor, require_role
+from incident_api.guards import actor, require_role
 from incident_api.openapi import documented
 from incident_api.responses import json_body
 from incident_api.schemas import (

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from incident_api.auth import actor, end_session, require_role, security_log
+from incident_api.auth import end_session, security_log
+from incident_api.guards import actor, require_role
 from incident_api.openapi import documented
 from incident_api.problems import ApiProblem
 from incident_api.responses import json_body
