@@ -4,6 +4,7 @@ read from the working directory). Workers come from GUNICORN_WORKERS or WEB_CONC
 import multiprocessing
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,16 @@ os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "var/prometheus-multiproc")
 
 
 def on_starting(server: Any) -> None:
-    """Wipe the samples of an earlier run: stale files would be added to the new counts."""
+    """Refuse bad configuration in one line before any worker boots (each would print a
+    traceback and exit), then wipe the samples of an earlier run: stale files would be added
+    to the new counts."""
+    from incident_api.settings import ConfigError, load_settings
+
+    try:
+        load_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"driftwatch: {exc}\n")
+        sys.exit(1)
     directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True, exist_ok=True)

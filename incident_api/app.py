@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import click
 from flask import Flask, Response, g, request
 from flask_cors import CORS
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -26,12 +27,14 @@ from incident_api import (
 from incident_api.denylist import make_denylist
 from incident_api.logs import TRACE_HEADER, configure_logging, install_request_logging
 from incident_api.metrics import WarehouseCollector, init_metrics
+from incident_api.notifications import views as notification_views
 from incident_api.services import KEY, Services
-from incident_api.settings import Settings, load_settings
+from incident_api.settings import ConfigError, Settings, load_settings
 from incident_api.tracing import configure_tracing
 from warehouse.db import Database
 from warehouse.drift_results import DriftResultStore
 from warehouse.incidents import IncidentStore
+from warehouse.notifications import NotificationStore
 from warehouse.sessions import SessionStore
 from warehouse.users import UserStore
 
@@ -88,7 +91,13 @@ def create_app(
     """Build the API. ``config`` overrides environment settings by name (``database_url``,
     ``redis_url``, ``jwt_secret_key``, …); bad configuration raises ConfigError.
     ``span_exporter`` replaces the OTLP exporter (tests, embedding)."""
-    settings = load_settings(dict(config or {}))
+    try:
+        settings = load_settings(dict(config or {}))
+    except ConfigError as exc:
+        if click.get_current_context(silent=True) is not None:
+            # `flask --app incident_api …`: one line and exit status 1, not a traceback.
+            raise click.ClickException(str(exc)) from None
+        raise
     configure_logging(json_lines=settings.production)
     app = Flask(__name__)
     app.config.update(
@@ -115,13 +124,17 @@ def create_app(
         incidents=IncidentStore(db),
         users=UserStore(db),
         sessions=SessionStore(db),
+        notifications=NotificationStore(db),
         denylist=make_denylist(settings.redis_url, db, settings.redis_timeout_seconds),
     )
     app.extensions[KEY] = svc
     _one_connection_per_request(app, db)
     configure_tracing(app, db.engine, span_exporter)
     install_request_logging(app)
-    init_metrics(app, WarehouseCollector(DriftResultStore(db), svc.incidents, svc.denylist))
+    collector = WarehouseCollector(
+        DriftResultStore(db), svc.incidents, svc.denylist, svc.notifications
+    )
+    init_metrics(app, collector)
     tokens.configure(app, settings.signing_key(), secure_cookies=settings.production)
     auth.limiter.init_app(app)
     CORS(
@@ -136,6 +149,7 @@ def create_app(
     app.register_blueprint(incidents.bp)
     app.register_blueprint(alerts.bp)
     app.register_blueprint(audit.bp)
+    app.register_blueprint(notification_views.bp)
     app.register_blueprint(docs_ui.bp)
     errors.register(app)
     cli.register(app)

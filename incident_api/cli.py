@@ -10,6 +10,7 @@ from flask.cli import AppGroup
 
 from incident_api import auth, tokens
 from incident_api.denylist import DenylistUnavailable
+from incident_api.notifications.commands import notifications
 from incident_api.passwords import WeakPassword, hash_password
 from incident_api.services import services
 from warehouse.migrate import current_revision, head_revision, upgrade
@@ -90,3 +91,4 @@ def db_current() -> None:
 def register(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(db)
+    app.cli.add_command(notifications)

@@ -23,6 +23,7 @@ from drift import Status
 from incident_api.denylist import Denylist
 from warehouse.drift_results import DriftResultStore
 from warehouse.incidents import IncidentStore
+from warehouse.notifications import NotificationStore
 
 FEATURE_PSI: Final = "ml_feature_psi"
 FEATURE_DRIFT_RATIO: Final = "ml_feature_drift_ratio"
@@ -34,6 +35,11 @@ WAREHOUSE_UP: Final = "driftwatch_warehouse_up"
 REFRESH_REUSE: Final = "driftwatch_refresh_token_reuse_total"
 HTTP_DURATION: Final = "flask_http_request_duration_seconds"
 HTTP_TOTAL: Final = "flask_http_request_total"
+NOTIFICATIONS_PENDING: Final = "driftwatch_notifications_pending"
+NOTIFICATIONS_OLDEST_AGE: Final = "driftwatch_notifications_oldest_pending_age_seconds"
+NOTIFICATIONS_DEAD: Final = "driftwatch_notifications_dead"
+NOTIFICATIONS_TOTAL: Final = "driftwatch_notifications_total"
+"""Counted by the notification worker, served on its own ``--metrics-port``."""
 
 EXPORTED: Final = frozenset(
     {
@@ -47,19 +53,29 @@ EXPORTED: Final = frozenset(
         REFRESH_REUSE,
         HTTP_DURATION,
         HTTP_TOTAL,
+        NOTIFICATIONS_PENDING,
+        NOTIFICATIONS_OLDEST_AGE,
+        NOTIFICATIONS_DEAD,
     }
 )
+"""What the API's ``/metrics`` serves."""
+WORKER_EXPORTED: Final = frozenset({NOTIFICATIONS_TOTAL})
 
 
 class WarehouseCollector(Collector):
     """Computed on every scrape, one query per family, so values are never stale."""
 
     def __init__(
-        self, results: DriftResultStore, incidents: IncidentStore, denylist: Denylist
+        self,
+        results: DriftResultStore,
+        incidents: IncidentStore,
+        denylist: Denylist,
+        notifications: NotificationStore,
     ) -> None:
         self.results = results
         self.incidents = incidents
         self.denylist = denylist
+        self.notifications = notifications
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(WAREHOUSE_UP, "1 when the incident store answered this scrape")
@@ -111,6 +127,25 @@ class WarehouseCollector(Collector):
         for severity, count in self.incidents.open_by_severity().items():
             open_incidents.add_metric([severity], count)
         yield open_incidents
+        yield from self._notification_families()
+
+    def _notification_families(self) -> Iterator[Metric]:
+        stats = self.notifications.stats()
+        yield GaugeMetricFamily(
+            NOTIFICATIONS_PENDING,
+            "Notifications not yet delivered: pending deliveries and events not yet fanned out",
+            value=stats.pending,
+        )
+        yield GaugeMetricFamily(
+            NOTIFICATIONS_OLDEST_AGE,
+            "Age of the oldest notification not yet delivered (0 when none waits)",
+            value=stats.oldest_pending_age_seconds,
+        )
+        yield GaugeMetricFamily(
+            NOTIFICATIONS_DEAD,
+            "Deliveries that ran out of attempts or failed for good; an admin retries them",
+            value=stats.dead,
+        )
 
     def _denylist_family(self) -> Metric:
         up = GaugeMetricFamily(

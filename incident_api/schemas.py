@@ -220,3 +220,35 @@ class Health(BaseModel):
 class Ready(BaseModel):
     status: Literal["ready", "unavailable"]
     checks: dict[str, str]
+
+
+class NotificationQuery(Strict):
+    status: Literal["pending", "delivered", "dead"] | None = None
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = Field(
+        None, pattern=r"^[1-9][0-9]{0,9}$", description="next_cursor of the last page"
+    )
+
+
+class NotificationOut(BaseModel):
+    """One event to one channel (``webhook-1``…, ``slack``, ``email``)."""
+
+    model_config = ConfigDict(from_attributes=True)  # from warehouse.notifications.DeliveryRow
+
+    id: int
+    delivery_id: str = Field(description="the X-Driftwatch-Delivery header, the same on retries")
+    channel: str
+    status: Literal["pending", "delivered", "dead"]
+    attempts: int
+    event: str
+    incident_id: int
+    event_created_at: datetime
+    next_attempt_at: datetime
+    last_error: str
+    updated_at: datetime
+    delivered_at: datetime | None
+
+
+class NotificationPage(BaseModel):
+    items: list[NotificationOut]
+    next_cursor: str | None

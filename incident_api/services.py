@@ -12,6 +12,7 @@ from incident_api.denylist import Denylist
 from incident_api.settings import Settings
 from warehouse.db import Database
 from warehouse.incidents import IncidentStore
+from warehouse.notifications import NotificationStore
 from warehouse.sessions import SessionStore
 from warehouse.users import UserStore
 
@@ -26,6 +27,7 @@ class Services:
     users: UserStore
     sessions: SessionStore
     denylist: Denylist
+    notifications: NotificationStore
 
 
 def services() -> Services:

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Annotated, Final, Self
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
+from incident_api.notifications.config import NotificationSettings, split_list
 from warehouse.db import DEFAULT_DATABASE_URL
 
 MIN_SECRET_BYTES: Final = 32
@@ -45,7 +46,7 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
-class Settings(BaseSettings):
+class Settings(NotificationSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     environment: Environment = Environment.DEVELOPMENT
@@ -69,9 +70,7 @@ class Settings(BaseSettings):
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
-        return value
+        return split_list(value)
 
     @field_validator("redis_url", "jwt_secret_key", "alertmanager_webhook_token", mode="before")
     @classmethod

@@ -1,8 +1,10 @@
 """``make demo``: the whole product on embedded defaults, from a fresh clone.
 
 Generates the demo snapshots, migrates the SQLite store, creates a demo admin (password
-generated and printed once), starts the Dagster webserver + daemon on 127.0.0.1:3000 and the
-incident API on 127.0.0.1:8000, materializes the reference and the 14 daily partitions through
+generated and printed once), starts the Dagster webserver + daemon on 127.0.0.1:3000, the
+incident API on 127.0.0.1:8000, the notification worker and a local webhook sink on
+127.0.0.1:8025 (it verifies each signature and appends to var/demo/notifications.ndjson),
+materializes the reference and the 14 daily partitions through
 Dagster, waits for the drift incidents, and prints where to look. Ctrl-C stops every process it
 started. Running it again reuses what exists: no new snapshots, no second user, no partition
 evaluated twice, no duplicate incident.
@@ -10,6 +12,7 @@ evaluated twice, no duplicate incident.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -43,8 +46,10 @@ from warehouse.snapshots import SnapshotStore  # noqa: E402
 
 VAR = ROOT / "var"
 DAGSTER_HOME = VAR / "dagster"
-DAGSTER_PORT, API_PORT = 3000, 8000
+DAGSTER_PORT, API_PORT, SINK_PORT = 3000, 8000, 8025
 DAGSTER, API = f"http://127.0.0.1:{DAGSTER_PORT}", f"http://127.0.0.1:{API_PORT}"
+SINK = f"http://127.0.0.1:{SINK_PORT}"
+NOTIFIED = VAR / "demo" / "notifications.ndjson"
 DAYS_EVALUATED = [(START + timedelta(days=i)).isoformat() for i in range(DAYS)]
 
 BACKFILL = """
@@ -82,7 +87,7 @@ def prepare(store: SnapshotStore) -> tuple[Database, str | None]:
 
 def start_services() -> list[subprocess.Popen[bytes]]:
     """Dagster (webserver + daemon) and the API under gunicorn, once both answer."""
-    for port in (DAGSTER_PORT, API_PORT):
+    for port in (DAGSTER_PORT, API_PORT, SINK_PORT):
         if reachable(f"http://127.0.0.1:{port}/"):
             raise SystemExit(f"demo: 127.0.0.1:{port} is taken; stop what runs there first")
     env = dict(
@@ -98,13 +103,55 @@ def start_services() -> list[subprocess.Popen[bytes]]:
     api = start([str(BIN / "gunicorn"), *api_args], api_log, env)
     processes = [dagster, api]
     try:
+        processes += start_notifications(env)
         wait_ready(f"{API}/health", api, api_log, 60)
         wait_ready(f"{DAGSTER}/server_info", dagster, dagster_log, 180)
     except BaseException:
         stop(processes)
         raise
-    say(f"Dagster UI on {DAGSTER}, incident API on {API}")
+    say(f"Dagster UI on {DAGSTER}, incident API on {API}, notification sink on {SINK}")
     return processes
+
+
+def start_notifications(env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
+    """The local sink and the worker that signs for it; the secret lives only in their
+    environments (generated per run, never printed or logged)."""
+    secret = secrets.token_urlsafe(32)
+    NOTIFIED.parent.mkdir(parents=True, exist_ok=True)
+    sink_args = ["--port", str(SINK_PORT), "--out", str(NOTIFIED.relative_to(ROOT))]
+    sink_env = dict(env, NOTIFY_WEBHOOK_SECRET=secret)
+    sink_log, worker_log = VAR / "notify-sink.log", VAR / "notification-worker.log"
+    sink = start([sys.executable, "scripts/notify_sink.py", *sink_args], sink_log, sink_env)
+    wait_ready(f"{SINK}/", sink, sink_log, 30)
+    worker_env = dict(
+        sink_env, NOTIFY_WEBHOOK_URLS=f"{SINK}/hook", PUBLIC_URL=API, NOTIFY_MIN_SEVERITY="low"
+    )
+    worker = start(
+        [str(BIN / "flask"), "--app", "incident_api", "notifications", "worker"],
+        worker_log,
+        worker_env,
+    )
+    return [sink, worker]
+
+
+def notified() -> list[dict[str, object]]:
+    """What the sink has received, oldest first."""
+    if not NOTIFIED.exists():
+        return []
+    return [json.loads(line) for line in NOTIFIED.read_text().splitlines() if line.strip()]
+
+
+def say_notified(seen: int) -> int:
+    """Print the notifications that arrived since ``seen``; returns how many there are."""
+    arrived = notified()
+    for body in arrived[seen:]:
+        incident = body["incident"]
+        assert isinstance(incident, dict)
+        say(
+            f"notified: {body['event']} incident {incident['id']} [{incident['severity']}] "
+            f"{incident['title']}"
+        )
+    return len(arrived)
 
 
 def launch_backfill(store: SnapshotStore, results: DriftResultStore) -> None:
@@ -161,7 +208,10 @@ def print_tour(password: str | None) -> None:
   curl -s -H "Authorization: Bearer $TOKEN" '127.0.0.1:8000/incidents?status=open'
   curl -s 127.0.0.1:8000/metrics | grep ml_feature_psi
 
-  Logs: var/dagster-dev.log, var/incident-api.log.  Ctrl-C stops everything.
+  Notifications  var/demo/notifications.ndjson   (signed webhooks the local sink verified)
+
+  Logs: var/dagster-dev.log, var/incident-api.log, var/notification-worker.log,
+        var/notify-sink.log.  Ctrl-C stops everything.
 """,
         flush=True,
     )
@@ -188,9 +238,14 @@ def main() -> int:
             count = wait_for_incidents(sign_in(API, "admin", password))
             elapsed = time.monotonic() - started
             say(f"{count} drift incidents open in GET /incidents ({elapsed:.0f} s after start)")
+        seen = len(notified()) if not password else 0
+        if password:
+            wait_for(lambda: len(notified()) >= len(DRIFTED) or None, 60, "the notifications")
+        seen = say_notified(seen)
         print_tour(password)
         while all(p.poll() is None for p in processes):
             time.sleep(1)
+            seen = say_notified(seen)
         say("a demo process exited; stopping the rest")
         return 1
     except KeyboardInterrupt:

@@ -209,3 +209,64 @@ class DriftResult(Base):
         Index("ix_drift_results_feature_partition", "dataset", "feature", "partition"),
         Index("ix_drift_results_dataset_evaluated", "dataset", "evaluated_at"),
     )
+
+
+UNDISPATCHED = text("dispatched_at IS NULL")
+"""Outbox events no worker has fanned out to their deliveries yet."""
+
+
+class NotificationEvent(Base):
+    """The outbox: one row per incident change people are told about, written in the same
+    transaction as the change itself (no event without its change, no change without its
+    event). Workers fan each out to a :class:`NotificationDelivery` per configured channel."""
+
+    __tablename__ = "notification_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event: Mapped[str] = mapped_column(String(40))
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    severity: Mapped[str] = mapped_column(String(16))
+    dataset: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    """The incident as it was right after the change (what every channel renders)."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index(
+            "ix_notification_events_undispatched",
+            "id",
+            sqlite_where=UNDISPATCHED,
+            postgresql_where=UNDISPATCHED,
+        ),
+    )
+
+
+class NotificationDelivery(Base):
+    """One event to one channel: delivered at least once under a stable ``delivery_id``,
+    retried with backoff, ``dead`` after the last attempt (visible, retryable by an admin)."""
+
+    __tablename__ = "notification_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("notification_events.id", ondelete="CASCADE"), index=True
+    )
+    delivery_id: Mapped[str] = mapped_column(String(36), unique=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    """A configured channel's name (``webhook-1``, ``slack``, ``email``), never its URL."""
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        # A retried fan-out cannot make a second delivery of one event to one channel.
+        Index("uq_notification_deliveries_event_channel", "event_id", "channel", unique=True),
+        Index("ix_notification_deliveries_status_next", "status", "next_attempt_at"),
+    )

@@ -32,7 +32,7 @@ def run(*args: str) -> str:
 
 
 def test_rules_are_valid():
-    assert "SUCCESS: 12 rules found" in run(
+    assert "SUCCESS: 14 rules found" in run(
         tool("promtool"), "check", "rules", "driftwatch.rules.yml"
     )
 

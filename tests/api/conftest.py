@@ -70,6 +70,11 @@ def bearer(token: str) -> dict[str, str]:
 @pytest.fixture
 def headers(client: FlaskClient) -> Callable[[str], dict[str, str]]:
     """``headers("responder")`` → an Authorization header for that role's user."""
+    return role_headers(client)
+
+
+def role_headers(client: FlaskClient) -> Callable[[str], dict[str, str]]:
+    """An Authorization header per role, each user signed in once."""
     cache: dict[str, dict[str, str]] = {}
 
     def for_role(role: str) -> dict[str, str]:

@@ -202,6 +202,7 @@ ROUTES = [
     ("get", "/audit/events", None, "admin"),
     ("get", "/users/{user}/sessions", None, "admin"),
     ("delete", "/users/{user}/sessions", None, "admin"),
+    ("get", "/notifications", None, "admin"),
 ]
 PATH_PARAMS = {"{id}": "<int:incident_id>", "{user}": "<username>"}
 ROLES = ["viewer", "responder", "admin"]
@@ -239,6 +240,7 @@ OTHER_ROUTES = {
     ("POST", "/auth/logout"): "viewer",
     ("DELETE", "/users/<username>/sessions/<sid>"): "admin",  # test_sessions.py
     ("POST", "/alerts/alertmanager"): "webhook credential",
+    ("POST", "/notifications/<int:delivery>/retry"): "admin",  # test_notifications.py
 }
 
 

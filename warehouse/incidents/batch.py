@@ -19,7 +19,9 @@ from warehouse.incidents.requests import (
     opened_event,
     touch,
 )
+from warehouse.lifecycle import Severity
 from warehouse.models import Incident, IncidentEvent, utcnow
+from warehouse.notifications.outbox import NotificationKind, outbox_row, record
 
 
 def bulk_touchable(requests: Sequence[Request]) -> list[tuple[int, Touch]]:
@@ -64,13 +66,25 @@ def touch_many(
     now = utcnow()
     fresh: list[tuple[int, Touch]] = []
     events: list[dict[str, Any]] = []
+    notices: list[dict[str, Any]] = []
     for i, request in items:
         incident = open_now.get(request.fingerprint)
         if request.dedup_key is not None and request.dedup_key in seen:
             outcomes[i] = Outcome(incident, duplicate=True)
         elif incident is not None:
+            before = Severity(incident.severity)
             events.append(touch(incident, request, now))
             outcomes[i] = Outcome(incident, touched=True)
+            if Severity(incident.severity).rank > before.rank:
+                notices.append(
+                    outbox_row(
+                        incident,
+                        NotificationKind.SEVERITY_RAISED,
+                        now,
+                        request.actor,
+                        previous_severity=before.value,
+                    )
+                )
         else:
             fresh.append((i, request))
     if fresh:
@@ -87,6 +101,7 @@ def touch_many(
         session.flush()  # a concurrent opener makes this raise IntegrityError → retry
         for (i, request), incident in zip(fresh, opened, strict=True):
             events.append(opened_event(incident, request, now))
+            notices.append(outbox_row(incident, NotificationKind.OPENED, now, request.actor))
             outcomes[i] = Outcome(incident, opened=True)
     session.flush()
     if events:
@@ -94,3 +109,4 @@ def touch_many(
         # objects they went out as one long INSERT … RETURNING that psycopg re-parsed on
         # every delivery, too long for its statement cache (docs/benchmarks.md).
         session.execute(insert(EVENTS), events)
+    record(session, notices)  # the outbox rows commit or roll back with the changes above
