@@ -6,13 +6,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: help venv lint typecheck pytest test demo bench evidently-venv evidently-fixture clean \
-	system-deps lint-workflows security docs-check bench-api
+	system-deps lint-workflows security docs-check bench-api bench-notify
 
 help:
 	@echo "make demo   - set up and run the whole demo: Dagster on :3000, the incident API on :8000"
 	@echo "make test   - set up and run ruff, mypy and pytest (with the coverage gate)"
 	@echo "make bench  - drift benchmark against pyarrow and Evidently (docs/benchmarks.md)"
 	@echo "make bench-api - the incident API under load with wrk (DURATION=60, PROFILE=dir)"
+	@echo "make bench-notify - incident change -> webhook received, from the API and from Dagster"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "driftwatch needs Python >= 3.11")'
@@ -106,3 +107,6 @@ bench: $(STAMP) evidently-venv
 
 clean:
 	rm -rf $(VENV) $(EVIDENTLY_VENV) var .pytest_cache .mypy_cache .ruff_cache .coverage
+
+bench-notify: $(STAMP)
+	$(PY) -m bench.notify_latency --database $(or $(DATABASE),sqlite)
