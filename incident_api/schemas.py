@@ -8,6 +8,7 @@ from typing import Any, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from warehouse.incidents import MAX_ID
 from warehouse.lifecycle import Severity, Source, Status
 
 Name = Field(min_length=1, max_length=200)
@@ -228,6 +229,13 @@ class NotificationQuery(Strict):
     cursor: str | None = Field(
         None, pattern=r"^[1-9][0-9]{0,9}$", description="next_cursor of the last page"
     )
+
+    @field_validator("cursor")
+    @classmethod
+    def _an_id(cls, value: str | None) -> str | None:
+        if value is not None and int(value) > MAX_ID:
+            raise ValueError("not a cursor from this API")
+        return value
 
 
 class NotificationOut(BaseModel):

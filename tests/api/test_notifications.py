@@ -248,6 +248,11 @@ def test_a_4xx_is_permanent_and_an_admin_sees_and_retries_it(notifying, sink):
     assert again.headers["Content-Type"] == "application/problem+json"
     missing = client.post("/notifications/999999/retry", headers=headers("admin"))
     assert missing.status_code == 404
+    # Ids past what the column holds (found by schemathesis: PostgreSQL refused the query).
+    huge = client.post("/notifications/9999999999/retry", headers=headers("admin"))
+    assert huge.status_code == 404
+    past = client.get("/notifications?cursor=9999999999", headers=headers("admin"))
+    assert past.status_code == 422 and past.get_json()["errors"][0]["field"] == "cursor"
     bad = client.get("/notifications?status=lost", headers=headers("admin"))
     assert bad.status_code == 422
     assert bad.get_json()["errors"][0]["field"] == "status"

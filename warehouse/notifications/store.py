@@ -18,6 +18,7 @@ from sqlalchemy import Table, and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from warehouse.db import Database
+from warehouse.incidents.reads import MAX_ID
 from warehouse.lifecycle import Severity
 from warehouse.models import NotificationDelivery, NotificationEvent, utcnow
 
@@ -35,6 +36,12 @@ class DeliveryNotFound(LookupError):
     def __init__(self, delivery: int) -> None:
         super().__init__(f"notification {delivery} does not exist")
         self.delivery = delivery
+
+
+def _check_id(delivery: int) -> None:
+    """An id the column cannot hold is not there (PostgreSQL would refuse the query)."""
+    if not 1 <= delivery <= MAX_ID:
+        raise DeliveryNotFound(delivery)
 
 
 class NotRetryable(Exception):
@@ -245,6 +252,7 @@ class NotificationStore:
         return [DeliveryRow(*row) for row in rows]
 
     def get(self, delivery: int) -> DeliveryRow:
+        _check_id(delivery)
         query = select(*_ROW_COLUMNS).select_from(_JOINED).where(DELIVERIES.c.id == delivery)
         row = self.db.read(lambda c: c.execute(query).first())
         if row is None:
@@ -254,6 +262,7 @@ class NotificationStore:
     def retry(self, delivery: int) -> DeliveryRow:
         """Make a dead (or backing-off) delivery due now, with a fresh attempt budget; its
         ``delivery_id`` stays, so a receiver that did get it can tell."""
+        _check_id(delivery)
         with self.db.transaction() as session:
             status = session.scalar(
                 select(DELIVERIES.c.status).where(DELIVERIES.c.id == delivery).with_for_update()
