@@ -17,6 +17,7 @@ from incident_api import (
     audit,
     auth,
     cli,
+    console,
     docs_ui,
     errors,
     incidents,
@@ -39,6 +40,10 @@ from warehouse.sessions import SessionStore
 from warehouse.users import UserStore
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+CONSOLE_CSP = (  # the console's CSS is a file of ours; it runs no script at all
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 DOCS_CSP = (  # Swagger UI's scripts are files of ours, none inline
     "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "frame-ancestors 'none'"
@@ -51,8 +56,12 @@ def _security_headers(settings: Settings) -> Any:
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Referrer-Policy", "no-referrer")
-        docs = request.path.startswith("/docs")
-        headers.setdefault("Content-Security-Policy", DOCS_CSP if docs else API_CSP)
+        path = request.path
+        csp = DOCS_CSP if path.startswith("/docs") else API_CSP
+        if path.startswith("/console"):
+            csp = CONSOLE_CSP
+            headers.setdefault("Cache-Control", "no-store")  # pages hold incident data
+        headers.setdefault("Content-Security-Policy", csp)
         if request.path.startswith("/auth/"):
             headers["Cache-Control"] = "no-store"
             headers["Pragma"] = "no-cache"
@@ -150,6 +159,7 @@ def create_app(
     app.register_blueprint(alerts.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(notification_views.bp)
+    app.register_blueprint(console.bp)
     app.register_blueprint(docs_ui.bp)
     errors.register(app)
     cli.register(app)

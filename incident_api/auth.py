@@ -62,17 +62,49 @@ def disable_user(username: str) -> None:
     svc.denylist.revoke_subject(username, now, now + REFRESH_LIFETIME)
 
 
-def _pair(user: User, sid: str, refresh_jti: str) -> Response:
+def tokens_for(user: User, sid: str, refresh_jti: str) -> tuple[str, str]:
+    """An access and a refresh token of session ``sid``."""
+    access = create_access_token(user.username, additional_claims={"role": user.role, "sid": sid})
+    refresh = create_refresh_token(
+        user.username, additional_claims={"sid": sid, "jti": refresh_jti}
+    )
+    return access, refresh
+
+
+def _pair(access: str, refresh: str) -> Response:
     pair = TokenPair(
-        access_token=create_access_token(
-            user.username, additional_claims={"role": user.role, "sid": sid}
-        ),
-        refresh_token=create_refresh_token(
-            user.username, additional_claims={"sid": sid, "jti": refresh_jti}
-        ),
+        access_token=access,
+        refresh_token=refresh,
         expires_in=int(ACCESS_LIFETIME.total_seconds()),
     )
     return jsonify(pair.model_dump())
+
+
+def sign_in(username: str, password: str) -> tuple[str, str]:
+    """Check the credentials and start a session: its access and refresh tokens, or 401 —
+    one answer for unknown users, disabled users and wrong passwords."""
+    svc = services()
+    user = svc.users.get(username)
+    known = user is not None and user.active
+    ok = verify_password(password, user.password_hash if known and user else None)
+    if not (ok and user is not None and known):
+        raise unauthorized("wrong username or password")
+    refresh_jti = _new_jti()
+    sid = svc.sessions.start(
+        user.username,
+        refresh_jti,
+        datetime.now(UTC) + REFRESH_LIFETIME,
+        client=_client(),
+        agent=request.user_agent.string,
+    )
+    return tokens_for(user, sid, refresh_jti)
+
+
+def sign_out(access: Mapping[str, Any]) -> None:
+    """End the session of the ``access`` token's claims, and the token itself: it stays
+    refused even if its session row were gone."""
+    end_session(access["sid"], EndReason.LOGOUT)
+    services().denylist.revoke(access["jti"], tokens.expires_at(access))
 
 
 def _new_jti() -> str:
@@ -88,7 +120,7 @@ def _login_failures_key() -> str:
     """Failed sign-ins per username *and* client: guessing at ``admin`` slows the guesser
     down, never ``admin``'s own sign-in from elsewhere."""
     body = request.get_json(silent=True)
-    name = body.get("username") if isinstance(body, dict) else None
+    name = body.get("username") if isinstance(body, dict) else request.form.get("username")
     return f"user:{str(name or '').strip().lower()[:150]}|{_client()}"
 
 
@@ -117,22 +149,7 @@ def _login_failure_limit() -> str:
 )
 def token() -> Response:
     creds = parse_body(TokenRequest)
-    svc = services()
-    user = svc.users.get(creds.username)
-    known = user is not None and user.active
-    ok = verify_password(creds.password, user.password_hash if known and user else None)
-    if not (ok and user is not None and known):
-        # One answer for unknown users, disabled users and wrong passwords.
-        raise unauthorized("wrong username or password")
-    refresh_jti = _new_jti()
-    sid = svc.sessions.start(
-        user.username,
-        refresh_jti,
-        datetime.now(UTC) + REFRESH_LIFETIME,
-        client=_client(),
-        agent=request.user_agent.string,
-    )
-    return _pair(user, sid, refresh_jti)
+    return _pair(*sign_in(creds.username, creds.password))
 
 
 @bp.post("/refresh")
@@ -166,7 +183,7 @@ def refresh() -> Response:
             action="session revoked",
         )
         raise unauthorized("the token has been revoked") from None
-    return _pair(user, claims["sid"], successor)
+    return _pair(*tokens_for(user, claims["sid"], successor))
 
 
 def _body_refresh_claims(subject: str) -> Mapping[str, Any] | None:
@@ -198,9 +215,7 @@ def _body_refresh_claims(subject: str) -> Mapping[str, Any] | None:
 def logout() -> Response:
     access = g.token_claims
     other = _body_refresh_claims(access["sub"])
-    end_session(access["sid"], EndReason.LOGOUT)
-    # The token itself too: it stays refused even if its session row were gone.
-    services().denylist.revoke(access["jti"], tokens.expires_at(access))
+    sign_out(access)
     if other is not None and other["sid"] != access["sid"]:
         end_session(other["sid"], EndReason.LOGOUT)
     return Response(status=204)

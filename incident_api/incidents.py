@@ -12,7 +12,9 @@ from incident_api.guards import actor, require_role
 from incident_api.openapi import documented
 from incident_api.responses import json_body
 from incident_api.schemas import (
+    CommentRequest,
     EventList,
+    EventOut,
     IncidentCreate,
     IncidentOut,
     IncidentPage,
@@ -134,6 +136,22 @@ def transition(incident_id: int) -> Response:
         incident_id, body.status, actor=actor(), note=body.note
     )
     return _out(incident)
+
+
+@bp.post("/<int:incident_id>/comments")
+@require_role(Role.RESPONDER)
+@documented(
+    "Comment on an incident: a comment event on its timeline (the console's comments too)",
+    tag="incidents",
+    body=CommentRequest,
+    responses={201: EventOut},
+)
+def comment(incident_id: int) -> Response:
+    body = parse_body(CommentRequest)
+    store = services().incidents
+    event_id = store.comment(incident_id, body.body, actor=actor())
+    added = next(e for e in store.events(incident_id) if e.id == event_id)
+    return json_body(EventOut.model_validate(added), status=201)
 
 
 @bp.get("/<int:incident_id>/events")

@@ -100,6 +100,10 @@ class TransitionRequest(Strict):
     note: str = Field("", max_length=2000)
 
 
+class CommentRequest(Strict):
+    body: str = Field(min_length=1, max_length=4000, description="what you want on the timeline")
+
+
 class IncidentQuery(Strict):
     status: Status | None = None
     severity: Severity | None = None

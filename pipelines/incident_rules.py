@@ -76,7 +76,21 @@ def title(result: DriftResult) -> str:
     return f"Drift in {name} ({result.status})"
 
 
-def _evidence(result: DriftResult, webserver_url: str) -> dict[str, object]:
+def _levels(result: DriftResult, config: DriftwatchConfig) -> dict[str, dict[str, float]]:
+    """The warn/critical levels the result was graded with, for charts that draw them."""
+    dataset = config.datasets.get(result.dataset)
+    if dataset is None:
+        return {}
+    found = {}
+    for measure in ("psi", "drift_ratio"):
+        level = dataset.thresholds.level(result.feature, measure)
+        if level is not None:
+            found[measure] = {"warn": level.warn, "critical": level.critical}
+    return found
+
+
+def _evidence(result: DriftResult, config: DriftwatchConfig) -> dict[str, object]:
+    webserver_url = config.webserver_url
     return {
         "partition": result.partition,
         "status": result.status,
@@ -91,6 +105,7 @@ def _evidence(result: DriftResult, webserver_url: str) -> dict[str, object]:
         "run_id": result.run_id,
         "run_url": f"{webserver_url.rstrip('/')}/runs/{result.run_id}",
         "drift_result_id": result.id,
+        "levels": _levels(result, config),
     }
 
 
@@ -106,7 +121,7 @@ def breach_touch(breach: DriftResult, config: DriftwatchConfig) -> Touch:
         actor=ACTOR,
         dataset=breach.dataset,
         feature=breach.feature,
-        evidence=_evidence(breach, config.webserver_url),
+        evidence=_evidence(breach, config),
         dedup_key=f"dagster:result:{breach.id}",
         note=f"partition {breach.partition}: {breach.message}",
     )

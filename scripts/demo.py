@@ -199,6 +199,7 @@ def print_tour(password: str | None) -> None:
     print(
         f"""
   Dagster UI     {DAGSTER}   (Assets → {DATASET}: feature_drift and its checks)
+  Console        {API}/console/   (incidents, datasets; sign in below)
   Incident API   {API}   (docs: {API}/docs/)
   Sign in        user admin, password {password or "(printed when the demo first ran)"}
 

@@ -111,6 +111,50 @@ class DriftResultStore:
             rows = session.execute(query).all()
         return {dataset: _aware(at) for dataset, at in rows if at is not None}
 
+    def datasets(self) -> list[str]:
+        query = select(DriftResult.dataset).distinct().order_by(DriftResult.dataset)
+        return self.db.read(lambda c: list(c.scalars(query)))
+
+    def grid(self, dataset: str, partitions: int) -> tuple[list[str], dict[str, dict[str, str]]]:
+        """The ``partitions`` newest evaluated partitions of ``dataset`` (newest last) and,
+        per feature, the status of its latest result in each (absent: not evaluated)."""
+        newest = (
+            select(DriftResult.partition)
+            .where(DriftResult.dataset == dataset)
+            .distinct()
+            .order_by(DriftResult.partition.desc())
+            .limit(partitions)
+        )
+        latest = (
+            select(func.max(DriftResult.id))
+            .where(DriftResult.dataset == dataset, DriftResult.partition.in_(newest))
+            .group_by(DriftResult.feature, DriftResult.partition)
+        )
+        query = select(DriftResult.feature, DriftResult.partition, DriftResult.status).where(
+            DriftResult.id.in_(latest)
+        )
+        rows = self.db.read(lambda c: c.execute(query).all())
+        cells: dict[str, dict[str, str]] = {}
+        for feature, partition, status in rows:
+            cells.setdefault(feature, {})[partition] = status
+        days = sorted({partition for _, partition, _ in rows})
+        return days, dict(sorted(cells.items()))
+
+    def latest(self, dataset: str, feature: str, partition: str) -> DriftResult | None:
+        """The latest result of one feature in one partition (a re-run supersedes)."""
+        query = (
+            select(DriftResult)
+            .where(
+                DriftResult.dataset == dataset,
+                DriftResult.feature == feature,
+                DriftResult.partition == partition,
+            )
+            .order_by(DriftResult.id.desc())
+            .limit(1)
+        )
+        with self.db.reads() as session:
+            return session.scalars(query).first()
+
     def for_partition(self, dataset: str, partition: str) -> Sequence[DriftResult]:
         query = (
             select(DriftResult)

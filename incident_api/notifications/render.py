@@ -22,7 +22,8 @@ _HEADLINES: Final = {
 
 
 def incident_url(public_url: str, incident_id: int) -> str:
-    return f"{public_url}/incidents/{incident_id}"
+    """The incident's page in the console, where people work it."""
+    return f"{public_url}/console/incidents/{incident_id}"
 
 
 def incident_of(delivery: Claimed, public_url: str) -> dict[str, Any]:

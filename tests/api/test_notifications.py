@@ -151,7 +151,10 @@ def test_a_flaky_receiver_gets_the_event_once_with_one_delivery_id(notifying, si
     assert body["event"] == "incident.opened"
     assert body["delivery_id"] == ids.pop()
     assert body["incident"]["id"] == incident["id"]
-    assert body["incident"]["url"] == f"https://driftwatch.example.com/incidents/{incident['id']}"
+    assert (
+        body["incident"]["url"]
+        == f"https://driftwatch.example.com/console/incidents/{incident['id']}"
+    )
     assert {k: body["incident"][k] for k in ("title", "severity", "status", "dataset")} == {
         "title": "Drift in shop.price",
         "severity": "high",
@@ -326,7 +329,8 @@ def test_slack_gets_text_and_blocks_in_slacks_shape(notifying):
     assert "*Dataset / feature*\nshop.price" in texts
     assert "*PSI*\n0.4213" in texts
     assert links["text"]["type"] == "mrkdwn"
-    assert "<https://driftwatch.example.com/incidents/1|Incident 1>" in links["text"]["text"]
+    link = "<https://driftwatch.example.com/console/incidents/1|Incident 1>"
+    assert link in links["text"]["text"]
     assert "<http://127.0.0.1:3000/runs/abc|Dagster run>" in links["text"]["text"]
 
 
@@ -353,7 +357,7 @@ def test_email_arrives_over_smtp_with_text_and_html(notifying):
     assert row.delivery_id in message["Message-ID"]
     plain = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
-    link = f"https://driftwatch.example.com/incidents/{incident['id']}"
+    link = f"https://driftwatch.example.com/console/incidents/{incident['id']}"
     assert "Dataset / feature: shop.price" in plain and link in plain
     assert f"<a href='{link}'>" in html and "<h2>Opened: [CRITICAL]" in html
 

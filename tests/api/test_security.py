@@ -203,6 +203,7 @@ ROUTES = [
     ("get", "/users/{user}/sessions", None, "admin"),
     ("delete", "/users/{user}/sessions", None, "admin"),
     ("get", "/notifications", None, "admin"),
+    ("post", "/incidents/{id}/comments", {"body": "looking"}, "responder"),
 ]
 PATH_PARAMS = {"{id}": "<int:incident_id>", "{user}": "<username>"}
 ROLES = ["viewer", "responder", "admin"]
@@ -241,6 +242,18 @@ OTHER_ROUTES = {
     ("DELETE", "/users/<username>/sessions/<sid>"): "admin",  # test_sessions.py
     ("POST", "/alerts/alertmanager"): "webhook credential",
     ("POST", "/notifications/<int:delivery>/retry"): "admin",  # test_notifications.py
+    # The console: its cookie, roles and CSRF are tested in test_console.py.
+    ("GET", "/console/login"): "anyone",
+    ("POST", "/console/login"): "anyone (login CSRF cookie)",
+    ("POST", "/console/logout"): "console cookie",
+    ("GET", "/console/"): "console cookie",
+    ("GET", "/console/incidents/<int:incident_id>"): "console cookie",
+    ("POST", "/console/incidents/<int:incident_id>/transition"): "console cookie, responder",
+    ("POST", "/console/incidents/<int:incident_id>/assign"): "console cookie, responder",
+    ("POST", "/console/incidents/<int:incident_id>/comment"): "console cookie, responder",
+    ("GET", "/console/datasets"): "console cookie",
+    ("GET", "/console/datasets/<dataset>/<feature>/<partition>"): "console cookie",
+    ("GET", "/console/assets/<name>"): "anyone",
 }
 
 

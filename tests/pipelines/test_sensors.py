@@ -3,6 +3,7 @@
 import pytest
 from dagster import DagsterInstance, build_run_status_sensor_context, build_sensor_context
 
+from drift.thresholds import DEFAULT_LEVELS
 from pipelines.defs.resources import WarehouseResource
 from tests.pipelines.conftest import DATASET, day
 from tests.pipelines.test_assets import run_day, run_reference
@@ -40,6 +41,8 @@ def test_sensor_opens_touches_and_resolves(env):
     assert amount.evidence["partition"] == day(6).isoformat()
     assert amount.evidence["run_url"].endswith(f"/runs/{amount.evidence['run_id']}")
     assert amount.evidence["bins"]["labels"]
+    psi = DEFAULT_LEVELS["psi"]  # the levels it was graded with, for the console's chart
+    assert amount.evidence["levels"]["psi"] == {"warn": psi.warn, "critical": psi.critical}
 
     # A second tick with nothing new does nothing and keeps the cursor.
     second = tick(env, cursor)

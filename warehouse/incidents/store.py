@@ -294,6 +294,17 @@ class IncidentStore(IncidentReads):
 
         return self._retrying(work)
 
+    def comment(self, incident_id: int, text: str, *, actor: str) -> int:
+        """Append a ``comment`` event (what people write while they work the incident);
+        returns its id. The incident itself does not change."""
+        with self.db.transaction() as session:
+            incident = _locked(session, incident_id)
+            now = utcnow()
+            remark = event(incident, actor=actor, kind="comment", at=now, note=text)
+            session.add(remark)
+            session.flush()
+            return remark.id
+
     def delete(self, incident_id: int, *, actor: str) -> None:
         """Hide the incident from every read; it and its timeline stay, with a ``deleted``
         event saying who did it, for :meth:`audit_events`."""

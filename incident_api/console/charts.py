@@ -1,0 +1,106 @@
+"""SVG geometry for the incident page, computed here and drawn by the templates: reference vs
+current share per bin, and a feature's PSI over its recent partitions with its warn and
+critical levels. Plain numbers in, plain coordinates out (the templates escape every text)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+WIDTH: Final = 640
+HEIGHT: Final = 220
+MARGIN: Final = 36
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+    share: float
+
+
+@dataclass(frozen=True)
+class BinChart:
+    reference: list[Bar]
+    current: list[Bar]
+    labels: list[tuple[float, str]]
+    top: float
+
+
+def bin_chart(bins: Mapping[str, Any] | None) -> BinChart | None:
+    """Paired bars per bin, or None when the evidence has no bins (a schema break, an alert)."""
+    if not bins:
+        return None
+    labels = [str(label) for label in bins.get("labels", [])]
+    reference = [float(v) for v in bins.get("reference", [])]
+    current = [float(v) for v in bins.get("current", [])]
+    if not labels or len(reference) != len(labels) or len(current) != len(labels):
+        return None
+    top = max(max(reference), max(current), 1e-9)
+    slot = (WIDTH - 2 * MARGIN) / len(labels)
+    bar = slot * 0.38
+    plot = HEIGHT - 2 * MARGIN
+
+    def bars(shares: Sequence[float], offset: float) -> list[Bar]:
+        out = []
+        for i, (label, share) in enumerate(zip(labels, shares, strict=True)):
+            height = plot * share / top
+            x = MARGIN + i * slot + offset
+            out.append(Bar(x, HEIGHT - MARGIN - height, bar, height, label, share))
+        return out
+
+    ticks = [(MARGIN + (i + 0.5) * slot, label) for i, label in enumerate(labels)]
+    return BinChart(bars(reference, slot * 0.1), bars(current, slot * 0.52), ticks, top)
+
+
+@dataclass(frozen=True)
+class Point:
+    x: float
+    y: float
+    partition: str
+    psi: float
+    status: str
+
+
+@dataclass(frozen=True)
+class Line:
+    y: float
+    value: float
+    name: str
+
+
+@dataclass(frozen=True)
+class TrendChart:
+    points: list[Point]
+    path: str
+    levels: list[Line]
+    top: float
+
+
+def psi_trend(
+    results: Sequence[tuple[str, float | None, str]], levels: Mapping[str, float]
+) -> TrendChart | None:
+    """``results``: (partition, psi, status), any order; ``levels``: warn/critical."""
+    known = sorted((p, psi, s) for p, psi, s in results if psi is not None)
+    if not known:
+        return None
+    values = [psi for _, psi, _ in known if psi is not None]
+    top = max([*values, *levels.values(), 1e-9]) * 1.1
+    plot_w, plot_h = WIDTH - 2 * MARGIN, HEIGHT - 2 * MARGIN
+    step = plot_w / max(1, len(known) - 1)
+
+    def y(value: float) -> float:
+        return HEIGHT - MARGIN - plot_h * value / top
+
+    points = [
+        Point(MARGIN + i * step, y(psi), partition, psi, status)
+        for i, (partition, psi, status) in enumerate(known)
+        if psi is not None
+    ]
+    path = " ".join(f"{'M' if i == 0 else 'L'}{p.x:.1f},{p.y:.1f}" for i, p in enumerate(points))
+    lines = [Line(y(value), value, name) for name, value in sorted(levels.items())]
+    return TrendChart(points, path, lines, top)
