@@ -4,7 +4,8 @@ seeded, wrk with 16 connections per scenario, all scenarios in one run.
     make bench-api            # or: python -m bench.api_load --duration 60
 
 Scenarios: GET /health (the framework's floor), authenticated GET /incidents/{id},
-GET /incidents?limit=50 with filters, POST /incidents, and Alertmanager deliveries of 100
+GET /incidents?limit=50 with filters, the console's incident list (its first page, and a
+filtered one, with the access cookie), POST /incidents, and Alertmanager deliveries of 100
 alerts each (every delivery new: distinct startsAt; the same 100 incidents touched each time),
 from 16 clients and from one. Each scenario's time is split into rounds (``--rounds``, default
 12) taken in turn across the scenarios, so that a slower stretch of this shared machine falls on
@@ -182,9 +183,19 @@ def combine(rounds: list[Result]) -> Result:
     )
 
 
-def lua(method: str, path_expr: str, token: str | None, body_expr: str | None = None) -> str:
+def lua(
+    method: str,
+    path_expr: str,
+    token: str | None,
+    body_expr: str | None = None,
+    *,
+    cookie: bool = False,
+) -> str:
+    """A wrk script; ``cookie`` sends the token as the console's access cookie instead."""
     headers = 'wrk.headers["Content-Type"] = "application/json"\n'
-    if token:
+    if token and cookie:
+        headers += f'wrk.headers["Cookie"] = "access_token_cookie={token}"\n'
+    elif token:
         headers += f'wrk.headers["Authorization"] = "Bearer {token}"\n'
     body = body_expr or "nil"
     return f"""{headers}
@@ -378,6 +389,14 @@ def scenarios(args: argparse.Namespace, token: str) -> list[Scenario]:
                 token,
                 '\'{"title":"load","severity":"low","dataset":"ds1"}\'',
             ),
+        ),
+        (
+            "GET /console/ (cookie; the incident list page)",
+            lambda _: lua("GET", '"/console/"', token, cookie=True),
+        ),
+        (
+            "GET /console/?severity=high&status=resolved (cookie)",
+            lambda _: lua("GET", '"/console/?severity=high&status=resolved"', token, cookie=True),
         ),
         ("POST /alerts/alertmanager (100 alerts)", webhook_lua),
         ("POST /alerts/alertmanager (100 alerts, 1 client)", webhook_lua),
