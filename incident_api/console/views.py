@@ -96,6 +96,14 @@ def _safe_next(target: str | None) -> str:
     return url_for("console.incidents")
 
 
+def _back_after_sign_in() -> str:
+    """Where sign-in returns to: the page asked for, or — when a form was posted after the
+    cookie expired — the page the form was on (a redirect cannot repeat a POST)."""
+    if request.method == "GET":
+        return request.full_path
+    return urlsplit(request.referrer or "").path or url_for("console.incidents")
+
+
 def console_page(role: Role = Role.VIEWER) -> Callable[[F], F]:
     """The access cookie (CSRF-checked by the extension on every POST), not revoked, with
     ``role``. Signed-out or expired → the sign-in page; the wrong role → 403 page."""
@@ -110,7 +118,7 @@ def console_page(role: Role = Role.VIEWER) -> Callable[[F], F]:
             except DenylistUnavailable:
                 return _error(503, "Sign-in cannot be checked right now; try again shortly.")
             except (JWTExtendedException, jwt.PyJWTError):
-                return _see_other(url_for("console.login", next=request.full_path))
+                return _see_other(url_for("console.login", next=_back_after_sign_in()))
             if get_jwt_request_location() != "cookies":  # pragma: no cover — locations above
                 abort(400)
             claims = get_jwt()

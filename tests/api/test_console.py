@@ -91,6 +91,18 @@ def test_next_never_leaves_the_console(app):
     assert answer.headers["Location"] == "/console/"
 
 
+def test_a_form_posted_after_the_cookie_expired_returns_to_its_page(app):
+    incident = _create(app)
+    page = f"/console/incidents/{incident}"
+    answer = app.test_client().post(
+        f"{page}/comment", data={"body": "x"}, headers={"Referer": f"http://localhost{page}"}
+    )
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == f"/console/login?next={page}"
+    signed_out = app.test_client().get(page)
+    assert signed_out.headers["Location"].startswith("/console/login?next=")
+
+
 def test_sign_out_ends_the_session_for_the_api_too(app, browser):
     token = next(c for c in browser._cookies.values() if c.key == "access_token_cookie").value
     html = _page(browser, "/console/")
