@@ -24,7 +24,6 @@ from flask import (
 )
 from flask_jwt_extended import (
     get_jwt,
-    get_jwt_request_location,
     set_access_cookies,
     set_refresh_cookies,
     unset_jwt_cookies,
@@ -116,11 +115,11 @@ def console_page(role: Role = Role.VIEWER) -> Callable[[F], F]:
             except CSRFError:
                 return _error(400, "This form has expired or was not sent by the console.")
             except DenylistUnavailable:
-                return _error(503, "Sign-in cannot be checked right now; try again shortly.")
+                down = _error(503, "Sign-in cannot be checked right now; try again shortly.")
+                down.headers["Retry-After"] = str(services().settings.retry_after_seconds)
+                return down
             except (JWTExtendedException, jwt.PyJWTError):
                 return _see_other(url_for("console.login", next=_back_after_sign_in()))
-            if get_jwt_request_location() != "cookies":  # pragma: no cover — locations above
-                abort(400)
             claims = get_jwt()
             g.token_claims = claims
             if not Role(claims["role"]).allows(role):

@@ -167,3 +167,19 @@ def test_a_denylist_that_hangs_after_the_question_fails_closed(make_app, own_red
     revoked = login(client, "viewer")
     client.post("/auth/logout", headers=bearer(revoked["access_token"]))
     assert client.get("/incidents", headers=bearer(revoked["access_token"])).status_code == 401
+
+
+def test_the_console_fails_closed_too_with_a_page_that_says_so(make_app, own_redis):
+    from tests.api.test_console import sign_in
+
+    app = make_app(redis_url=own_redis.url, retry_after_seconds=7)
+    client = app.test_client()
+    assert sign_in(client, "responder").status_code == 303
+    assert client.get("/console/").status_code == 200
+    own_redis.stop()
+    down = client.get("/console/")
+    assert down.status_code == 503 and down.headers["Retry-After"] == "7"
+    assert down.mimetype == "text/html"
+    assert "Sign-in cannot be checked right now" in down.get_data(as_text=True)
+    own_redis.start()
+    assert client.get("/console/").status_code == 200
