@@ -32,7 +32,16 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.api_load import bench_schema
-from scripts.harness import BIN, create_user, http_json, sign_in, start, stop, wait_ready
+from scripts.harness import (
+    BIN,
+    create_user,
+    free_port,
+    http_json,
+    sign_in,
+    start,
+    stop,
+    wait_ready,
+)
 from scripts.notify_sink import Sink
 from warehouse.db import Database
 from warehouse.migrate import upgrade
@@ -54,18 +63,10 @@ class Leg:
         )
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def stack(url: str, work: Path, sink: Sink) -> Iterator[str]:
     """The API and a worker on ``url``, sending to ``sink``; yields the API's base URL."""
-    port, sink_port = _free_port(), sink.start()
+    port, sink_port = free_port(), sink.start()
     env = dict(
         os.environ,
         DATABASE_URL=url,

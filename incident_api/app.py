@@ -134,15 +134,14 @@ def create_app(
         users=UserStore(db),
         sessions=SessionStore(db),
         notifications=NotificationStore(db),
+        results=DriftResultStore(db),
         denylist=make_denylist(settings.redis_url, db, settings.redis_timeout_seconds),
     )
     app.extensions[KEY] = svc
     _one_connection_per_request(app, db)
     configure_tracing(app, db.engine, span_exporter)
     install_request_logging(app)
-    collector = WarehouseCollector(
-        DriftResultStore(db), svc.incidents, svc.denylist, svc.notifications
-    )
+    collector = WarehouseCollector(svc.results, svc.incidents, svc.denylist, svc.notifications)
     init_metrics(app, collector)
     tokens.configure(app, settings.signing_key(), secure_cookies=settings.production)
     auth.limiter.init_app(app)

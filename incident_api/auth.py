@@ -11,9 +11,9 @@ OAuth 2.0 Security BCP 4.14), logs a security event and counts it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import jwt
 import structlog
@@ -37,6 +37,7 @@ from warehouse.sessions import EndReason, RefreshReused, SessionEnded
 from warehouse.users import Role
 
 security_log = structlog.get_logger("incident_api.security")
+F = TypeVar("F", bound=Callable[..., Any])
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -132,13 +133,19 @@ def _login_failure_limit() -> str:
     return str(current_app.config["LOGIN_FAILURE_LIMIT"])
 
 
+def sign_in_limits(view: F) -> F:
+    """The sign-in limits, shared by ``POST /auth/token`` and the console's sign-in form:
+    every attempt per client, and failures per username and client."""
+    failures = limiter.limit(
+        _login_failure_limit,
+        key_func=_login_failures_key,
+        deduct_when=lambda response: response.status_code == 401,
+    )
+    return cast(F, limiter.limit(_login_limit)(failures(view)))
+
+
 @bp.post("/token")
-@limiter.limit(_login_limit)  # every attempt, per client
-@limiter.limit(
-    _login_failure_limit,
-    key_func=_login_failures_key,
-    deduct_when=lambda response: response.status_code == 401,
-)
+@sign_in_limits
 @documented(
     "Sign in: exchange username and password for an access and a refresh token (a session)",
     tag="auth",

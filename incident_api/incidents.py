@@ -148,9 +148,7 @@ def transition(incident_id: int) -> Response:
 )
 def comment(incident_id: int) -> Response:
     body = parse_body(CommentRequest)
-    store = services().incidents
-    event_id = store.comment(incident_id, body.body, actor=actor())
-    added = next(e for e in store.events(incident_id) if e.id == event_id)
+    added = services().incidents.comment(incident_id, body.body, actor=actor())
     return json_body(EventOut.model_validate(added), status=201)
 
 

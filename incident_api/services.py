@@ -11,6 +11,7 @@ from flask import current_app
 from incident_api.denylist import Denylist
 from incident_api.settings import Settings
 from warehouse.db import Database
+from warehouse.drift_results import DriftResultStore
 from warehouse.incidents import IncidentStore
 from warehouse.notifications import NotificationStore
 from warehouse.sessions import SessionStore
@@ -28,6 +29,7 @@ class Services:
     sessions: SessionStore
     denylist: Denylist
     notifications: NotificationStore
+    results: DriftResultStore
 
 
 def services() -> Services:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -37,6 +38,13 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str, every: fl
             return value
         time.sleep(every)
     raise HarnessError(f"gave up after {timeout:.0f}s waiting for {what}")
+
+
+def free_port() -> int:
+    """A port nothing listens on at 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def reachable(url: str) -> bool:

@@ -20,6 +20,7 @@ from typing import TypeVar
 import pytest
 from sqlalchemy import text
 
+from scripts.harness import free_port
 from warehouse.db import Database, make_engine
 
 T = TypeVar("T")
@@ -38,12 +39,6 @@ def require(service: str, probe: Callable[[], object], *, module_level: bool = F
         if os.environ.get("CI") == "true":
             pytest.fail(message, pytrace=False)
         pytest.skip(message, allow_module_level=module_level)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

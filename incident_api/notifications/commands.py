@@ -20,7 +20,7 @@ notifications = AppGroup("notifications", help="Tell people: the notification ou
 @notifications.command("worker")
 @click.option(
     "--metrics-port",
-    type=click.IntRange(0, 65535),
+    type=click.IntRange(1, 65535),
     default=None,
     help="Serve driftwatch_notifications_total on 127.0.0.1:PORT/metrics.",
 )

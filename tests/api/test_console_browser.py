@@ -52,6 +52,7 @@ def chrome() -> Iterator[Any]:
     options.binary_location = _binary("chromium", "chromium-browser", "google-chrome")
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,800"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP reports land there
     # The driver from Debian's package: Selenium Manager would try to download one.
     driver = webdriver.Chrome(service=Service(_binary("chromedriver")), options=options)
     driver.implicitly_wait(5)
@@ -148,5 +149,7 @@ def test_pages_fit_a_phone_and_load_no_blocked_resource(app, served, chrome):
             "return getComputedStyle(document.querySelector('.bar')).backgroundColor"
         )
         assert colour == "rgb(29, 35, 48)", path
-    console = chrome.get_log("browser") if hasattr(chrome, "get_log") else []
-    assert not [e for e in console if "Content Security Policy" in e.get("message", "")]
+    chrome.execute_script("document.body.setAttribute('style', 'color: red')")  # refused
+    blocked = [e["message"] for e in chrome.get_log("browser")]
+    csp = [m for m in blocked if "Content Security Policy" in m]
+    assert len(csp) == 1 and "style-src" in csp[0], blocked  # the injected one, nothing else

@@ -118,7 +118,7 @@ def test_an_event_that_cannot_be_written_undoes_the_change(database, monkeypatch
         row["event"] = None  # NOT NULL: the outbox insert fails inside the transaction
         return row
 
-    monkeypatch.setattr("warehouse.incidents.store.outbox_row", broken)
+    monkeypatch.setattr("warehouse.notifications.outbox.outbox_row", broken)
     with pytest.raises(Exception, match=r"(?i)null"):
         store.transition(incident.id, Status.ACKNOWLEDGED, actor="bob")
     assert store.get(incident.id).status == "open"  # no change without its event

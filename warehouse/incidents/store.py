@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from typing import Any, Final, TypeVar
 
 from sqlalchemy import select
@@ -26,18 +25,12 @@ from warehouse.incidents.requests import (
 )
 from warehouse.lifecycle import ReopenConflict, Severity, Source, Status, check_transition
 from warehouse.models import Incident, IncidentEvent, utcnow
-from warehouse.notifications.outbox import NotificationKind, outbox_row, record
+from warehouse.notifications.outbox import record, transition_row, update_rows
 
 T = TypeVar("T")
 _RETRIES: Final = 8
 _RETRY_SQLSTATES: Final = ("40P01", "40001")  # deadlock detected, serialization failure
 _UPDATABLE: Final = frozenset({"title", "description", "severity", "assignee"})
-_TOLD: Final = {  # the status changes people are told about
-    (Status.RESOLVED, Status.OPEN): NotificationKind.REOPENED,
-    (Status.OPEN, Status.ACKNOWLEDGED): NotificationKind.ACKNOWLEDGED,
-    (Status.OPEN, Status.RESOLVED): NotificationKind.RESOLVED,
-    (Status.ACKNOWLEDGED, Status.RESOLVED): NotificationKind.RESOLVED,
-}
 
 
 def _open_for(session: Session, fingerprint: str) -> Incident | None:
@@ -89,18 +82,6 @@ def _locked(session: Session, incident_id: int) -> Incident:
     if incident is None:
         raise IncidentNotFound(incident_id)
     return incident
-
-
-def _update_notices(
-    incident: Incident, changed: list[str], before: Severity, at: datetime, actor: str
-) -> list[dict[str, Any]]:
-    notices = []
-    if "severity" in changed and Severity(incident.severity).rank > before.rank:
-        kind = NotificationKind.SEVERITY_RAISED
-        notices.append(outbox_row(incident, kind, at, actor, previous_severity=before.value))
-    if "assignee" in changed and incident.assignee:
-        notices.append(outbox_row(incident, NotificationKind.ASSIGNED, at, actor))
-    return notices
 
 
 class IncidentStore(IncidentReads):
@@ -251,7 +232,7 @@ class IncidentStore(IncidentReads):
             )
         )
         session.flush()
-        record(session, [outbox_row(incident, _TOLD[current, to], now, actor, note=note)])
+        record(session, [transition_row(incident, current, to, now, actor, note)])
 
     def transition(self, incident_id: int, to: Status, *, actor: str, note: str = "") -> Incident:
         def work(session: Session) -> Incident:
@@ -289,21 +270,21 @@ class IncidentStore(IncidentReads):
                     )
                 )
                 session.flush()
-                record(session, _update_notices(incident, changed, before, now, actor))
+                record(session, update_rows(incident, changed, before, now, actor))
             return incident
 
         return self._retrying(work)
 
-    def comment(self, incident_id: int, text: str, *, actor: str) -> int:
-        """Append a ``comment`` event (what people write while they work the incident);
-        returns its id. The incident itself does not change."""
+    def comment(self, incident_id: int, text: str, *, actor: str) -> IncidentEvent:
+        """Append a ``comment`` event (what people write while they work the incident) and
+        return it. The incident itself does not change."""
         with self.db.transaction() as session:
             incident = _locked(session, incident_id)
             now = utcnow()
             remark = event(incident, actor=actor, kind="comment", at=now, note=text)
             session.add(remark)
             session.flush()
-            return remark.id
+            return remark
 
     def delete(self, incident_id: int, *, actor: str) -> None:
         """Hide the incident from every read; it and its timeline stay, with a ``deleted``

@@ -14,6 +14,7 @@ from typing import Any, Final
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from warehouse.lifecycle import Severity, Status
 from warehouse.models import Incident, NotificationEvent
 
 
@@ -26,7 +27,13 @@ class NotificationKind(StrEnum):
     RESOLVED = "incident.resolved"
 
 
-EVENTS: Final = tuple(kind.value for kind in NotificationKind)
+_TRANSITIONS: Final = {
+    (Status.RESOLVED, Status.OPEN): NotificationKind.REOPENED,
+    (Status.OPEN, Status.ACKNOWLEDGED): NotificationKind.ACKNOWLEDGED,
+    (Status.OPEN, Status.RESOLVED): NotificationKind.RESOLVED,
+    (Status.ACKNOWLEDGED, Status.RESOLVED): NotificationKind.RESOLVED,
+}
+"""Every allowed status change is told (warehouse.lifecycle.ALLOWED)."""
 
 _EVIDENCE_KEYS: Final = ("partition", "psi", "drift_ratio", "run_id", "run_url")
 
@@ -65,6 +72,25 @@ def outbox_row(
         "created_at": at,
         "dispatched_at": None,
     }
+
+
+def transition_row(
+    incident: Incident, current: Status, to: Status, at: datetime, actor: str, note: str
+) -> dict[str, Any]:
+    return outbox_row(incident, _TRANSITIONS[current, to], at, actor, note=note)
+
+
+def update_rows(
+    incident: Incident, changed: list[str], before: Severity, at: datetime, actor: str
+) -> list[dict[str, Any]]:
+    """What an edit tells: a raised severity (never a lowered one) and a new assignee."""
+    rows = []
+    if "severity" in changed and Severity(incident.severity).rank > before.rank:
+        kind = NotificationKind.SEVERITY_RAISED
+        rows.append(outbox_row(incident, kind, at, actor, previous_severity=before.value))
+    if "assignee" in changed and incident.assignee:
+        rows.append(outbox_row(incident, NotificationKind.ASSIGNED, at, actor))
+    return rows
 
 
 def record(session: Session, rows: Sequence[dict[str, Any]]) -> None:

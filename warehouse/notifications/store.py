@@ -11,37 +11,28 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Final, cast
+from datetime import datetime, timedelta
+from typing import Any, Final
 
-from sqlalchemy import Table, and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from warehouse.db import Database
-from warehouse.incidents.reads import MAX_ID
 from warehouse.lifecycle import Severity
-from warehouse.models import NotificationDelivery, NotificationEvent, utcnow
+from warehouse.models import utcnow
+from warehouse.notifications.reads import (
+    DEAD,
+    DELIVERED,
+    DELIVERIES,
+    EVENTS_TABLE,
+    JOINED,
+    PENDING,
+    DeliveryNotFound,
+    DeliveryRow,
+    NotificationReads,
+    check_id,
+)
 
-PENDING: Final = "pending"
-DELIVERED: Final = "delivered"
-DEAD: Final = "dead"
-STATUSES: Final = (PENDING, DELIVERED, DEAD)
 _ERROR_CHARS: Final = 500
-
-DELIVERIES: Final = cast(Table, NotificationDelivery.__table__)
-EVENTS_TABLE: Final = cast(Table, NotificationEvent.__table__)
-
-
-class DeliveryNotFound(LookupError):
-    def __init__(self, delivery: int) -> None:
-        super().__init__(f"notification {delivery} does not exist")
-        self.delivery = delivery
-
-
-def _check_id(delivery: int) -> None:
-    """An id the column cannot hold is not there (PostgreSQL would refuse the query)."""
-    if not 1 <= delivery <= MAX_ID:
-        raise DeliveryNotFound(delivery)
 
 
 class NotRetryable(Exception):
@@ -77,58 +68,15 @@ class Claimed:
     event_created_at: datetime
 
 
-@dataclass(frozen=True)
-class DeliveryRow:
-    id: int
-    delivery_id: str
-    channel: str
-    status: str
-    attempts: int
-    event: str
-    incident_id: int
-    event_created_at: datetime
-    next_attempt_at: datetime
-    last_error: str
-    updated_at: datetime
-    delivered_at: datetime | None
-
-
-@dataclass(frozen=True)
-class OutboxStats:
-    pending: int
-    """Deliveries not yet sent, plus events not yet fanned out."""
-    oldest_pending_age_seconds: float
-    dead: int
-
-
 _DUE = (
     select(DELIVERIES.c.id)
     .where(DELIVERIES.c.status == PENDING)
     .order_by(DELIVERIES.c.next_attempt_at, DELIVERIES.c.id)
 )
 
-_ROW_COLUMNS = (
-    DELIVERIES.c.id,
-    DELIVERIES.c.delivery_id,
-    DELIVERIES.c.channel,
-    DELIVERIES.c.status,
-    DELIVERIES.c.attempts,
-    EVENTS_TABLE.c.event,
-    EVENTS_TABLE.c.incident_id,
-    EVENTS_TABLE.c.created_at,
-    DELIVERIES.c.next_attempt_at,
-    DELIVERIES.c.last_error,
-    DELIVERIES.c.updated_at,
-    DELIVERIES.c.delivered_at,
-)
-_JOINED = DELIVERIES.join(EVENTS_TABLE, DELIVERIES.c.event_id == EVENTS_TABLE.c.id)
 
-
-class NotificationStore:
+class NotificationStore(NotificationReads):
     """The outbox's deliveries on any database :class:`Database` serves."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
 
     def dispatch(self, routes: list[Route], *, limit: int = 200) -> int:
         """Fan up to ``limit`` new outbox events out to a pending delivery per route that takes
@@ -204,7 +152,7 @@ class NotificationStore:
                     EVENTS_TABLE.c.payload,
                     EVENTS_TABLE.c.created_at,
                 )
-                .select_from(_JOINED)
+                .select_from(JOINED)
                 .where(DELIVERIES.c.id.in_(ids))
                 .order_by(DELIVERIES.c.next_attempt_at, DELIVERIES.c.id)
             ).all()
@@ -239,30 +187,10 @@ class NotificationStore:
         with self.db.transaction() as session:
             return self._settle(session, delivery, owner, **values)
 
-    def page(
-        self, *, status: str | None = None, after: int | None = None, limit: int = 50
-    ) -> list[DeliveryRow]:
-        """Deliveries, newest first, optionally of one status; ``after`` continues a page."""
-        query = select(*_ROW_COLUMNS).select_from(_JOINED).order_by(DELIVERIES.c.id.desc())
-        if status is not None:
-            query = query.where(DELIVERIES.c.status == status)
-        if after is not None:
-            query = query.where(DELIVERIES.c.id < after)
-        rows = self.db.read(lambda c: c.execute(query.limit(limit)).all())
-        return [DeliveryRow(*row) for row in rows]
-
-    def get(self, delivery: int) -> DeliveryRow:
-        _check_id(delivery)
-        query = select(*_ROW_COLUMNS).select_from(_JOINED).where(DELIVERIES.c.id == delivery)
-        row = self.db.read(lambda c: c.execute(query).first())
-        if row is None:
-            raise DeliveryNotFound(delivery)
-        return DeliveryRow(*row)
-
     def retry(self, delivery: int) -> DeliveryRow:
         """Make a dead (or backing-off) delivery due now, with a fresh attempt budget; its
         ``delivery_id`` stays, so a receiver that did get it can tell."""
-        _check_id(delivery)
+        check_id(delivery)
         with self.db.transaction() as session:
             status = session.scalar(
                 select(DELIVERIES.c.status).where(DELIVERIES.c.id == delivery).with_for_update()
@@ -278,30 +206,6 @@ class NotificationStore:
                 .values(status=PENDING, attempts=0, next_attempt_at=now, updated_at=now)
             )
         return self.get(delivery)
-
-    def stats(self) -> OutboxStats:
-        """What the pending/age/dead gauges show."""
-        undispatched = select(func.count(), func.min(EVENTS_TABLE.c.created_at)).where(
-            EVENTS_TABLE.c.dispatched_at.is_(None)
-        )
-        pending = (
-            select(func.count(), func.min(EVENTS_TABLE.c.created_at))
-            .select_from(_JOINED)
-            .where(DELIVERIES.c.status == PENDING)
-        )
-        dead = select(func.count()).where(DELIVERIES.c.status == DEAD)
-
-        def work(connection: Any) -> tuple[Any, Any, int]:
-            return (
-                connection.execute(undispatched).one(),
-                connection.execute(pending).one(),
-                connection.execute(dead).scalar_one(),
-            )
-
-        (new, new_oldest), (waiting, waiting_oldest), dead_count = self.db.read(work)
-        oldest = min((t for t in (new_oldest, waiting_oldest) if t is not None), default=None)
-        age = 0.0 if oldest is None else max(0.0, (utcnow() - _aware(oldest)).total_seconds())
-        return OutboxStats(pending=new + waiting, oldest_pending_age_seconds=age, dead=dead_count)
 
     def prune(self, older_than: datetime) -> int:
         """Forget events dispatched before ``older_than`` whose every delivery arrived (dead
@@ -319,8 +223,3 @@ class NotificationStore:
             session.execute(delete(DELIVERIES).where(DELIVERIES.c.event_id.in_(ids)))
             session.execute(delete(EVENTS_TABLE).where(EVENTS_TABLE.c.id.in_(ids)))
             return len(ids)
-
-
-def _aware(moment: datetime) -> datetime:
-    """Naive values are UTC (what the column type stores)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

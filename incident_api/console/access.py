@@ -1,0 +1,127 @@
+"""Who may see a console page: sign-in and sign-out forms on flask-jwt-extended's cookie
+tokens, and the guard every other page goes through."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit
+
+import jwt
+from flask import Response, g, request, url_for
+from flask_jwt_extended import (
+    get_jwt,
+    set_access_cookies,
+    set_refresh_cookies,
+    unset_jwt_cookies,
+    verify_jwt_in_request,
+)
+from flask_jwt_extended.exceptions import CSRFError, JWTExtendedException
+
+from incident_api import auth
+from incident_api.console.pages import bp, error_page, page, see_other
+from incident_api.denylist import DenylistUnavailable
+from incident_api.problems import ApiProblem
+from incident_api.services import services
+from incident_api.tokens import CSRF_FORM_FIELD
+from warehouse.users import Role
+
+F = TypeVar("F", bound=Callable[..., Any])
+LOGIN_CSRF_COOKIE: Final = "console_login_csrf"
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of the console itself: never another site (an open redirect)."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and parts.path.startswith("/console/"):
+            return target
+    return url_for("console.incidents")
+
+
+def _back_after_sign_in() -> str:
+    """Where sign-in returns to: the page asked for, or — when a form was posted after the
+    cookie expired — the page the form was on (a redirect cannot repeat a POST)."""
+    if request.method == "GET":
+        return request.full_path
+    return urlsplit(request.referrer or "").path or url_for("console.incidents")
+
+
+def console_page(role: Role = Role.VIEWER) -> Callable[[F], F]:
+    """The access cookie (CSRF-checked by the extension on every POST), not revoked, with
+    ``role``. Signed-out or expired → the sign-in page; the wrong role → 403 page."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                verify_jwt_in_request(locations=["cookies"])
+            except CSRFError:
+                return error_page(400, "This form has expired or was not sent by the console.")
+            except DenylistUnavailable:
+                down = error_page(503, "Sign-in cannot be checked right now; try again shortly.")
+                down.headers["Retry-After"] = str(services().settings.retry_after_seconds)
+                return down
+            except (JWTExtendedException, jwt.PyJWTError):
+                return see_other(url_for("console.login", next=_back_after_sign_in()))
+            claims = get_jwt()
+            g.token_claims = claims
+            if not Role(claims["role"]).allows(role):
+                return error_page(403, f"This needs the {role.value} role.")
+            return view(*args, **kwargs)
+
+        return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
+@bp.get("/login")
+def login() -> Response:
+    token = secrets.token_urlsafe(32)
+    response = page("login.html", csrf=token, next=_safe_next(request.args.get("next")))
+    # Double-submit before there is a session: the form echoes this cookie's value.
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        secure=services().settings.production,
+        path="/console/login",
+    )
+    return response
+
+
+@bp.post("/login")
+@auth.sign_in_limits
+def login_submit() -> Response:
+    sent, expected = request.form.get(CSRF_FORM_FIELD, ""), request.cookies.get(LOGIN_CSRF_COOKIE)
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        return error_page(400, "This form has expired or was not sent by the console.")
+    username = request.form.get("username", "").strip()[:150]
+    password = request.form.get("password", "")[:1024]
+    target = _safe_next(request.form.get("next"))
+    if not username or not password:
+        return page("login.html", 422, csrf=expected, next=target, error="Enter both fields.")
+    try:
+        access, refresh = auth.sign_in(username, password)
+    except ApiProblem:
+        return page(
+            "login.html", 401, csrf=expected, next=target, error="Wrong username or password."
+        )
+    response = see_other(target)
+    set_access_cookies(response, access)
+    set_refresh_cookies(response, refresh)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/console/login")
+    return response
+
+
+@bp.post("/logout")
+@console_page()
+def logout() -> Response:
+    auth.sign_out(g.token_claims)  # the same session revocation as POST /auth/logout
+    response = see_other(url_for("console.login"))
+    unset_jwt_cookies(response)
+    return response
