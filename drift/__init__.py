@@ -6,14 +6,25 @@ nothing of where snapshots live, of SQL, HTTP, Dagster or Flask.
 
 from drift.compare import BinTable, FeatureResult, ScanOptions, compare
 from drift.errors import DriftInputError
+from drift.frames import profile_frame, scan_frames
 from drift.merge import merge
 from drift.profile import Binning, Profile
-from drift.profiler import profile_batches, profile_parquet
-from drift.scan import ScanReport, scan
-from drift.thresholds import DEFAULT_LEVELS, Level, SchemaBreak, Status, Thresholds
+from drift.profiler import profile_batches, profile_file, profile_parquet
+from drift.scan import ScanReport, scan, scan_sources
+from drift.thresholds import (
+    ALL_MEASURES,
+    DEFAULT_LEVELS,
+    MEASURES,
+    Level,
+    SchemaBreak,
+    Status,
+    Thresholds,
+)
 
 __all__ = [
+    "ALL_MEASURES",
     "DEFAULT_LEVELS",
+    "MEASURES",
     "BinTable",
     "Binning",
     "DriftInputError",
@@ -28,6 +39,10 @@ __all__ = [
     "compare",
     "merge",
     "profile_batches",
+    "profile_file",
+    "profile_frame",
     "profile_parquet",
     "scan",
+    "scan_frames",
+    "scan_sources",
 ]

@@ -2,6 +2,10 @@
 
 Exit codes: 0 scanned (nothing at or above ``--fail-on``), 1 drift at or above ``--fail-on``,
 2 bad input (one line on stderr, never a traceback).
+
+A whole ``drift scan`` process is measured against Evidently's (docs/benchmarks.md), so this
+module imports only what a scan needs: the table renderer (rich) loads for tables alone, and
+scipy only when a scipy-backed measure is asked for.
 """
 
 from __future__ import annotations
@@ -10,18 +14,21 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import click
 
-from drift.cli_output import ProgressHook, render_table
+if TYPE_CHECKING:
+    from drift.cli_output import ProgressHook
+
+from drift.csv_source import load_schema
 from drift.errors import DriftInputError
 from drift.measures import DEFAULT_EPSILON
 from drift.parquet import prefer_jemalloc
 from drift.profile import DEFAULT_BINS, DEFAULT_TOP_K, MAX_LEVELS, Binning
-from drift.profiler import profile_parquet
+from drift.profiler import profile_file
 from drift.scan import scan
-from drift.thresholds import Status, Thresholds
+from drift.thresholds import ALL_MEASURES, MEASURES, Status, Thresholds, parse_measures
 
 EXIT_OK: Final = 0
 EXIT_DRIFT: Final = 1
@@ -44,10 +51,16 @@ _BINNING_HELP: Final = (
 )
 
 
+_SCHEMA_HELP: Final = (
+    'JSON file of CSV column types, e.g. {"age": "int64", "city": "string"} (default: a '
+    "scanned CSV takes the reference's types, others are inferred; integers read as float64)."
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="driftwatch", prog_name="drift")
 def cli() -> None:
-    """Data drift between Parquet feature snapshots (PSI, drift ratio, JS distance, …)."""
+    """Data drift between Parquet or CSV feature snapshots (PSI, drift ratio, JS distance, …)."""
 
 
 @cli.command("profile")
@@ -82,12 +95,29 @@ def cli() -> None:
     show_default=True,
     help="Categorical levels that get their own bin.",
 )
+@click.option(
+    "--schema",
+    "schema_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=_SCHEMA_HELP,
+)
 def profile_command(
-    snapshot: Path, output: Path, columns: str | None, n_bins: int, binning: str, top_k: int
+    snapshot: Path,
+    output: Path,
+    columns: str | None,
+    n_bins: int,
+    binning: str,
+    top_k: int,
+    schema_path: Path | None,
 ) -> None:
-    """Profile SNAPSHOT once (one row group at a time) and save it as a reference."""
-    result = profile_parquet(
-        snapshot, columns=_columns(columns), binning=Binning(binning), n_bins=n_bins, top_k=top_k
+    """Profile SNAPSHOT (Parquet, or CSV by its .csv name) once and save it as a reference."""
+    result = profile_file(
+        snapshot,
+        types=load_schema(schema_path) if schema_path else None,
+        columns=_columns(columns),
+        binning=Binning(binning),
+        n_bins=n_bins,
+        top_k=top_k,
     )
     try:
         result.save(output)
@@ -135,6 +165,20 @@ def profile_command(
     help="JSON file with warn/critical levels per measure and per feature.",
 )
 @click.option(
+    "--measures",
+    "measures_text",
+    default=",".join(MEASURES),
+    show_default=True,
+    help=f"Comma-separated measures that grade a feature, of: {', '.join(ALL_MEASURES)} "
+    "(chi2 and wasserstein are computed only when named).",
+)
+@click.option(
+    "--schema",
+    "schema_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=_SCHEMA_HELP,
+)
+@click.option(
     "--format",
     "output_format",
     type=click.Choice(["table", "json"]),
@@ -156,16 +200,21 @@ def scan_command(
     top_k: int | None,
     epsilon: float,
     thresholds_path: Path | None,
+    measures_text: str,
+    schema_path: Path | None,
     output_format: str,
     fail_on: str | None,
 ) -> int:
-    """Compare CURRENT (Parquet) with REFERENCE (Parquet or a saved profile JSON)."""
+    """Compare CURRENT (Parquet or CSV) with REFERENCE (Parquet, CSV or a saved profile).
+
+    A file named *.csv (.csv.gz, .csv.bz2) is read as CSV, a profile is told by content."""
+    measures = parse_measures(measures_text)
     if binning == Binning.EVIDENTLY.value and n_bins is not None:
         click.echo(
             "drift: note: --binning evidently chooses Sturges bins; --bins is ignored", err=True
         )
     thresholds = Thresholds.load(thresholds_path) if thresholds_path else None
-    hook = ProgressHook()
+    hook = _progress_hook()
     try:
         report = scan(
             reference,
@@ -176,18 +225,32 @@ def scan_command(
             epsilon=epsilon,
             thresholds=thresholds,
             columns=_columns(columns),
-            on_start=hook.start,
-            on_batch=hook.advance,
+            measures=measures,
+            schema=load_schema(schema_path) if schema_path else None,
+            on_start=hook.start if hook else None,
+            on_batch=hook.advance if hook else None,
         )
     finally:
-        hook.stop()
+        if hook is not None:
+            hook.stop()
     if output_format == "json":
         click.echo(json.dumps(report.as_dict(), allow_nan=False))
     else:
+        from drift.cli_output import render_table  # rich: for people's tables only
+
         render_table(report)
     if fail_on is not None and report.fails(Status(fail_on)):
         return EXIT_DRIFT
     return EXIT_OK
+
+
+def _progress_hook() -> ProgressHook | None:
+    """A progress bar's feed, on a terminal only (rich is not loaded otherwise)."""
+    if not sys.stderr.isatty():
+        return None
+    from drift.cli_output import ProgressHook
+
+    return ProgressHook()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

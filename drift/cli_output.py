@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Any, Final
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from drift.compare import FeatureResult
 from drift.formatting import format_measure
 from drift.scan import ScanReport
 
@@ -59,33 +61,26 @@ def render_table(report: ScanReport) -> None:
     width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
     console = Console(width=width, soft_wrap=False)
     table = Table(title=f"drift: {report.current} vs {report.reference} ({report.binning.value})")
-    for header in (
-        "feature",
-        "kind",
-        "status",
-        "PSI",
-        "drift ratio",
-        "shift σ",
-        "JS",
-        "missing Δ",
-        "unseen",
-        "message",
-    ):
+    columns: list[tuple[str, Callable[[FeatureResult], str]]] = [
+        ("feature", lambda r: r.feature),
+        ("kind", lambda r: r.kind),
+        ("status", lambda r: f"[{_STYLE[r.status.value]}]{r.status.value}[/]"),
+        ("PSI", lambda r: format_measure(r.psi)),
+        ("drift ratio", lambda r: format_measure(r.drift_ratio)),
+        ("shift σ", lambda r: format_measure(r.mean_shift_std)),
+        ("JS", lambda r: format_measure(r.js_distance)),
+        ("missing Δ", lambda r: format_measure(r.missing_share_delta)),
+        ("unseen", lambda r: format_measure(r.unseen_share)),
+    ]
+    if "chi2" in report.measures:
+        columns.append(("χ² p", lambda r: format_measure(r.chi2_pvalue)))
+    if "wasserstein" in report.measures:
+        columns.append(("W₁ σ", lambda r: format_measure(r.wasserstein)))
+    columns.append(("message", lambda r: r.message))
+    for header, _ in columns:
         table.add_column(header, overflow="fold")
-    for r in report.features:
-        status = r.status.value
-        table.add_row(
-            r.feature,
-            r.kind,
-            f"[{_STYLE[status]}]{status}[/]",
-            format_measure(r.psi),
-            format_measure(r.drift_ratio),
-            format_measure(r.mean_shift_std),
-            format_measure(r.js_distance),
-            format_measure(r.missing_share_delta),
-            format_measure(r.unseen_share),
-            r.message,
-        )
+    for result in report.features:
+        table.add_row(*(cell(result) for _, cell in columns))
     console.print(table)
     s = report.summary()
     console.print(

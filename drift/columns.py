@@ -31,9 +31,12 @@ def kind_of(type_: pa.DataType) -> ColumnKind:
 
 
 def type_name(type_: pa.DataType) -> str:
-    """The logical type: dictionary encoding is a storage detail, not a schema change."""
+    """The logical type: dictionary encoding and 64-bit string offsets (pandas' strings) are
+    storage details, not schema changes."""
     if pa.types.is_dictionary(type_):
-        return str(type_.value_type)
+        return type_name(type_.value_type)
+    if pa.types.is_large_string(type_):
+        return "string"
     return str(type_)
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
+import numpy.typing as npt
 
 from drift import measures, sketch
 from drift.binning import reference_cuts
@@ -20,9 +21,20 @@ from drift.profile import (
     NumericProfile,
     Profile,
 )
-from drift.thresholds import MEASURES, SchemaBreak, Status, Thresholds
+from drift.thresholds import (
+    GRADED_FIELD,
+    LOWER_IS_WORSE,
+    MEASURES,
+    OPT_IN_MEASURES,
+    SchemaBreak,
+    Status,
+    Thresholds,
+)
 
 OTHER = "OTHER"
+
+Counts = tuple[npt.ArrayLike, npt.ArrayLike]
+"""Reference and current counts per bin."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,11 @@ class ScanOptions:
     top_k: int = DEFAULT_TOP_K
     epsilon: float = measures.DEFAULT_EPSILON
     thresholds: Thresholds = field(default_factory=Thresholds)
+    measures: tuple[str, ...] = MEASURES
+    """The measures that grade a feature; the opt-in ones are computed only when named."""
+
+    def wants(self, measure: str) -> bool:
+        return measure in self.measures
 
 
 @dataclass(frozen=True)
@@ -66,13 +83,25 @@ class FeatureResult:
     bins: BinTable | None = None
     schema_break: SchemaBreak | None = None
     """Set when the status is ``error`` because the column's shape changed."""
+    chi2_statistic: float | None = None
+    chi2_pvalue: float | None = None
+    wasserstein: float | None = None
+    """Wasserstein-1 distance in reference σ (numeric features)."""
 
-    def as_dict(self, *, with_bins: bool = False) -> dict[str, object]:
+    def as_dict(
+        self, *, with_bins: bool = False, measures: tuple[str, ...] = MEASURES
+    ) -> dict[str, object]:
+        """The result as JSON-ready data; the opt-in measures' fields only when ``measures``
+        names them."""
         data = asdict(self)
         data["status"] = self.status.value
         data["schema_break"] = self.schema_break.value if self.schema_break else None
         if not with_bins:
             data.pop("bins")
+        if "chi2" not in measures:
+            del data["chi2_statistic"], data["chi2_pvalue"]
+        if "wasserstein" not in measures:
+            del data["wasserstein"]
         return data
 
 
@@ -100,22 +129,36 @@ def _missing_share_delta(ref: ColumnProfile, cur: ColumnProfile) -> float | None
     return None
 
 
-def _grade(result: FeatureResult, thresholds: Thresholds, notes: list[str]) -> FeatureResult:
+def _grade(result: FeatureResult, options: ScanOptions, notes: list[str]) -> FeatureResult:
     status = Status.OK
     tripped: list[str] = []
-    for measure in MEASURES:
-        value = getattr(result, measure)
-        level = thresholds.level(result.feature, measure)
+    for measure in options.measures:
+        value = getattr(result, GRADED_FIELD[measure])
+        level = options.thresholds.level(result.feature, measure)
         if value is None or level is None:
             continue
-        grade = level.grade(value)
+        lower = measure in LOWER_IS_WORSE
+        grade = level.grade(value, lower_is_worse=lower)
         if grade is not Status.OK:
             bound = level.critical if grade is Status.CRITICAL else level.warn
-            tripped.append(f"{measure} {value:.4g} ≥ {bound:g} ({grade.value})")
+            said = f"{measure} p {value:.4g} ≤" if lower else f"{measure} {value:.4g} ≥"
+            tripped.append(f"{said} {bound:g} ({grade.value})")
         if grade.rank > status.rank:
             status = grade
     message = "; ".join([*tripped, *notes])
     return FeatureResult(**{**result.__dict__, "status": status, "message": message})
+
+
+def _counts_of(
+    bins: BinTable,
+    ref: NumericProfile | CategoricalProfile,
+    cur: NumericProfile | CategoricalProfile,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Counts per bin back from shares computed elsewhere (the Evidently mode's)."""
+    return (
+        np.rint(np.asarray(bins.reference) * ref.present),
+        np.rint(np.asarray(bins.current) * cur.present),
+    )
 
 
 def _empty_side(
@@ -131,6 +174,31 @@ def _empty_side(
             name, ref.kind, "no non-missing values in the current snapshot", SchemaBreak.ALL_NULL
         )
     return None
+
+
+@dataclass(frozen=True)
+class _OptIn:
+    chi2_statistic: float | None = None
+    chi2_pvalue: float | None = None
+    wasserstein: float | None = None
+
+
+def _opt_in(
+    options: ScanOptions,
+    counts: Counts,
+    numeric: tuple[NumericProfile, NumericProfile] | None = None,
+) -> _OptIn:
+    """The opt-in measures ``options`` asks for, from bin counts and (numeric) sketches."""
+    if not any(options.wants(m) for m in OPT_IN_MEASURES):
+        return _OptIn()
+    from drift import stats  # only here: scipy is a cold-start cost the defaults do not pay
+
+    statistic = pvalue = distance = None
+    if options.wants("chi2"):
+        statistic, pvalue = stats.chi2_test(*counts)
+    if options.wants("wasserstein") and numeric is not None:
+        distance = stats.wasserstein_distance(*numeric)
+    return _OptIn(statistic, pvalue, distance)
 
 
 def _psi(bins: BinTable, epsilon: float) -> float:
@@ -152,14 +220,17 @@ def _numeric(
     if empty is not None:
         return empty
     notes: list[str] = []
+    counts: Counts
     if external is not None:
         bins, psi = external.bins, external.psi
+        counts = _counts_of(bins, ref, cur)
     else:
         if cur.anchor != ref.anchor:
             return _error(name, ref.kind, "current profile was not built against this reference")
         cuts = reference_cuts(ref, options.binning, options.n_bins)
         ref_counts = sketch.bin_counts(*ref.sketch_arrays(), cuts)
         cur_counts = sketch.bin_counts(*cur.sketch_arrays(), cuts)
+        counts = (ref_counts, cur_counts)
         edges = sketch.lower_bound(cuts, ref.anchor or 0.0).tolist()
         bins = BinTable(
             _interval_labels(edges),
@@ -186,7 +257,14 @@ def _numeric(
         missing_share_delta=_missing_share_delta(ref, cur),
         bins=bins,
     )
-    return _grade(result, options.thresholds, notes)
+    extra = _opt_in(options, counts, (ref, cur) if ref.anchor == cur.anchor else None)
+    result = replace(
+        result,
+        chi2_statistic=extra.chi2_statistic,
+        chi2_pvalue=extra.chi2_pvalue,
+        wasserstein=extra.wasserstein,
+    )
+    return _grade(result, options, notes)
 
 
 def _categorical(
@@ -203,8 +281,10 @@ def _categorical(
     unseen = sum(n for level, n in cur.levels.items() if level not in ref.levels) + cur.other
     if ref.other:
         notes.append(f"reference has over {MAX_LEVELS:,} levels: unseen share is an upper bound")
+    counts: Counts
     if external is not None:
         bins, psi = external.bins, external.psi
+        counts = _counts_of(bins, ref, cur)
     else:
         top = ref.top(options.top_k)
         ref_counts = [ref.levels[level] for level in top]
@@ -219,6 +299,7 @@ def _categorical(
             labels, measures.shares(ref_counts).tolist(), measures.shares(cur_counts).tolist()
         )
         psi = _psi(bins, options.epsilon)
+        counts = (ref_counts, cur_counts)
     result = FeatureResult(
         feature=name,
         kind=ref.kind,
@@ -229,7 +310,9 @@ def _categorical(
         unseen_share=unseen / cur.present,
         bins=bins,
     )
-    return _grade(result, options.thresholds, notes)
+    extra = _opt_in(options, counts)
+    result = replace(result, chi2_statistic=extra.chi2_statistic, chi2_pvalue=extra.chi2_pvalue)
+    return _grade(result, options, notes)
 
 
 def compare_column(

@@ -24,8 +24,8 @@ import pyarrow as pa
 from drift.columns import ArrowColumn, as_float64, kind_of, level_counts
 from drift.compare import BinnedPsi, BinTable
 from drift.measures import Shares, psi
-from drift.parquet import ParquetSource
 from drift.sketch import FloatArray
+from drift.sources import Source
 
 LOW_CARDINALITY: Final = 20
 _EMPTY_FILL: Final = 1e-4
@@ -74,7 +74,7 @@ def _clean(column: ArrowColumn) -> FloatArray:
 
 
 def _scan_stats(
-    src: ParquetSource, names: Sequence[str], track_values: set[str], track_distinct: bool
+    src: Source, names: Sequence[str], track_values: set[str], track_distinct: bool
 ) -> dict[str, _Side]:
     sides = {name: _Side() for name in names}
     for table in src.row_groups(names):
@@ -99,7 +99,7 @@ def _scan_stats(
     return sides
 
 
-def _histograms(src: ParquetSource, edges: dict[str, np.ndarray], sides: dict[str, _Side]) -> None:
+def _histograms(src: Source, edges: dict[str, np.ndarray], sides: dict[str, _Side]) -> None:
     names = list(edges)
     if not names:
         return
@@ -120,7 +120,7 @@ def _binned(
 
 
 def evidently_bins(
-    reference: ParquetSource, current: ParquetSource, names: Sequence[str]
+    reference: Source, current: Source, names: Sequence[str]
 ) -> dict[str, BinnedPsi]:
     """Evidently-compatible bins and PSI for the columns both files have with one kind."""
     names = [

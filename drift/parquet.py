@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from drift.columns import kind_of
 from drift.errors import DriftInputError
+from drift.files import checked_path
 
 
 @functools.cache
@@ -31,11 +32,7 @@ class ParquetSource:
     """A Parquet file opened for streaming; string columns are read dictionary-encoded."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        if not self.path.exists():
-            raise DriftInputError(f"{self.path}: no such file")
-        if self.path.is_dir():
-            raise DriftInputError(f"{self.path}: is a directory, expected a Parquet file")
+        self.path = checked_path(path, "Parquet")
         try:
             probe = pq.ParquetFile(self.path)
             self.schema: pa.Schema = probe.schema_arrow
@@ -49,8 +46,8 @@ class ParquetSource:
         self.num_row_groups: int = meta.num_row_groups
 
     @property
-    def column_names(self) -> list[str]:
-        return list(self.schema.names)
+    def label(self) -> str:
+        return str(self.path)
 
     def _read(self, index: int, columns: list[str]) -> pa.Table:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import pyarrow as pa
 
@@ -13,6 +14,7 @@ from drift.columns import default_columns
 from drift.errors import DriftInputError
 from drift.parquet import ParquetSource
 from drift.profile import DEFAULT_BINS, DEFAULT_TOP_K, Binning, Profile
+from drift.sources import Source, open_file
 
 Batch = pa.RecordBatch | pa.Table
 
@@ -63,30 +65,42 @@ def profile_batches(
     return profile
 
 
-def profile_parquet(
+class ProfileOptions(TypedDict, total=False):
+    """:func:`profile_batches`' options that every snapshot kind takes alike."""
+
+    binning: Binning
+    n_bins: int
+    top_k: int
+    like: Profile | None
+    on_batch: Callable[[int], None] | None
+
+
+def profile_source(
+    source: Source, *, columns: Sequence[str] | None = None, **options: Unpack[ProfileOptions]
+) -> Profile:
+    """Profile a snapshot source (Parquet, CSV, DataFrame), one batch at a time."""
+    names = list(columns) if columns is not None else default_columns(source.schema)
+    unknown = [name for name in names if name not in source.schema.names]
+    if unknown:
+        raise DriftInputError(f"{source.label}: unknown column(s): {', '.join(unknown)}")
+    return profile_batches(
+        source.row_groups(names), source.schema, columns=names, source=source.label, **options
+    )
+
+
+def profile_file(
     path: str | Path,
     *,
+    types: Mapping[str, pa.DataType] | None = None,
     columns: Sequence[str] | None = None,
-    binning: Binning = Binning.QUANTILE,
-    n_bins: int = DEFAULT_BINS,
-    top_k: int = DEFAULT_TOP_K,
-    like: Profile | None = None,
-    on_batch: Callable[[int], None] | None = None,
+    **options: Unpack[ProfileOptions],
+) -> Profile:
+    """Profile a Parquet or CSV file (``types``: the CSV's column types, else inferred)."""
+    return profile_source(open_file(path, types), columns=columns, **options)
+
+
+def profile_parquet(
+    path: str | Path, *, columns: Sequence[str] | None = None, **options: Unpack[ProfileOptions]
 ) -> Profile:
     """Profile a Parquet file, one row group at a time."""
-    src = ParquetSource(path)
-    names = list(columns) if columns is not None else default_columns(src.schema)
-    unknown = [name for name in names if name not in src.schema.names]
-    if unknown:
-        raise DriftInputError(f"{src.path}: unknown column(s): {', '.join(unknown)}")
-    return profile_batches(
-        src.row_groups(names),
-        src.schema,
-        columns=names,
-        binning=binning,
-        n_bins=n_bins,
-        top_k=top_k,
-        like=like,
-        source=str(src.path),
-        on_batch=on_batch,
-    )
+    return profile_source(ParquetSource(path), columns=columns, **options)

@@ -1,20 +1,25 @@
-"""A whole scan: reference (Parquet or saved profile) against a current Parquet snapshot."""
+"""A whole scan: a reference (file, DataFrame or saved profile) against a current snapshot."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, Unpack
+
+import pyarrow as pa
 
 from drift.columns import default_columns
 from drift.compare import FeatureResult, ScanOptions, compare
+from drift.csv_source import is_csv, type_named
 from drift.errors import DriftInputError
 from drift.evidently_mode import evidently_bins
 from drift.measures import DEFAULT_EPSILON
-from drift.parquet import ParquetSource, is_parquet
+from drift.parquet import is_parquet
 from drift.profile import DEFAULT_BINS, DEFAULT_TOP_K, Binning, Profile
 from drift.profiler import profile_batches
-from drift.thresholds import Status, Thresholds
+from drift.sources import Source, open_file, type_hints
+from drift.thresholds import MEASURES, Status, Thresholds
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,8 @@ class ScanReport:
     rows_reference: int
     rows_current: int
     features: list[FeatureResult]
+    measures: tuple[str, ...] = MEASURES
+    """The measures that graded the features."""
 
     def summary(self) -> dict[str, object]:
         counts = {status.value: 0 for status in Status}
@@ -57,18 +64,32 @@ class ScanReport:
             "current": self.current,
             "binning": self.binning.value,
             "n_bins": self.n_bins,
-            "features": [r.as_dict(with_bins=with_bins) for r in self.features],
+            "measures": list(self.measures),
+            "features": [
+                r.as_dict(with_bins=with_bins, measures=self.measures) for r in self.features
+            ],
             "summary": self.summary(),
         }
 
 
-def load_reference(path: str | Path) -> Profile | ParquetSource:
-    """A saved profile (JSON) or a Parquet file, told apart by content, not by name."""
-    if is_parquet(path):
-        return ParquetSource(path)
+def load_reference(
+    path: str | Path, types: Mapping[str, pa.DataType] | None = None
+) -> Profile | Source:
+    """A Parquet file (by content), a CSV file (by name) or a saved profile (JSON)."""
+    if is_parquet(path) or is_csv(path):
+        return open_file(path, types)
     if not Path(path).exists():
         raise DriftInputError(f"{path}: no such file")
     return Profile.load(path)
+
+
+def _schema_of(reference: Profile | Source) -> pa.Schema:
+    """The reference's column types, which a CSV scanned against it is read with."""
+    if not isinstance(reference, Profile):
+        return reference.schema
+    types = {name: type_named(column.dtype) for name, column in reference.columns.items()}
+    # A type with no alias (a decimal) is left to inference.
+    return pa.schema([pa.field(name, t) for name, t in types.items() if t is not None])
 
 
 def _select(
@@ -86,9 +107,45 @@ def _select(
     return list(dict.fromkeys(requested))
 
 
+class ScanArgs(TypedDict, total=False):
+    """How to scan, whatever the snapshots are (see :func:`scan`)."""
+
+    binning: Binning | None
+    n_bins: int | None
+    top_k: int | None
+    epsilon: float
+    thresholds: Thresholds | None
+    measures: Sequence[str]
+    on_batch: Callable[[int], None] | None
+    on_start: Callable[[int], None] | None
+
+
 def scan(
     reference: str | Path,
     current: str | Path,
+    *,
+    columns: Sequence[str] | None = None,
+    schema: Mapping[str, pa.DataType] | None = None,
+    **options: Unpack[ScanArgs],
+) -> ScanReport:
+    """Scan the file ``current`` (Parquet or CSV) against ``reference`` (Parquet, CSV or a
+    saved profile). A CSV is read with ``schema``'s types where given, else the reference's.
+
+    ``binning``, ``n_bins`` and ``top_k`` default to a saved reference profile's own (its pinned
+    bins), else to quantile deciles and the top 50 levels; ``measures`` are the ones that
+    grade (default :data:`~drift.thresholds.MEASURES`). ``on_start(total_rows)`` and
+    ``on_batch(rows)`` report progress.
+    """
+    ref_source = load_reference(reference, schema)
+    cur = open_file(current, type_hints(_schema_of(ref_source), schema))
+    return scan_sources(
+        ref_source, cur, columns=columns, labels=(str(reference), str(current)), **options
+    )
+
+
+def scan_sources(
+    ref_source: Profile | Source,
+    cur: Source,
     *,
     binning: Binning | None = None,
     n_bins: int | None = None,
@@ -96,17 +153,13 @@ def scan(
     epsilon: float = DEFAULT_EPSILON,
     thresholds: Thresholds | None = None,
     columns: Sequence[str] | None = None,
+    measures: Sequence[str] = MEASURES,
     on_batch: Callable[[int], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    labels: tuple[str, str] | None = None,
 ) -> ScanReport:
-    """Profile what is needed and compare.
-
-    ``binning``, ``n_bins`` and ``top_k`` default to a saved reference profile's own (its pinned
-    bins), else to quantile deciles and the top 50 levels. ``on_start(total_rows)`` and
-    ``on_batch(rows)`` report progress.
-    """
-    ref_source = load_reference(reference)
-    cur = ParquetSource(current)
+    """:func:`scan` on sources already opened (files, DataFrames) or a profile in memory;
+    ``labels`` name the two sides in the report (default: the sources' own)."""
     pinned = ref_source if isinstance(ref_source, Profile) else None
     options = ScanOptions(
         binning=binning or (pinned.binning if pinned else Binning.QUANTILE),
@@ -114,6 +167,7 @@ def scan(
         top_k=top_k or (pinned.top_k if pinned else DEFAULT_TOP_K),
         epsilon=epsilon,
         thresholds=thresholds or Thresholds(),
+        measures=tuple(measures),
     )
     if isinstance(ref_source, Profile):
         if options.binning is Binning.EVIDENTLY:
@@ -124,16 +178,16 @@ def scan(
         ref_names = list(ref_source.columns)
         ref_default = ref_names
     else:
-        ref_names = ref_source.column_names
+        ref_names = list(ref_source.schema.names)
         ref_default = default_columns(ref_source.schema)
-    names = _select(columns, ref_names, cur.column_names, ref_default, default_columns(cur.schema))
+    cur_names = list(cur.schema.names)
+    names = _select(columns, ref_names, cur_names, ref_default, default_columns(cur.schema))
     ref_cols = [n for n in names if n in ref_names]
-    cur_cols = [n for n in names if n in cur.column_names]
+    cur_cols = [n for n in names if n in cur_names]
 
     if on_start is not None:
-        on_start(
-            cur.num_rows + (ref_source.num_rows if isinstance(ref_source, ParquetSource) else 0)
-        )
+        ref_rows = 0 if isinstance(ref_source, Profile) else ref_source.num_rows or 0
+        on_start((cur.num_rows or 0) + ref_rows)
     if isinstance(ref_source, Profile):
         ref_profile = ref_source
     else:
@@ -144,7 +198,7 @@ def scan(
             binning=options.binning,
             n_bins=options.n_bins,
             top_k=options.top_k,
-            source=str(ref_source.path),
+            source=ref_source.label,
             on_batch=on_batch,
         )
     cur_profile = profile_batches(
@@ -153,18 +207,23 @@ def scan(
         columns=cur_cols,
         like=ref_profile,
         top_k=options.top_k,
-        source=str(cur.path),
+        source=cur.label,
         on_batch=on_batch,
     )
     external = None
-    if options.binning is Binning.EVIDENTLY and isinstance(ref_source, ParquetSource):
+    if options.binning is Binning.EVIDENTLY and not isinstance(ref_source, Profile):
         external = evidently_bins(ref_source, cur, names)
+    reference_label, current_label = labels or (
+        ref_profile.source or "reference",
+        cur.label,
+    )
     return ScanReport(
-        reference=str(reference),
-        current=str(current),
+        reference=reference_label,
+        current=current_label,
         binning=options.binning,
         n_bins=options.n_bins,
         rows_reference=ref_profile.rows,
         rows_current=cur_profile.rows,
         features=compare(ref_profile, cur_profile, options, columns=names, external=external),
+        measures=options.measures,
     )

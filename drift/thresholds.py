@@ -58,28 +58,53 @@ MEASURES: Final = (
     "missing_share_delta",
     "unseen_share",
 )
-"""Graded measures; each is compared by absolute value."""
+"""Measures computed and graded by default; each is compared by absolute value."""
+
+OPT_IN_MEASURES: Final = ("chi2", "wasserstein")
+"""Measures computed only when asked for (they load scipy): ``chi2`` grades the chi-square
+test's p-value (lower is worse), ``wasserstein`` the distance in reference σ."""
+
+ALL_MEASURES: Final = (*MEASURES, *OPT_IN_MEASURES)
+
+GRADED_FIELD: Final = {
+    **{m: m for m in MEASURES},
+    "chi2": "chi2_pvalue",
+    "wasserstein": "wasserstein",
+}
+"""The result field each measure grades."""
+
+LOWER_IS_WORSE: Final = frozenset({"chi2"})
+"""Measures whose levels are upper bounds of a p-value: at or below ``warn`` warns."""
 
 
 class Level(BaseModel):
+    """Warn and critical levels of one measure; their order is checked where the measure is
+    known (:class:`Thresholds`), since a p-value's critical level lies below its warn level."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     warn: float = Field(ge=0)
     critical: float = Field(ge=0)
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.critical < self.warn:
-            raise ValueError("critical must be at least warn")
-        return self
-
-    def grade(self, value: float) -> Status:
+    def grade(self, value: float, *, lower_is_worse: bool = False) -> Status:
+        if lower_is_worse:
+            if value <= self.critical:
+                return Status.CRITICAL
+            return Status.WARN if value <= self.warn else Status.OK
         magnitude = abs(value)
         if magnitude >= self.critical:
             return Status.CRITICAL
         if magnitude >= self.warn:
             return Status.WARN
         return Status.OK
+
+
+def _check_order(measure: str, level: Level) -> None:
+    if measure in LOWER_IS_WORSE:
+        if level.critical > level.warn:
+            raise ValueError(f"{measure}: a p-value's critical level must be at most its warn")
+    elif level.critical < level.warn:
+        raise ValueError(f"{measure}: critical must be at least warn")
 
 
 DEFAULT_LEVELS: Final[dict[str, Level]] = {
@@ -90,7 +115,23 @@ DEFAULT_LEVELS: Final[dict[str, Level]] = {
     "js_distance": Level(warn=0.13, critical=0.21),
     "missing_share_delta": Level(warn=0.05, critical=0.15),
     "unseen_share": Level(warn=0.01, critical=0.05),
+    # p-values: the customary 5 % and 1 %; at a million rows trivial shifts fall below both.
+    "chi2": Level(warn=0.05, critical=0.01),
+    # In reference σ, like mean_shift_std: Evidently's default threshold for it is 0.1.
+    "wasserstein": Level(warn=0.1, critical=0.25),
 }
+
+
+def parse_measures(text: str) -> tuple[str, ...]:
+    """``psi,chi2,wasserstein`` → the measures to compute and grade (unknown names refused)."""
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",")))
+    unknown = [name for name in names if name not in ALL_MEASURES]
+    if not names or unknown or not all(names):
+        raise DriftInputError(
+            f"unknown measure(s) {', '.join(repr(n) for n in unknown) or repr(text)}; "
+            f"known: {', '.join(ALL_MEASURES)}"
+        )
+    return names
 
 
 class Thresholds(BaseModel):
@@ -105,11 +146,14 @@ class Thresholds(BaseModel):
     @model_validator(mode="after")
     def _known_measures(self) -> Self:
         names = set(self.defaults).union(*(set(m) for m in self.features.values()))
-        unknown = sorted(names - set(MEASURES))
+        unknown = sorted(names - set(ALL_MEASURES))
         if unknown:
             raise ValueError(
-                f"unknown measure(s) {', '.join(unknown)}; known: {', '.join(MEASURES)}"
+                f"unknown measure(s) {', '.join(unknown)}; known: {', '.join(ALL_MEASURES)}"
             )
+        for levels in (self.defaults, *self.features.values()):
+            for measure, level in levels.items():
+                _check_order(measure, level)
         return self
 
     def level(self, feature: str, measure: str) -> Level | None:
