@@ -66,6 +66,9 @@ test's p-value (lower is worse), ``wasserstein`` the distance in reference σ.""
 
 ALL_MEASURES: Final = (*MEASURES, *OPT_IN_MEASURES)
 
+OPT_IN_FIELDS: Final = ("chi2_statistic", "chi2_pvalue", "wasserstein")
+"""The result fields the opt-in measures fill (null where not asked for)."""
+
 GRADED_FIELD: Final = {
     **{m: m for m in MEASURES},
     "chi2": "chi2_pvalue",

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from drift import Binning, Thresholds
+from drift import ALL_MEASURES, MEASURES, Binning, Thresholds
 from drift.profile import DEFAULT_BINS, DEFAULT_TOP_K
 
 DEFAULT_PATH: Final = "driftwatch.yaml"
@@ -59,6 +59,11 @@ class DatasetConfig(_Strict):
     bins: int = Field(DEFAULT_BINS, ge=2, le=1000)
     top_k: int = Field(DEFAULT_TOP_K, ge=1)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    measures: list[str] = Field(
+        default_factory=lambda: list(MEASURES),
+        min_length=1,
+        description="the measures that grade a feature; chi2 and wasserstein are opt-in",
+    )
     resolve_after: int = Field(2, ge=1, description="healthy partitions that resolve an incident")
     snapshot_deadline: time | None = Field(
         None,
@@ -73,6 +78,16 @@ class DatasetConfig(_Strict):
         if value is not None and not isinstance(value, str | time):
             raise ValueError('give the deadline as a quoted "HH:MM" (UTC), e.g. "06:00"')
         return value
+
+    @field_validator("measures")
+    @classmethod
+    def _known_measures(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in ALL_MEASURES]
+        if unknown:
+            raise ValueError(
+                f"unknown measure(s) {', '.join(unknown)}; known: {', '.join(ALL_MEASURES)}"
+            )
+        return list(dict.fromkeys(value))
 
     @model_validator(mode="after")
     def _usable(self) -> Self:

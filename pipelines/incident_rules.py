@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from drift import SchemaBreak, Status
+from drift.thresholds import OPT_IN_FIELDS
 from pipelines.config import DriftwatchConfig
 from warehouse.drift_results import DriftResultStore
 from warehouse.fingerprint import drift_fingerprint, pipeline_fingerprint
@@ -100,6 +101,7 @@ def _evidence(result: DriftResult, config: DriftwatchConfig) -> dict[str, object
         "js_distance": result.js_distance,
         "missing_share_delta": result.missing_share_delta,
         "unseen_share": result.unseen_share,
+        **{name: value for name in OPT_IN_FIELDS if (value := getattr(result, name)) is not None},
         "message": result.message,
         "bins": result.bins,
         "run_id": result.run_id,

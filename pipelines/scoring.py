@@ -116,7 +116,11 @@ def score_partition(
     """Compare one day with the reference and write one drift result per feature."""
     current = profile_partition(store, dataset, cfg, date.fromisoformat(partition), reference)
     options = ScanOptions(
-        binning=cfg.binning, n_bins=cfg.bins, top_k=cfg.top_k, thresholds=cfg.thresholds
+        binning=cfg.binning,
+        n_bins=cfg.bins,
+        top_k=cfg.top_k,
+        thresholds=cfg.thresholds,
+        measures=tuple(cfg.measures),
     )
     scored = compare(reference, current, options, columns=list(cfg.features))
     ids = results.add(as_new_result(dataset, partition, run_id, r) for r in scored)
@@ -142,6 +146,9 @@ def as_new_result(dataset: str, partition: str, run_id: str, r: FeatureResult) -
         message=r.message,
         bins=bins,
         schema_break=r.schema_break.value if r.schema_break else None,
+        chi2_statistic=r.chi2_statistic,
+        chi2_pvalue=r.chi2_pvalue,
+        wasserstein=r.wasserstein,
     )
 
 

@@ -30,6 +30,9 @@ class NewResult:
     message: str = ""
     bins: dict[str, Any] | None = None
     schema_break: str | None = None
+    chi2_statistic: float | None = None
+    chi2_pvalue: float | None = None
+    wasserstein: float | None = None
 
 
 def _aware(value: datetime | str) -> datetime:

@@ -204,6 +204,10 @@ class DriftResult(Base):
     evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     schema_break: Mapped[str | None] = mapped_column(String(16))
     """missing | all_null | retyped | unreadable when the status is error for that reason."""
+    chi2_statistic: Mapped[float | None] = mapped_column(Float)
+    chi2_pvalue: Mapped[float | None] = mapped_column(Float)
+    wasserstein: Mapped[float | None] = mapped_column(Float)
+    """The opt-in measures, where the dataset grades with them."""
 
     __table_args__ = (
         Index("ix_drift_results_feature_partition", "dataset", "feature", "partition"),

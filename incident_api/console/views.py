@@ -9,7 +9,7 @@ from flask import Response, g, request, url_for
 from pydantic import ValidationError
 
 from drift.thresholds import DEFAULT_LEVELS as DRIFT_LEVELS
-from drift.thresholds import MEASURES
+from drift.thresholds import MEASURES, OPT_IN_FIELDS
 from incident_api.console import charts
 from incident_api.console.access import console_page
 from incident_api.console.listing import list_page, list_query
@@ -186,11 +186,12 @@ def result(dataset: str, feature: str, partition: str) -> Response:
         return error_page(404, f"{dataset}.{feature} has no result for {partition}.")
     recent = results.recent_partitions(dataset, feature, TREND_PARTITIONS)
     trend = charts.psi_trend([(r.partition, r.psi, r.status) for r in recent], DEFAULT_PSI)
+    shown = [*MEASURES, *(name for name in OPT_IN_FIELDS if getattr(found, name) is not None)]
     return page(
         "result.html",
         result=found,
         bins=charts.bin_chart(found.bins),
         trend=trend,
         chart=charts,
-        measures=[(name, getattr(found, name)) for name in MEASURES],
+        measures=[(name, getattr(found, name)) for name in shown],
     )

@@ -25,6 +25,7 @@ from dagster import (
 )
 
 from drift import FeatureResult, Status
+from drift.thresholds import OPT_IN_FIELDS
 from pipelines.config import ConfigError, DatasetConfig
 from pipelines.defs.plots import distribution_png, markdown_image
 from pipelines.defs.resources import SnapshotStoreResource, WarehouseResource
@@ -38,6 +39,8 @@ from pipelines.scoring import (
     score_partition,
 )
 
+GRAPHED = ("psi", "drift_ratio", "mean_shift_std", "js_distance")
+"""Measures a feature's check carries as floats (Dagster plots them across partitions)."""
 CHECK_NAME = "drift_within_thresholds"
 """The aggregate check; each feature also has a check of its own (:func:`feature_check_name`)."""
 _NOT_A_NAME = re.compile(r"[^A-Za-z0-9_]")
@@ -129,7 +132,7 @@ def feature_check(result: FeatureResult, partition: str) -> AssetCheckResult:
     """One feature's grade: its measures, its status and, for an error, the schema break."""
     measures = {
         name: MetadataValue.float(value)
-        for name in ("psi", "drift_ratio", "mean_shift_std", "js_distance")
+        for name in (*GRAPHED, *OPT_IN_FIELDS)
         if (value := getattr(result, name)) is not None
     }
     return AssetCheckResult(

@@ -254,6 +254,7 @@ def _drift_results(app: Flask) -> None:
                 [NewResult("shop", "price", f"2026-11-0{day}", "r", status, psi=psi, bins=bins)]
             )
         store.add([NewResult("shop", "qty", "2026-11-03", "r", "error", bins=None)])
+        store.add([NewResult("shop", "qty", "2026-11-04", "r", "ok", psi=0.01, chi2_pvalue=0.25)])
 
 
 def test_the_incident_page_draws_bins_and_the_psi_trend_with_its_levels(app, browser):
@@ -286,13 +287,17 @@ def test_the_datasets_grid_colours_each_feature_and_partition(app, browser):
     rows = dict(re.findall(r'<tr><th scope="row">(\w+)</th>(.*?)</tr>', html, re.S))
     price = re.findall(r'class="cell st-(\w+)"', rows["price"])
     qty = re.findall(r'class="cell st-(\w+)"', rows["qty"])
-    assert price == ["ok", "warn", "critical"]
-    assert qty == ["missing", "missing", "error"]
+    assert price == ["ok", "warn", "critical", "missing"]
+    assert qty == ["missing", "missing", "error", "ok"]
     assert f'href="/console/incidents/{incident}"' in rows["price"]
     assert 'href="/console/datasets/shop/price/2026-11-01"' in rows["price"]
     result = _page(browser, "/console/datasets/shop/price/2026-11-02")
     assert "shop.price on 2026-11-02: warn" in result and '<rect class="cur"' in result
     assert browser.get("/console/datasets/shop/price/2030-01-01").status_code == 404
+    # The opt-in measures show where the dataset grades with them, and only there.
+    assert "chi2_pvalue" not in result
+    graded = _page(browser, "/console/datasets/shop/qty/2026-11-04")
+    assert "<dt>chi2_pvalue</dt><dd>0.2500</dd>" in graded and "wasserstein" not in graded
 
 
 def test_comments_are_timeline_events_in_the_api_too(app, client, headers):

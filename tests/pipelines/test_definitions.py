@@ -86,6 +86,17 @@ def test_the_shipped_config_is_valid():
         ),
         (
             "datasets: {a: {features: [x], reference: {start: 2026-01-01, end: 2026-01-01}, "
+            "partitions_start: 2026-01-01, measures: [psi, ks]}}",
+            r"datasets.a.measures: Value error, unknown measure\(s\) ks",
+        ),
+        (
+            "datasets: {a: {features: [x], reference: {start: 2026-01-01, end: 2026-01-01}, "
+            "partitions_start: 2026-01-01, thresholds: {defaults: {chi2: {warn: 0.01, "
+            "critical: 0.05}}}}}",
+            "a p-value's critical level must be at most its warn",
+        ),
+        (
+            "datasets: {a: {features: [x], reference: {start: 2026-01-01, end: 2026-01-01}, "
             "partitions_start: 2026-01-01, snapshot_deadline: 23:30}}",
             'snapshot_deadline: Value error, give the deadline as a quoted "HH:MM"',
         ),

@@ -87,3 +87,42 @@ def test_bad_partitions_fail_with_a_message(env):
 def test_a_partition_before_its_reference_says_what_to_do(env):
     with pytest.raises(ScoringError, match="materialize orders/reference_profile"):
         load_reference(env.store, DATASET, "orders/reference_profile")
+
+
+def _score_day_6(env, cfg, reference):
+    return score_partition(
+        env.store,
+        env.results,
+        DATASET,
+        cfg,
+        partition=day(6).isoformat(),
+        run_id="r",
+        reference=reference,
+    )
+
+
+def test_a_dataset_grading_with_scipy_measures_records_them(env):
+    from tests.pipelines.conftest import make_config
+
+    cfg = make_config(
+        measures=["psi", "chi2", "wasserstein"],
+        thresholds={"defaults": {"wasserstein": {"warn": 0.5, "critical": 2.0}}},
+    ).datasets[DATASET]
+    reference = profile_reference(env.store, DATASET, cfg).profile
+    done = _score_day_6(env, cfg, reference)
+    stored = {r.feature: r for r in env.results.for_partition(DATASET, day(6).isoformat())}
+    amount, device, rating = stored["amount"], stored["device"], stored["rating"]
+    assert amount.wasserstein == pytest.approx(3.0, rel=0.1)  # means 50 → 80, σ 10
+    assert amount.chi2_pvalue is not None and amount.chi2_pvalue < 1e-100
+    assert "wasserstein 3" in amount.message and "≥ 2 (critical)" in amount.message
+    assert device.chi2_statistic is not None and device.chi2_statistic > 1000
+    assert device.wasserstein is None
+    assert rating.chi2_pvalue is not None and rating.chi2_pvalue > 0.01
+    assert {r.feature for r in done.results if r.status is Status.CRITICAL} >= {"amount", "device"}
+
+
+def test_default_datasets_leave_the_scipy_fields_empty(env):
+    reference = profile_reference(env.store, DATASET, _cfg(env)).profile
+    _score_day_6(env, _cfg(env), reference)
+    for row in env.results.for_partition(DATASET, day(6).isoformat()):
+        assert (row.chi2_statistic, row.chi2_pvalue, row.wasserstein) == (None, None, None)
