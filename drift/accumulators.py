@@ -19,6 +19,15 @@ from drift.profile import (
 )
 
 
+def anchor_of(values: sketch.FloatArray) -> float | None:
+    """The sketch anchor a column's first values give: their median, which puts the sketch's
+    fine resolution on the bulk (0 when only ±inf were seen); None for nothing but NaN."""
+    present = values[np.isfinite(values)]
+    if present.size == 0:
+        return 0.0 if np.isinf(values).any() else None
+    return float(np.median(present))
+
+
 class _NumericAccumulator:
     def __init__(self, dtype: str, anchor: float | None) -> None:
         self.dtype = dtype
@@ -35,12 +44,10 @@ class _NumericAccumulator:
         if values.size == 0:
             return
         if self.anchor is None:
-            present = values[np.isfinite(values)]
-            if present.size == 0 and not np.isinf(values).any():
+            self.anchor = anchor_of(values)
+            if self.anchor is None:
                 self.missing += values.size  # nothing but NaN so far: no anchor yet
                 return
-            # First values seen: the median anchors the sketch's fine resolution on the bulk.
-            self.anchor = float(np.median(present)) if present.size else 0.0
         nan_before = sketch.raw_nan_count(self.raw)
         sketch.add_raw_counts(self.raw, values, self.anchor)
         n_nan = sketch.raw_nan_count(self.raw) - nan_before

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from typing import Any, TypeAlias, cast
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from drift import sketch
 
@@ -40,49 +40,97 @@ def type_name(type_: pa.DataType) -> str:
     return str(type_)
 
 
+def _invalid(array: pa.Array[Any]) -> npt.NDArray[np.bool_]:
+    """Which slots of ``array`` are null, from its validity bitmap."""
+    bitmap = array.buffers()[0]
+    n, offset = len(array), array.offset
+    if bitmap is None:
+        return np.zeros(n, dtype=bool)
+    bits = np.unpackbits(
+        np.frombuffer(memoryview(bitmap), dtype=np.uint8), count=offset + n, bitorder="little"
+    )
+    invalid: npt.NDArray[np.bool_] = bits[offset:] == 0
+    return invalid
+
+
+def _one_array(column: ArrowColumn) -> pa.Array[Any]:
+    if isinstance(column, pa.ChunkedArray):
+        whole = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+        return cast("pa.Array[Any]", whole)
+    return column
+
+
+def _primitive(array: pa.Array[Any]) -> npt.NDArray[Any] | None:
+    """The data buffer of an integer or float array as numpy (zero-copy), else None."""
+    type_ = array.type
+    if pa.types.is_floating(type_):
+        dtype = np.dtype(f"float{type_.bit_width}")
+    elif pa.types.is_signed_integer(type_):
+        dtype = np.dtype(f"int{type_.bit_width}")
+    elif pa.types.is_unsigned_integer(type_):
+        dtype = np.dtype(f"uint{type_.bit_width}")
+    else:
+        return None
+    data = array.buffers()[1]
+    if data is None:
+        return np.empty(0, dtype=dtype)
+    return np.frombuffer(
+        memoryview(data), dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize
+    )
+
+
 def as_float64(column: ArrowColumn) -> sketch.FloatArray:
     """Values as float64 with nulls as NaN, zero-copy where Arrow allows.
 
-    Read straight from the Arrow data buffer: ``Array.to_numpy`` imports pandas on first use,
-    which alone raises a scan's peak RSS (docs/benchmarks.md, "Figures behind the code").
+    Read straight from the Arrow buffers with numpy: ``Array.to_numpy`` imports pandas and
+    ``pyarrow.compute`` costs a tenth of the ``drift`` command's start (docs/benchmarks.md,
+    "Figures behind the code"); only decimals go through ``pyarrow.compute``.
     """
-    if isinstance(column, pa.ChunkedArray):
-        whole = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
-        array = cast("pa.Array[Any]", whole)
-    else:
-        array = column
-    if not pa.types.is_float64(array.type):
+    array = _one_array(column)
+    raw = _primitive(array)
+    if raw is None:  # decimals
+        import pyarrow.compute as pc
+
         array = cast("pa.Array[Any]", pc.cast(array, pa.float64()))
+        raw = _primitive(array)
+        assert raw is not None
+    values: sketch.FloatArray = raw if raw.dtype == np.float64 else raw.astype(np.float64)
     if array.null_count:
-        array = cast("pa.Array[Any]", pc.fill_null(array, pa.scalar(math.nan)))
-    data = array.buffers()[1]
-    if data is None:
-        return np.empty(0, dtype=np.float64)
-    return np.frombuffer(
-        memoryview(data), dtype=np.float64, count=len(array), offset=array.offset * 8
-    )
+        if values is raw:
+            values = values.copy()  # Arrow's buffer is read-only
+        values[_invalid(array)] = math.nan
+    return values
 
 
 def _dictionary_counts(chunk: pa.DictionaryArray[Any, Any]) -> Iterator[tuple[object, int]]:
     """Counts of a dictionary-encoded chunk from its indices: one bincount, and Python only
     touches each distinct level once (``value_counts`` + ``to_pylist`` was much slower)."""
-    indices = chunk.indices
+    codes = _primitive(chunk.indices)
     n_levels = len(chunk.dictionary)
-    if indices.null_count:
-        indices = pc.fill_null(indices, pa.scalar(n_levels, indices.type))
-    data = indices.buffers()[1]
-    if data is None or len(indices) == 0:
+    if codes is None or codes.size == 0:
         return
-    codes = np.frombuffer(
-        memoryview(data),
-        dtype=np.dtype(f"int{indices.type.bit_width}"),
-        count=len(indices),
-        offset=indices.offset * indices.type.bit_width // 8,
-    )
+    if chunk.indices.null_count:
+        codes = np.where(_invalid(chunk.indices), n_levels, codes)
     counts = np.bincount(codes, minlength=n_levels + 1)[:n_levels]
     levels = chunk.dictionary.to_pylist()
     for code in np.flatnonzero(counts).tolist():
         yield levels[code], int(counts[code])
+
+
+def _boolean_counts(chunk: pa.BooleanArray) -> Iterator[tuple[object, int]]:
+    """Counts of a boolean chunk from its bitmaps."""
+    data = chunk.buffers()[1]
+    if data is None or len(chunk) == 0:
+        return
+    bits = np.unpackbits(
+        np.frombuffer(memoryview(data), dtype=np.uint8),
+        count=chunk.offset + len(chunk),
+        bitorder="little",
+    )[chunk.offset :]
+    valid = ~_invalid(chunk)
+    true = int(np.count_nonzero(bits.astype(bool) & valid))
+    false = int(np.count_nonzero(valid)) - true
+    yield from ((value, n) for value, n in ((True, true), (False, false)) if n)
 
 
 def level_counts(column: ArrowColumn) -> Iterator[tuple[object, int]]:
@@ -92,6 +140,11 @@ def level_counts(column: ArrowColumn) -> Iterator[tuple[object, int]]:
         if isinstance(chunk, pa.DictionaryArray):
             yield from _dictionary_counts(chunk)
             continue
+        if isinstance(chunk, pa.BooleanArray):
+            yield from _boolean_counts(chunk)
+            continue
+        import pyarrow.compute as pc  # plain strings only: Parquet and CSV read dictionaries
+
         tallies = pc.value_counts(chunk)
         values = tallies.field("values").to_pylist()
         counts = tallies.field("counts").to_pylist()
