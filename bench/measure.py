@@ -2,6 +2,10 @@
 
 Run by bench/drift_bench.py so that each figure's peak RSS is its own. Imports happen before
 the clock starts; the clock covers reading the files and computing, nothing else.
+
+``cli ARGS…`` is the other kind: the ``drift`` command itself, as its console script runs it
+(nothing imported before ``drift.cli``), for the driver to time from outside as a whole
+process; it only adds the process's peak RSS as the last line on stderr.
 """
 
 from __future__ import annotations
@@ -21,8 +25,20 @@ def peak_rss_mib() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
+def cli(argv: list[str]) -> int:
+    """The ``drift`` command in this process, then its peak RSS on stderr."""
+    from drift.cli import main as drift_main
+
+    code = drift_main(argv)
+    sys.stdout.flush()
+    print(json.dumps({"peak_rss_mib": peak_rss_mib()}), file=sys.stderr)
+    return code
+
+
 def main() -> None:
     mode, *paths = sys.argv[1:]
+    if mode == "cli":
+        sys.exit(cli(paths))
     import pyarrow.parquet as pq
 
     from drift import scan
