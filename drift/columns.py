@@ -60,23 +60,26 @@ def _one_array(column: ArrowColumn) -> pa.Array[Any]:
     return column
 
 
-def _primitive(array: pa.Array[Any]) -> npt.NDArray[Any] | None:
-    """The data buffer of an integer or float array as numpy (zero-copy), else None."""
-    type_ = array.type
-    if pa.types.is_floating(type_):
-        dtype = np.dtype(f"float{type_.bit_width}")
-    elif pa.types.is_signed_integer(type_):
-        dtype = np.dtype(f"int{type_.bit_width}")
-    elif pa.types.is_unsigned_integer(type_):
-        dtype = np.dtype(f"uint{type_.bit_width}")
-    else:
-        return None
+def _buffer(array: pa.Array[Any], dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+    """An array's data buffer as numpy, zero-copy."""
     data = array.buffers()[1]
     if data is None:
         return np.empty(0, dtype=dtype)
     return np.frombuffer(
         memoryview(data), dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize
     )
+
+
+def _primitive(array: pa.Array[Any]) -> npt.NDArray[Any] | None:
+    """The data buffer of an integer or float array as numpy (zero-copy), else None."""
+    type_ = array.type
+    if pa.types.is_floating(type_):
+        return _buffer(array, np.dtype(f"float{type_.bit_width}"))
+    if pa.types.is_signed_integer(type_):
+        return _buffer(array, np.dtype(f"int{type_.bit_width}"))
+    if pa.types.is_unsigned_integer(type_):
+        return _buffer(array, np.dtype(f"uint{type_.bit_width}"))
+    return None
 
 
 def as_float64(column: ArrowColumn) -> sketch.FloatArray:
@@ -92,8 +95,7 @@ def as_float64(column: ArrowColumn) -> sketch.FloatArray:
         import pyarrow.compute as pc
 
         array = cast("pa.Array[Any]", pc.cast(array, pa.float64()))
-        raw = _primitive(array)
-        assert raw is not None
+        raw = _buffer(array, np.dtype(np.float64))
     values: sketch.FloatArray = raw if raw.dtype == np.float64 else raw.astype(np.float64)
     if array.null_count:
         if values is raw:
