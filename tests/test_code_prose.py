@@ -39,11 +39,18 @@ def test_the_check_finds_figures_in_comments_and_docstrings():
     assert figures(source) == [(4, "527 µs"), (5, "3×")]
 
 
+def ours(package: str) -> Iterator[Path]:
+    """The package's Python files, not those of a virtualenv inside it (bench/.venv-*)."""
+    for path in sorted((ROOT / package).rglob("*.py")):
+        if not any(part.startswith(".") for part in path.relative_to(ROOT).parts):
+            yield path
+
+
 def test_no_measured_figures_in_code_prose():
     found = [
         f"{path.relative_to(ROOT)}:{line}: {figure}"
-        for package in PACKAGES
-        for path in sorted((ROOT / package).rglob("*.py"))
+        for package in (*PACKAGES, "examples")
+        for path in ours(package)
         for line, figure in figures(path.read_text(encoding="utf-8"))
     ]
     assert found == [], "move these to docs/benchmarks.md:\n" + "\n".join(found)
