@@ -5,8 +5,8 @@ pandas is imported only by whoever hands us a DataFrame; the ``drift`` command n
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Final, Unpack
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Unpack
 
 import pyarrow as pa
 
@@ -15,12 +15,10 @@ from drift.errors import DriftInputError
 from drift.profile import Profile
 from drift.profiler import ProfileOptions, profile_source
 from drift.scan import ScanArgs, ScanReport, scan_sources
+from drift.sources import TableSource
 
 if TYPE_CHECKING:
     import pandas as pd
-
-BATCH_ROWS: Final = 131_072
-"""Rows per batch handed to the profiler, as a Parquet row group of the benchmarks."""
 
 
 def _refuse_dtype(name: str, series: pd.Series[Any]) -> None:
@@ -49,7 +47,7 @@ def _arrow_column(name: str, series: pd.Series[Any]) -> pa.Array[Any] | pa.Chunk
     return array
 
 
-class FrameSource:
+class FrameSource(TableSource):
     """A DataFrame as Arrow: every column converted once, then served in slices."""
 
     def __init__(
@@ -64,17 +62,7 @@ class FrameSource:
             raise DriftInputError(f"{label}: unknown column(s): {', '.join(unknown)}")
         by_name = dict(zip(names, frame.columns, strict=True))
         arrays = [_arrow_column(name, frame[by_name[name]]) for name in wanted]
-        self.table = pa.Table.from_arrays(arrays, names=wanted)
-        self.schema: pa.Schema = self.table.schema
-        self.num_rows: int | None = self.table.num_rows
-        self._label = label
-
-    @property
-    def label(self) -> str:
-        return self._label
-
-    def row_groups(self, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
-        yield from self.table.select(list(columns)).to_batches(max_chunksize=BATCH_ROWS)
+        super().__init__(pa.Table.from_arrays(arrays, names=wanted), label)
 
 
 def profile_frame(

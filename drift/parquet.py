@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from drift.columns import kind_of
+from drift.chain import SourceChain
 from drift.errors import DriftInputError
 from drift.files import checked_path
 
@@ -69,33 +69,14 @@ class ParquetSource:
             yield table
 
 
-class ParquetFiles:
+class ParquetFiles(SourceChain):
     """Several Parquet files read as one snapshot (a day written in parts), each through
     :class:`ParquetSource`; the first file's schema is the snapshot's."""
 
     def __init__(self, paths: Sequence[str | Path]) -> None:
         if not paths:
             raise DriftInputError("no Parquet files to read")
-        self.sources = [ParquetSource(path) for path in paths]
-        self.schema: pa.Schema = self.sources[0].schema
-
-    def _check(self, source: ParquetSource, columns: Sequence[str]) -> None:
-        missing = [name for name in columns if name not in source.schema.names]
-        if missing:
-            raise DriftInputError(f"{source.path}: lacks column(s) {', '.join(missing)}")
-        for name in columns:
-            first, here = self.schema.field(name).type, source.schema.field(name).type
-            if kind_of(first) != kind_of(here):
-                raise DriftInputError(
-                    f"{source.path}: column {name} is {here}, "
-                    f"but {self.sources[0].path.name} has it as {first}"
-                )
-
-    def row_groups(self, columns: Sequence[str]) -> Iterator[pa.Table]:
-        """Every file's row groups, file by file, as :meth:`ParquetSource.row_groups`."""
-        for source in self.sources:
-            self._check(source, columns)
-            yield from source.row_groups(columns)
+        super().__init__([ParquetSource(path) for path in paths])
 
 
 def prefer_jemalloc() -> None:

@@ -32,6 +32,26 @@ class Source(Protocol):
     def row_groups(self, columns: Sequence[str]) -> Iterator[Batch]: ...
 
 
+class TableSource:
+    """An Arrow table in memory, served in bounded batches."""
+
+    BATCH_ROWS = 131_072
+    """Rows per batch handed to the profiler, as a Parquet row group of the benchmarks."""
+
+    def __init__(self, table: pa.Table, label: str = "table") -> None:
+        self.table = table
+        self.schema: pa.Schema = table.schema
+        self.num_rows: int | None = table.num_rows
+        self._label = label
+
+    @property
+    def label(self) -> str:
+        return self._label
+
+    def row_groups(self, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
+        yield from self.table.select(list(columns)).to_batches(max_chunksize=self.BATCH_ROWS)
+
+
 def open_file(path: str | Path, types: Mapping[str, pa.DataType] | None = None) -> Source:
     """A CSV file by its name (``.csv``, ``.csv.gz``, ``.csv.bz2``), else Parquet; ``types``
     fixes CSV column types (a Parquet file carries its own)."""
