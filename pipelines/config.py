@@ -7,9 +7,10 @@ Dagster definitions load, so a mistake is one clear error naming the field, not 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import date, time
 from pathlib import Path
-from typing import Final, Self
+from typing import Final, Protocol, Self
 
 import yaml
 from pydantic import (
@@ -51,10 +52,12 @@ class ReferenceWindow(_Strict):
         return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
 
 
-class DatasetConfig(_Strict):
+class WatchPolicy(_Strict):
+    """How a dataset's features are graded and its incidents resolved: what the drift asset,
+    its checks and the incident sensor need, wherever the data comes from (the snapshot store
+    or another asset, see :mod:`pipelines.monitor`)."""
+
     features: list[str] = Field(min_length=1)
-    reference: ReferenceWindow
-    partitions_start: date
     binning: Binning = Binning.QUANTILE
     bins: int = Field(DEFAULT_BINS, ge=2, le=1000)
     top_k: int = Field(DEFAULT_TOP_K, ge=1)
@@ -65,19 +68,6 @@ class DatasetConfig(_Strict):
         description="the measures that grade a feature; chi2 and wasserstein are opt-in",
     )
     resolve_after: int = Field(2, ge=1, description="healthy partitions that resolve an incident")
-    snapshot_deadline: time | None = Field(
-        None,
-        description="UTC time of day by which the previous day's snapshot must have landed; "
-        "unset: no freshness check",
-    )
-
-    @field_validator("snapshot_deadline", mode="before")
-    @classmethod
-    def _quoted_time(cls, value: object) -> object:
-        # YAML 1.1 reads an unquoted 23:30 as the number 1410, which would pass as seconds.
-        if value is not None and not isinstance(value, str | time):
-            raise ValueError('give the deadline as a quoted "HH:MM" (UTC), e.g. "06:00"')
-        return value
 
     @field_validator("measures")
     @classmethod
@@ -96,6 +86,40 @@ class DatasetConfig(_Strict):
         if self.binning is Binning.EVIDENTLY:
             raise ValueError("binning evidently cannot be pinned on a reference profile")
         return self
+
+
+class DatasetConfig(WatchPolicy):
+    """A dataset of the snapshot store, as driftwatch.yaml describes it."""
+
+    reference: ReferenceWindow
+    partitions_start: date
+    snapshot_deadline: time | None = Field(
+        None,
+        description="UTC time of day by which the previous day's snapshot must have landed; "
+        "unset: no freshness check",
+    )
+
+    @field_validator("snapshot_deadline", mode="before")
+    @classmethod
+    def _quoted_time(cls, value: object) -> object:
+        # YAML 1.1 reads an unquoted 23:30 as the number 1410, which would pass as seconds.
+        if value is not None and not isinstance(value, str | time):
+            raise ValueError('give the deadline as a quoted "HH:MM" (UTC), e.g. "06:00"')
+        return value
+
+
+class Watched(Protocol):
+    """What the incident rules and sensors read: each watched dataset's policy, and where the
+    Dagster UI is (for run links)."""
+
+    @property
+    def datasets(self) -> Mapping[str, WatchPolicy]: ...
+
+    @property
+    def webserver_url(self) -> str: ...
+
+    @property
+    def sensor_interval_seconds(self) -> int: ...
 
 
 class DriftwatchConfig(_Strict):

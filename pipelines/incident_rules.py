@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from drift import SchemaBreak, Status
 from drift.thresholds import OPT_IN_FIELDS
-from pipelines.config import DriftwatchConfig
+from pipelines.config import Watched
 from warehouse.drift_results import DriftResultStore
 from warehouse.fingerprint import drift_fingerprint, pipeline_fingerprint
 from warehouse.incidents import IncidentStore, Note, Outcome, Resolve, Touch
@@ -77,7 +77,7 @@ def title(result: DriftResult) -> str:
     return f"Drift in {name} ({result.status})"
 
 
-def _levels(result: DriftResult, config: DriftwatchConfig) -> dict[str, dict[str, float]]:
+def _levels(result: DriftResult, config: Watched) -> dict[str, dict[str, float]]:
     """The warn/critical levels the result was graded with, for charts that draw them."""
     dataset = config.datasets.get(result.dataset)
     if dataset is None:
@@ -90,7 +90,7 @@ def _levels(result: DriftResult, config: DriftwatchConfig) -> dict[str, dict[str
     return found
 
 
-def _evidence(result: DriftResult, config: DriftwatchConfig) -> dict[str, object]:
+def _evidence(result: DriftResult, config: Watched) -> dict[str, object]:
     webserver_url = config.webserver_url
     return {
         "partition": result.partition,
@@ -111,7 +111,7 @@ def _evidence(result: DriftResult, config: DriftwatchConfig) -> dict[str, object
     }
 
 
-def breach_touch(breach: DriftResult, config: DriftwatchConfig) -> Touch:
+def breach_touch(breach: DriftResult, config: Watched) -> Touch:
     """Open or touch the feature's incident for ``breach``; keyed by the result, so a breach
     counts once however often it is judged."""
     return Touch(
@@ -143,7 +143,7 @@ def history_note(result: DriftResult, present: DriftResult) -> Note:
 
 
 def judge(
-    result: DriftResult, window: Sequence[DriftResult], needed: int, config: DriftwatchConfig
+    result: DriftResult, window: Sequence[DriftResult], needed: int, config: Watched
 ) -> Touch | Resolve | Note | None:
     """What ``result`` asks of the incident store, given the present ``window``."""
     if all(r.id != result.id for r in window):
@@ -167,7 +167,7 @@ def apply_results(
     results: Sequence[DriftResult],
     incidents: IncidentStore,
     store: DriftResultStore,
-    config: DriftwatchConfig,
+    config: Watched,
     last_id: int,
 ) -> Tally:
     """Act on ``results`` (in id order). Every write carries a key derived from a result id,

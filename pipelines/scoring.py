@@ -13,7 +13,8 @@ from drift import FeatureResult, Profile, ScanOptions, Status, compare, profile_
 from drift.errors import DriftInputError
 from drift.formatting import format_measure
 from drift.parquet import ParquetFiles
-from pipelines.config import DatasetConfig
+from drift.sources import Source
+from pipelines.config import DatasetConfig, WatchPolicy
 from warehouse.drift_results import DriftResultStore, NewResult
 from warehouse.snapshots import SnapshotStore
 
@@ -50,16 +51,43 @@ class PartitionScored:
         return max(scored) if scored else 0.0
 
 
-def _stream(paths: list[Path], cfg: DatasetConfig, **options: Any) -> tuple[Profile, list[str]]:
-    """Profile the configured features the files have, through drift's one Parquet reader;
-    which features those were."""
+def profile_features(
+    snapshot: Source, cfg: WatchPolicy, **options: Any
+) -> tuple[Profile, list[str]]:
+    """Profile the configured features the snapshot has; which features those were."""
     try:
-        files = ParquetFiles(paths)
-        present = [f for f in cfg.features if f in files.schema.names]
-        rows = files.row_groups(present)
-        return profile_batches(rows, files.schema, columns=present, **options), present
+        present = [f for f in cfg.features if f in snapshot.schema.names]
+        rows = snapshot.row_groups(present)
+        return profile_batches(rows, snapshot.schema, columns=present, **options), present
     except DriftInputError as exc:
         raise ScoringError(str(exc)) from None
+
+
+def _stream(paths: list[Path], cfg: DatasetConfig, **options: Any) -> tuple[Profile, list[str]]:
+    """:func:`profile_features` of files, through drift's one Parquet reader."""
+    try:
+        files = ParquetFiles(paths)
+    except DriftInputError as exc:
+        raise ScoringError(str(exc)) from None
+    return profile_features(files, cfg, **options)
+
+
+def profile_reference_source(snapshot: Source, cfg: WatchPolicy, label: str) -> Profile:
+    """A reference profile (bins pinned with the policy's binning) of ``snapshot``."""
+    return profile_features(
+        snapshot, cfg, binning=cfg.binning, n_bins=cfg.bins, top_k=cfg.top_k, source=label
+    )[0]
+
+
+def save_reference(store: SnapshotStore, dataset: str, profile: Profile) -> Path:
+    """Save where partitions look for it; written aside and renamed, so readers never see
+    half a profile."""
+    path = store.profile_path(dataset)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".json.tmp")
+    profile.save(partial)
+    partial.replace(path)
+    return path
 
 
 def profile_reference(store: SnapshotStore, dataset: str, cfg: DatasetConfig) -> ReferenceProfiled:
@@ -78,11 +106,7 @@ def profile_reference(store: SnapshotStore, dataset: str, cfg: DatasetConfig) ->
         top_k=cfg.top_k,
         source=f"{dataset} {cfg.reference.start}..{cfg.reference.end}",
     )
-    path = store.profile_path(dataset)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".json.tmp")
-    profile.save(partial)
-    partial.replace(path)  # readers never see half a profile
+    path = save_reference(store, dataset, profile)
     return ReferenceProfiled(profile, path, present, sorted(set(cfg.features) - set(present)))
 
 
@@ -115,6 +139,29 @@ def score_partition(
 ) -> PartitionScored:
     """Compare one day with the reference and write one drift result per feature."""
     current = profile_partition(store, dataset, cfg, date.fromisoformat(partition), reference)
+    return record_scores(
+        results,
+        dataset,
+        cfg,
+        partition=partition,
+        run_id=run_id,
+        reference=reference,
+        current=current,
+    )
+
+
+def record_scores(
+    results: DriftResultStore,
+    dataset: str,
+    cfg: WatchPolicy,
+    *,
+    partition: str,
+    run_id: str,
+    reference: Profile,
+    current: Profile,
+) -> PartitionScored:
+    """Grade ``current`` against ``reference`` and write one drift result per feature, all
+    in one transaction."""
     options = ScanOptions(
         binning=cfg.binning,
         n_bins=cfg.bins,

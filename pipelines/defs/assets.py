@@ -74,7 +74,8 @@ def feature_check_name(feature: str) -> str:
     return _NOT_A_NAME.sub("_", feature)
 
 
-def _failure(exc: ScoringError) -> Failure:
+def scoring_failure(exc: ScoringError) -> Failure:
+    """A clean run failure in the UI (the message, no traceback of ours)."""
     metadata = {"missing_days": exc.missing_days} if exc.missing_days else None
     return Failure(str(exc), metadata=metadata)
 
@@ -152,6 +153,31 @@ def feature_check(result: FeatureResult, partition: str) -> AssetCheckResult:
     )
 
 
+def drift_check_specs(key: AssetKey, features: list[str]) -> list[AssetCheckSpec]:
+    """The aggregate check and one check per feature, on the drift asset ``key``."""
+    return [
+        AssetCheckSpec(CHECK_NAME, asset=key, description=drift_check.__doc__),
+        *(
+            AssetCheckSpec(
+                feature_check_name(feature),
+                asset=key,
+                description=f"{feature} within its warn and critical levels, and scorable",
+            )
+            for feature in features
+        ),
+    ]
+
+
+def drift_outputs(
+    done: PartitionScored, partition: str
+) -> Iterator[MaterializeResult[Any] | AssetCheckResult]:
+    """What a drift asset yields for a scored partition: its materialization, then checks."""
+    yield MaterializeResult(metadata=drift_metadata(done))
+    yield drift_check(done, partition)
+    for result in done.results:
+        yield feature_check(result, partition)
+
+
 def build_reference_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
     @asset(
         key=reference_key(name),
@@ -169,7 +195,7 @@ def build_reference_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
         try:
             done = profile_reference(snapshots.store(), name, cfg)
         except ScoringError as exc:
-            raise _failure(exc) from None
+            raise scoring_failure(exc) from None
         context.log.info(
             "profiled %s rows of %s over %d days",
             done.profile.rows,
@@ -194,7 +220,7 @@ def freshness_policy(cfg: DatasetConfig) -> FreshnessPolicy | None:
     )
 
 
-def _check_names(name: str, features: list[str]) -> None:
+def check_names(name: str, features: list[str]) -> None:
     """Each feature needs a check name of its own, distinct from the aggregate's."""
     names = [feature_check_name(f) for f in features]
     clashes = sorted({n for n in names if names.count(n) > 1 or n == CHECK_NAME})
@@ -207,7 +233,7 @@ def _check_names(name: str, features: list[str]) -> None:
 
 def build_drift_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
     key = drift_key(name)
-    _check_names(name, cfg.features)
+    check_names(name, cfg.features)
 
     @asset(
         key=key,
@@ -221,17 +247,7 @@ def build_drift_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
             "warehouse's drift_results."
         ),
         freshness_policy=freshness_policy(cfg),
-        check_specs=[
-            AssetCheckSpec(CHECK_NAME, asset=key, description=drift_check.__doc__),
-            *(
-                AssetCheckSpec(
-                    feature_check_name(feature),
-                    asset=key,
-                    description=f"{feature} within its warn and critical levels, and scorable",
-                )
-                for feature in cfg.features
-            ),
-        ],
+        check_specs=drift_check_specs(key, cfg.features),
     )
     def feature_drift(
         context: AssetExecutionContext,
@@ -251,11 +267,8 @@ def build_drift_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
                 reference=reference,
             )
         except ScoringError as exc:
-            raise _failure(exc) from None
-        yield MaterializeResult(metadata=drift_metadata(done))
-        yield drift_check(done, partition)
-        for result in done.results:
-            yield feature_check(result, partition)
+            raise scoring_failure(exc) from None
+        yield from drift_outputs(done, partition)
 
     return feature_drift
 

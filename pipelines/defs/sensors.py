@@ -19,7 +19,7 @@ from dagster import (
     sensor,
 )
 
-from pipelines.config import DriftwatchConfig
+from pipelines.config import DriftwatchConfig, Watched
 from pipelines.defs.assets import drift_job_name, drift_key, reference_key
 from pipelines.defs.resources import SnapshotStoreResource, WarehouseResource
 from pipelines.freshness import freshness_request
@@ -31,9 +31,9 @@ from warehouse.lifecycle import Severity, Source
 BATCH = 1000
 
 
-def build_incident_sensor(config: DriftwatchConfig) -> SensorDefinition:
+def build_incident_sensor(config: Watched, name: str = "drift_incident_sensor") -> SensorDefinition:
     @sensor(
-        name="drift_incident_sensor",
+        name=name,
         minimum_interval_seconds=config.sensor_interval_seconds,
         default_status=DefaultSensorStatus.RUNNING,
         description=(
@@ -57,7 +57,7 @@ def build_incident_sensor(config: DriftwatchConfig) -> SensorDefinition:
     return drift_incident_sensor
 
 
-def watches(run: DagsterRun, config: DriftwatchConfig) -> bool:
+def watches(run: DagsterRun, config: Watched) -> bool:
     """Whether ``run`` is one of ours: a drift job, or a run that materialized a watched
     dataset's asset. Runs are read from every code location (:data:`ALL_LOCATIONS`), so that
     runs started by ``dagster asset materialize`` — which belong to none — are seen too."""
@@ -76,9 +76,11 @@ ALL_LOCATIONS = True
 monitor every location; :func:`watches` then keeps to ours."""
 
 
-def build_run_failure_sensor(config: DriftwatchConfig) -> SensorDefinition:
+def build_run_failure_sensor(
+    config: Watched, name: str = "drift_run_failure_sensor"
+) -> SensorDefinition:
     @run_failure_sensor(
-        name="drift_run_failure_sensor",
+        name=name,
         default_status=DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=config.sensor_interval_seconds,
         monitor_all_code_locations=ALL_LOCATIONS,
@@ -116,10 +118,12 @@ def build_run_failure_sensor(config: DriftwatchConfig) -> SensorDefinition:
     return drift_run_failure_sensor
 
 
-def build_run_recovery_sensor(config: DriftwatchConfig) -> SensorDefinition:
+def build_run_recovery_sensor(
+    config: Watched, name: str = "drift_run_recovery_sensor"
+) -> SensorDefinition:
     @run_status_sensor(
         run_status=DagsterRunStatus.SUCCESS,
-        name="drift_run_recovery_sensor",
+        name=name,
         default_status=DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=config.sensor_interval_seconds,
         monitor_all_code_locations=ALL_LOCATIONS,

@@ -27,7 +27,7 @@ def _same(a, b):
 
 @given(
     st.lists(st.one_of(st.none(), st.integers(0, 120)), max_size=200),
-    st.sampled_from(INTEGER_TYPES + [pa.float32(), pa.float64()]),
+    st.sampled_from([*INTEGER_TYPES, pa.float32(), pa.float64()]),
     st.integers(0, 20),
     st.integers(0, 200),
 )

@@ -1,0 +1,1 @@
+"""An example Dagster project whose own asset driftwatch monitors (see ../README.md)."""

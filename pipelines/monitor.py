@@ -1,0 +1,332 @@
+"""Monitor any Dagster asset for drift: ``drift_monitor(upstream, features=…, reference=…)``.
+
+A user's own partitioned asset, materialized as a pandas DataFrame, an Arrow table or a
+Parquet/CSV path through whatever I/O manager it uses, gets a ``reference_profile`` asset (the
+profile of the reference partitions, loaded through that I/O manager) and a ``feature_drift``
+asset with the upstream's partitions, its checks and drift results in the warehouse;
+:func:`monitor_definitions` adds the incident sensors and resources, to merge with the user's
+own ``Definitions``.
+"""
+
+# No `from __future__ import annotations`: Dagster reads these type hints at runtime.
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    AssetsDefinition,
+    Definitions,
+    MaterializeResult,
+    MetadataValue,
+    PartitionKeyRange,
+    PartitionsDefinition,
+    SpecificPartitionsPartitionMapping,
+    asset,
+    define_asset_job,
+)
+from pydantic import ValidationError
+
+from drift import Profile
+from drift.chain import SourceChain
+from drift.errors import DriftInputError
+from drift.frames import FrameSource
+from drift.sources import Source, TableSource, open_file
+from pipelines.config import ConfigError, WatchPolicy
+from pipelines.defs.assets import (
+    check_names,
+    drift_check_specs,
+    drift_job_name,
+    drift_key,
+    drift_outputs,
+    reference_key,
+    scoring_failure,
+)
+from pipelines.defs.resources import SnapshotStoreResource, WarehouseResource
+from pipelines.defs.sensors import (
+    build_incident_sensor,
+    build_run_failure_sensor,
+    build_run_recovery_sensor,
+)
+from pipelines.scoring import (
+    ScoringError,
+    load_reference,
+    profile_features,
+    profile_reference_source,
+    record_scores,
+    save_reference,
+)
+from warehouse.db import database_url as default_database_url
+from warehouse.snapshots import warehouse_root
+
+
+@dataclass(frozen=True)
+class DriftMonitor:
+    """The assets watching one upstream asset, and how they grade it."""
+
+    dataset: str
+    upstream: AssetKey
+    policy: WatchPolicy
+    reference_partitions: list[str]
+    assets: list[AssetsDefinition]
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """What the incident sensors read about monitored assets (a :class:`Watched`)."""
+
+    datasets: Mapping[str, WatchPolicy]
+    webserver_url: str = "http://127.0.0.1:3000"
+    sensor_interval_seconds: int = 30
+
+
+def as_source(value: object, label: str, features: Sequence[str] | None = None) -> Source:
+    """What an I/O manager loaded, as a snapshot: a DataFrame, an Arrow table, a Parquet or
+    CSV path, or a dict of those by partition key (several partitions, read in key order).
+    Of a DataFrame only ``features`` are converted: its other columns may be of any type."""
+    if isinstance(value, pd.DataFrame):
+        names = {str(c) for c in value.columns}
+        wanted = [f for f in features if f in names] if features is not None else None
+        return FrameSource(value, wanted, label=label)
+    if isinstance(value, pa.Table):
+        return TableSource(value, label=label)
+    if isinstance(value, str | Path):
+        return open_file(value)
+    if isinstance(value, Mapping) and value:
+        return SourceChain(
+            [as_source(value[key], f"{label}[{key}]", features) for key in sorted(value)]
+        )
+    raise DriftInputError(
+        f"{label}: the I/O manager gave {type(value).__name__}; a monitored asset must load as "
+        "a pandas DataFrame, a pyarrow Table or the path of a Parquet or CSV file"
+    )
+
+
+def profile_upstream_reference(
+    value: object, monitor: DriftMonitor, snapshots: SnapshotStoreResource
+) -> MaterializeResult[Any]:
+    """Profile the reference partitions as loaded, pin the bins and save the profile."""
+    label = f"{monitor.upstream.to_user_string()} reference"
+    try:
+        source = as_source(value, label, monitor.policy.features)
+        profile = profile_reference_source(source, monitor.policy, label)
+    except DriftInputError as exc:
+        raise ScoringError(str(exc)) from None
+    path = save_reference(snapshots.store(), monitor.dataset, profile)
+    return MaterializeResult(
+        metadata={
+            "path": MetadataValue.path(str(path)),
+            "rows": MetadataValue.int(profile.rows),
+            "partitions": MetadataValue.json(monitor.reference_partitions),
+            "features": MetadataValue.json(list(profile.columns)),
+        }
+    )
+
+
+def score_upstream_partition(
+    value: object,
+    monitor: DriftMonitor,
+    *,
+    partition: str,
+    run_id: str,
+    snapshots: SnapshotStoreResource,
+    warehouse: WarehouseResource,
+) -> Iterator[MaterializeResult[Any] | AssetCheckResult]:
+    """Profile one upstream partition on the reference's grid, record and grade it."""
+    reference: Profile = load_reference(
+        snapshots.store(), monitor.dataset, reference_key(monitor.dataset).to_user_string()
+    )
+    label = f"{monitor.upstream.to_user_string()}[{partition}]"
+    try:
+        source = as_source(value, label, monitor.policy.features)
+    except DriftInputError as exc:
+        raise ScoringError(str(exc)) from None
+    current = profile_features(source, monitor.policy, like=reference, top_k=monitor.policy.top_k)
+    done = record_scores(
+        warehouse.results(),
+        monitor.dataset,
+        monitor.policy,
+        partition=partition,
+        run_id=run_id,
+        reference=reference,
+        current=current[0],
+    )
+    yield from drift_outputs(done, partition)
+
+
+def _upstream_of(
+    upstream: AssetsDefinition | AssetKey | str | Sequence[str],
+    partitions_def: PartitionsDefinition | None,
+) -> tuple[AssetKey, PartitionsDefinition]:
+    if isinstance(upstream, AssetsDefinition):
+        key, partitions_def = upstream.key, partitions_def or upstream.partitions_def
+    elif isinstance(upstream, AssetKey):
+        key = upstream
+    else:
+        key = (
+            AssetKey.from_user_string(upstream)
+            if isinstance(upstream, str)
+            else AssetKey(list(upstream))
+        )
+    if partitions_def is None:
+        raise ConfigError(
+            f"{key.to_user_string()}: drift is monitored per partition; give a partitioned "
+            "asset, or its partitions_def"
+        )
+    return key, partitions_def
+
+
+def _reference_keys(
+    partitions_def: PartitionsDefinition, reference: tuple[str, str] | Sequence[str]
+) -> list[str]:
+    """``(first, last)`` (a range of partitions, both included) or a list of partition keys."""
+    known = partitions_def.get_partition_keys()
+    if isinstance(reference, tuple) and len(reference) == 2:
+        first, last = reference
+        missing = [k for k in (first, last) if k not in known]
+        if not missing:
+            return list(partitions_def.get_partition_keys_in_range(PartitionKeyRange(*reference)))
+    else:
+        missing = [k for k in reference if k not in known]
+        if not missing and reference:
+            return list(reference)
+    raise ConfigError(
+        f"reference: {', '.join(missing) or 'no partition'} is not a partition of the monitored "
+        "asset; give (first, last) or a list of its partition keys"
+    )
+
+
+def _policy(features: Sequence[str], options: Mapping[str, Any]) -> WatchPolicy:
+    try:
+        return WatchPolicy.model_validate({"features": list(features), **options})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'monitor'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(problems) from None
+
+
+def drift_monitor(
+    upstream: AssetsDefinition | AssetKey | str | Sequence[str],
+    *,
+    features: Sequence[str],
+    reference: tuple[str, str] | Sequence[str],
+    partitions_def: PartitionsDefinition | None = None,
+    dataset: str | None = None,
+    **policy: Any,
+) -> DriftMonitor:
+    """Watch ``upstream`` (an asset, or its key with ``partitions_def``) for drift.
+
+    ``reference`` names the upstream partitions profiled once as the reference: ``(first,
+    last)`` or a list of keys. ``dataset`` is the name in drift results and incidents
+    (default: the key's parts joined by ``__``). ``policy`` takes :class:`WatchPolicy`'s
+    fields: ``binning``, ``bins``, ``top_k``, ``thresholds``, ``measures``, ``resolve_after``.
+    Bad arguments raise :class:`ConfigError` naming them, when the definitions load.
+    """
+    key, partitions = _upstream_of(upstream, partitions_def)
+    name = dataset or "__".join(key.path)
+    settings = _policy(features, policy)
+    check_names(name, settings.features)
+    monitor = DriftMonitor(name, key, settings, _reference_keys(partitions, reference), [])
+    monitor.assets.extend(_assets(monitor, partitions))
+    return monitor
+
+
+def _assets(monitor: DriftMonitor, partitions: PartitionsDefinition) -> list[AssetsDefinition]:
+    name, shown = monitor.dataset, monitor.upstream.to_user_string()
+
+    @asset(
+        key=reference_key(name),
+        ins={
+            "upstream": AssetIn(
+                monitor.upstream,
+                partition_mapping=SpecificPartitionsPartitionMapping(monitor.reference_partitions),
+            )
+        },
+        group_name=name,
+        kinds={"json"},
+        description=f"Profile of {shown}'s reference partitions "
+        f"({monitor.reference_partitions[0]} … {monitor.reference_partitions[-1]})",
+    )
+    def reference_profile(
+        upstream: Any, snapshots: SnapshotStoreResource
+    ) -> MaterializeResult[Any]:
+        return profile_upstream_reference(upstream, monitor, snapshots)
+
+    key = drift_key(name)
+
+    @asset(
+        key=key,
+        ins={"upstream": AssetIn(monitor.upstream)},
+        deps=[reference_key(name)],
+        partitions_def=partitions,
+        group_name=name,
+        kinds={"sql"},
+        description=f"Drift of each partition of {shown} against its reference profile",
+        check_specs=drift_check_specs(key, monitor.policy.features),
+    )
+    def feature_drift(
+        context: AssetExecutionContext,
+        upstream: Any,
+        snapshots: SnapshotStoreResource,
+        warehouse: WarehouseResource,
+    ) -> Iterator[MaterializeResult[Any] | AssetCheckResult]:
+        try:
+            yield from score_upstream_partition(
+                upstream,
+                monitor,
+                partition=context.partition_key,
+                run_id=context.run.run_id,
+                snapshots=snapshots,
+                warehouse=warehouse,
+            )
+        except ScoringError as exc:
+            raise scoring_failure(exc) from None
+
+    return [reference_profile, feature_drift]
+
+
+SENSOR_PREFIX = "monitor"
+"""Monitors' sensors are ``monitor_incident_sensor`` …, so that they can share a code location
+with driftwatch's own (``drift_incident_sensor`` …)."""
+
+
+def monitor_definitions(
+    monitors: Sequence[DriftMonitor],
+    *,
+    database_url: str | None = None,
+    profiles_root: str | None = None,
+    webserver_url: str = "http://127.0.0.1:3000",
+    sensor_interval_seconds: int = 30,
+) -> Definitions:
+    """The monitors' assets, a job per monitor, and the incident sensors over their drift
+    results; resources ``warehouse`` (``DATABASE_URL`` by default) and ``snapshots`` (where
+    reference profiles are kept, ``WAREHOUSE_ROOT`` by default). Merge with your own
+    ``Definitions`` (``Definitions.merge``)."""
+    settings = MonitorSettings(
+        datasets={m.dataset: m.policy for m in monitors},
+        webserver_url=webserver_url,
+        sensor_interval_seconds=sensor_interval_seconds,
+    )
+    return Definitions(
+        assets=[a for m in monitors for a in m.assets],
+        jobs=[
+            define_asset_job(drift_job_name(m.dataset), selection=[drift_key(m.dataset)])
+            for m in monitors
+        ],
+        sensors=[
+            build_incident_sensor(settings, f"{SENSOR_PREFIX}_incident_sensor"),
+            build_run_failure_sensor(settings, f"{SENSOR_PREFIX}_run_failure_sensor"),
+            build_run_recovery_sensor(settings, f"{SENSOR_PREFIX}_run_recovery_sensor"),
+        ],
+        resources={
+            "snapshots": SnapshotStoreResource(root=profiles_root or str(warehouse_root())),
+            "warehouse": WarehouseResource(database_url=database_url or default_database_url()),
+        },
+    )
