@@ -114,7 +114,7 @@ class CsvSource:
         finally:
             probe.close()
         self.schema = pa.schema(
-            [pa.field(f.name, _read_type(given.get(f.name) or _widen(f.type))) for f in inferred]
+            [pa.field(f.name, _read_type(given.get(f.name, _widen(f.type)))) for f in inferred]
         )
         self.num_rows: int | None = None  # unknown until streamed
 

@@ -189,3 +189,16 @@ def test_an_unloadable_snapshot_fails_with_what_was_given():
         as_source([1, 2], "events[2026-01-01]")
     chained = as_source({"2026-01-02": _frame(2), "2026-01-01": _frame(1)}, "events")
     assert chained.label == "events[2026-01-01] (+1 more)"
+
+
+def test_drift_before_its_reference_fails_the_run_naming_the_asset(example):
+    _materialize(example, [ORDERS], "2026-11-06")
+    assets = [example.resolve_assets_def(k) for k in (ORDERS, REFERENCE, DRIFT)]
+    result = materialize(
+        assets, selection=[DRIFT], partition_key="2026-11-06", raise_on_error=False
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.step_failure_data.error.message
+    assert "no reference profile for orders: materialize orders/reference_profile" in message
+    assert "Traceback" not in message
