@@ -24,6 +24,8 @@ FORMAT: Final = "driftwatch-profile"
 FORMAT_VERSION: Final = 1
 DEFAULT_BINS: Final = 10
 DEFAULT_TOP_K: Final = 50
+CANCELLATION: Final = 64 * float(np.finfo(np.float64).eps)
+"""Relative rounding noise of E[x²] − E[x]² (pairwise sums of each batch, added per batch)."""
 MAX_LEVELS: Final = 10_000
 """Distinct levels kept exactly per categorical column; rarer ones fold into ``other``."""
 
@@ -73,10 +75,16 @@ class NumericProfile(_Frozen):
 
     @property
     def std(self) -> float | None:
+        """From the moments; a variance within the rounding noise of ``sum_sq`` is zero, so a
+        constant column reads as constant rather than as a spread of 1e-8."""
         if not self.finite:
             return None
         mean = self.sum / self.finite
-        return float(np.sqrt(max(self.sum_sq / self.finite - mean * mean, 0.0)))
+        mean_sq = self.sum_sq / self.finite
+        variance = mean_sq - mean * mean
+        if variance <= CANCELLATION * mean_sq:
+            return 0.0
+        return float(np.sqrt(variance))
 
     def sketch_arrays(self) -> tuple[sketch.KeyArray, sketch.CountArray]:
         return (
