@@ -4,6 +4,7 @@ column's profile."""
 from __future__ import annotations
 
 from collections import Counter
+from typing import Final
 
 import numpy as np
 import pyarrow as pa
@@ -18,11 +19,20 @@ from drift.profile import (
     fold_levels,
 )
 
+ANCHOR_SAMPLE: Final = 16_384
+"""Values of the first batch whose median anchors the sketch: any value amid the bulk gives
+it its fine resolution, and the median of a whole row group is a costly part of profiling a
+reference (docs/benchmarks.md, "Figures behind the code")."""
+
 
 def anchor_of(values: sketch.FloatArray) -> float | None:
-    """The sketch anchor a column's first values give: their median, which puts the sketch's
-    fine resolution on the bulk (0 when only ±inf were seen); None for nothing but NaN."""
-    present = values[np.isfinite(values)]
+    """The sketch anchor a column's first values give: the median of an even-spaced sample of
+    them, which puts the sketch's fine resolution on the bulk (0 when only ±inf were seen);
+    None for nothing but NaN."""
+    sample = values[:: max(1, values.size // ANCHOR_SAMPLE)]
+    present = sample[np.isfinite(sample)]
+    if present.size == 0:
+        present = values[np.isfinite(values)]  # the sample missed the few finite values
     if present.size == 0:
         return 0.0 if np.isinf(values).any() else None
     return float(np.median(present))
