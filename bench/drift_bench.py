@@ -50,21 +50,22 @@ def _ours(mode: str, *args: str, repeat: int) -> Figure:
 
 
 def _whole(command: list[str], repeat: int, rss: Callable[[str, str], float]) -> Figure:
-    """Wall time of whole processes, start to exit, timed from outside (median); peak RSS as
-    the process reports it (``rss(stdout, stderr)``; the largest of the runs)."""
-    walls, peaks = [], []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        done = subprocess.run(command, check=False, capture_output=True, text=True)
-        walls.append(time.perf_counter() - start)
-        if done.returncode not in (0, 1):  # 1: drift found, as a scan of drifted data should
-            raise SystemExit(f"{command[:4]}… failed: {done.stderr[-500:]}")
-        peaks.append(rss(done.stdout, done.stderr))
-    return Figure(seconds=statistics.median(walls), peak_rss_mib=max(peaks))
+    """Wall time of whole processes, start to exit, timed from outside by a small launcher
+    (bench/measure.py ``whole``; median); peak RSS as the process reports it (``rss(last line
+    of stdout, last line of stderr)``; the largest of the runs)."""
+    launcher = [sys.executable, "-m", "bench.measure", "whole", str(repeat), "--", *command]
+    runs = json.loads(subprocess.run(launcher, check=True, capture_output=True, text=True).stdout)
+    for run in runs:
+        if run["returncode"] not in (0, 1):  # 1: drift found, as a scan of drifted data should
+            raise SystemExit(f"{command[:4]}… failed: {run['stderr']}")
+    return Figure(
+        seconds=statistics.median(r["seconds"] for r in runs),
+        peak_rss_mib=max(rss(r["stdout"], r["stderr"]) for r in runs),
+    )
 
 
-def _last_json(text: str) -> dict[str, float]:
-    loaded: dict[str, float] = json.loads(text.strip().splitlines()[-1])
+def _last_json(line: str) -> dict[str, float]:
+    loaded: dict[str, float] = json.loads(line)
     return loaded
 
 
