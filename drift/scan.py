@@ -186,8 +186,9 @@ def scan_sources(
     cur_cols = [n for n in names if n in cur_names]
 
     if on_start is not None:
-        ref_rows = 0 if isinstance(ref_source, Profile) else ref_source.num_rows or 0
-        on_start((cur.num_rows or 0) + ref_rows)
+        sides = [cur.num_rows] + ([] if isinstance(ref_source, Profile) else [ref_source.num_rows])
+        # A CSV's rows are unknown until read: 0 shows no progress bar rather than a wrong one.
+        on_start(0 if None in sides else sum(n or 0 for n in sides))
     if isinstance(ref_source, Profile):
         ref_profile = ref_source
     else:

@@ -171,3 +171,12 @@ def test_csv_and_parquet_profiles_agree_on_floats(tmp_path):
     a = profile_file(tmp_path / "x.csv").columns["x"]
     b = profile_parquet(tmp_path / "x.parquet").columns["x"]
     assert a.model_dump() == b.model_dump()
+
+
+def test_progress_total_is_unknown_for_csv_and_known_for_parquet(frames, csv_pair, tmp_path):
+    ref, _ = frames
+    ref.to_parquet(tmp_path / "ref.parquet", index=False)
+    totals: list[int] = []
+    scan(tmp_path / "ref.parquet", csv_pair[1], on_start=totals.append)
+    scan(tmp_path / "ref.parquet", tmp_path / "ref.parquet", on_start=totals.append)
+    assert totals == [0, 2 * len(ref)]
