@@ -19,7 +19,7 @@ from drift.parquet import is_parquet
 from drift.profile import DEFAULT_BINS, DEFAULT_TOP_K, Binning, Profile
 from drift.profiler import profile_batches
 from drift.sources import Source, open_file, type_hints
-from drift.thresholds import MEASURES, Status, Thresholds
+from drift.thresholds import MEASURES, Status, Thresholds, known_measures
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ def scan_sources(
         top_k=top_k or (pinned.top_k if pinned else DEFAULT_TOP_K),
         epsilon=epsilon,
         thresholds=thresholds or Thresholds(),
-        measures=tuple(measures),
+        measures=known_measures(measures),
     )
     if isinstance(ref_source, Profile):
         if options.binning is Binning.EVIDENTLY:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Final, Self
@@ -125,16 +126,21 @@ DEFAULT_LEVELS: Final[dict[str, Level]] = {
 }
 
 
-def parse_measures(text: str) -> tuple[str, ...]:
-    """``psi,chi2,wasserstein`` → the measures to compute and grade (unknown names refused)."""
-    names = tuple(dict.fromkeys(name.strip() for name in text.split(",")))
-    unknown = [name for name in names if name not in ALL_MEASURES]
-    if not names or unknown or not all(names):
+def known_measures(names: Sequence[str]) -> tuple[str, ...]:
+    """``names`` without repeats, every one a measure drift knows (else an input error)."""
+    chosen = tuple(dict.fromkeys(names))
+    unknown = [name for name in chosen if name not in ALL_MEASURES]
+    if not chosen or unknown:
         raise DriftInputError(
-            f"unknown measure(s) {', '.join(repr(n) for n in unknown) or repr(text)}; "
+            f"unknown measure(s) {', '.join(repr(n) for n in unknown) or 'none given'}; "
             f"known: {', '.join(ALL_MEASURES)}"
         )
-    return names
+    return chosen
+
+
+def parse_measures(text: str) -> tuple[str, ...]:
+    """``psi,chi2,wasserstein`` → the measures to compute and grade (unknown names refused)."""
+    return known_measures([name.strip() for name in text.split(",")])
 
 
 class Thresholds(BaseModel):
