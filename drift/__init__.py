@@ -4,12 +4,13 @@ Pure numerics: numpy and pyarrow in, profiles and graded per-feature results out
 nothing of where snapshots live, of SQL, HTTP, Dagster or Flask.
 """
 
-from drift.compare import BinTable, FeatureResult, ScanOptions, compare
+from drift.compare import ScanOptions, compare
 from drift.errors import DriftInputError
 from drift.frames import profile_frame, scan_frames
 from drift.merge import merge
 from drift.profile import Binning, Profile
 from drift.profiler import profile_batches, profile_file, profile_parquet
+from drift.results import BinTable, FeatureResult
 from drift.scan import ScanReport, scan, scan_sources
 from drift.thresholds import (
     ALL_MEASURES,

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from drift.compare import FeatureResult
 from drift.formatting import format_measure
+from drift.results import FeatureResult
 from drift.scan import ScanReport
 
 LONG_SCAN_ROWS: Final = 1_000_000

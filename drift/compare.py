@@ -1,10 +1,12 @@
-"""Comparing a current profile with its reference: one graded result per feature."""
+"""Comparing a current profile with its reference: the measures of each feature, graded in
+:mod:`drift.results`."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
+from typing import TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -21,15 +23,8 @@ from drift.profile import (
     NumericProfile,
     Profile,
 )
-from drift.thresholds import (
-    GRADED_FIELD,
-    LOWER_IS_WORSE,
-    MEASURES,
-    OPT_IN_MEASURES,
-    SchemaBreak,
-    Status,
-    Thresholds,
-)
+from drift.results import BinnedPsi, BinTable, FeatureResult, error_result, grade
+from drift.thresholds import MEASURES, OPT_IN_MEASURES, SchemaBreak, Status, Thresholds
 
 OTHER = "OTHER"
 
@@ -51,68 +46,6 @@ class ScanOptions:
         return measure in self.measures
 
 
-@dataclass(frozen=True)
-class BinTable:
-    """Reference vs current shares per bin: the evidence behind PSI and JS."""
-
-    labels: list[str]
-    reference: list[float]
-    current: list[float]
-
-
-@dataclass(frozen=True)
-class BinnedPsi:
-    """Bins and PSI computed elsewhere (Evidently compatibility mode)."""
-
-    bins: BinTable
-    psi: float
-
-
-@dataclass(frozen=True)
-class FeatureResult:
-    feature: str
-    kind: str
-    status: Status
-    psi: float | None = None
-    drift_ratio: float | None = None
-    mean_shift_std: float | None = None
-    js_distance: float | None = None
-    missing_share_delta: float | None = None
-    unseen_share: float | None = None
-    message: str = ""
-    bins: BinTable | None = None
-    schema_break: SchemaBreak | None = None
-    """Set when the status is ``error`` because the column's shape changed."""
-    chi2_statistic: float | None = None
-    chi2_pvalue: float | None = None
-    wasserstein: float | None = None
-    """Wasserstein-1 distance in reference σ (numeric features)."""
-
-    def as_dict(
-        self, *, with_bins: bool = False, measures: tuple[str, ...] = MEASURES
-    ) -> dict[str, object]:
-        """The result as JSON-ready data; the opt-in measures' fields only when ``measures``
-        names them."""
-        data = asdict(self)
-        data["status"] = self.status.value
-        data["schema_break"] = self.schema_break.value if self.schema_break else None
-        if not with_bins:
-            data.pop("bins")
-        if "chi2" not in measures:
-            del data["chi2_statistic"], data["chi2_pvalue"]
-        if "wasserstein" not in measures:
-            del data["wasserstein"]
-        return data
-
-
-def _error(
-    feature: str, kind: str, message: str, schema_break: SchemaBreak | None = None
-) -> FeatureResult:
-    return FeatureResult(
-        feature=feature, kind=kind, status=Status.ERROR, message=message, schema_break=schema_break
-    )
-
-
 def _interval_labels(edges: list[float]) -> list[str]:
     bounds = ["-inf", *(f"{e:.6g}" for e in edges), "inf"]
     return [f"[{lo}, {hi})" for lo, hi in itertools.pairwise(bounds)]
@@ -127,26 +60,6 @@ def _missing_share_delta(ref: ColumnProfile, cur: ColumnProfile) -> float | None
     ):
         return cur.missing / cur.rows - ref.missing / ref.rows
     return None
-
-
-def _grade(result: FeatureResult, options: ScanOptions, notes: list[str]) -> FeatureResult:
-    status = Status.OK
-    tripped: list[str] = []
-    for measure in options.measures:
-        value = getattr(result, GRADED_FIELD[measure])
-        level = options.thresholds.level(result.feature, measure)
-        if value is None or level is None:
-            continue
-        lower = measure in LOWER_IS_WORSE
-        grade = level.grade(value, lower_is_worse=lower)
-        if grade is not Status.OK:
-            bound = level.critical if grade is Status.CRITICAL else level.warn
-            said = f"{measure} p {value:.4g} ≤" if lower else f"{measure} {value:.4g} ≥"
-            tripped.append(f"{said} {bound:g} ({grade.value})")
-        if grade.rank > status.rank:
-            status = grade
-    message = "; ".join([*tripped, *notes])
-    return FeatureResult(**{**result.__dict__, "status": status, "message": message})
 
 
 def _counts_of(
@@ -166,39 +79,41 @@ def _empty_side(
 ) -> FeatureResult | None:
     """An ``error`` result when either side has nothing to compare."""
     if ref.present == 0:
-        return _error(
+        return error_result(
             name, ref.kind, "no non-missing values in the reference", SchemaBreak.ALL_NULL
         )
     if cur.present == 0:
-        return _error(
+        return error_result(
             name, ref.kind, "no non-missing values in the current snapshot", SchemaBreak.ALL_NULL
         )
     return None
 
 
-@dataclass(frozen=True)
-class _OptIn:
-    chi2_statistic: float | None = None
-    chi2_pvalue: float | None = None
-    wasserstein: float | None = None
+class OptIn(TypedDict, total=False):
+    """What the opt-in measures add to a result."""
+
+    chi2_statistic: float
+    chi2_pvalue: float
+    wasserstein: float | None
 
 
 def _opt_in(
     options: ScanOptions,
     counts: Counts,
     numeric: tuple[NumericProfile, NumericProfile] | None = None,
-) -> _OptIn:
-    """The opt-in measures ``options`` asks for, from bin counts and (numeric) sketches."""
+) -> OptIn:
+    """The opt-in measures' fields ``options`` asks for, from bin counts and (numeric)
+    sketches."""
+    found: OptIn = {}
     if not any(options.wants(m) for m in OPT_IN_MEASURES):
-        return _OptIn()
+        return found
     from drift import stats  # only here: scipy is a cold-start cost the defaults do not pay
 
-    statistic = pvalue = distance = None
     if options.wants("chi2"):
-        statistic, pvalue = stats.chi2_test(*counts)
+        found["chi2_statistic"], found["chi2_pvalue"] = stats.chi2_test(*counts)
     if options.wants("wasserstein") and numeric is not None:
-        distance = stats.wasserstein_distance(*numeric)
-    return _OptIn(statistic, pvalue, distance)
+        found["wasserstein"] = stats.wasserstein_distance(*numeric)
+    return found
 
 
 def _psi(bins: BinTable, epsilon: float) -> float:
@@ -226,7 +141,9 @@ def _numeric(
         counts = _counts_of(bins, ref, cur)
     else:
         if cur.anchor != ref.anchor:
-            return _error(name, ref.kind, "current profile was not built against this reference")
+            return error_result(
+                name, ref.kind, "current profile was not built against this reference"
+            )
         cuts = reference_cuts(ref, options.binning, options.n_bins)
         ref_counts = sketch.bin_counts(*ref.sketch_arrays(), cuts)
         cur_counts = sketch.bin_counts(*cur.sketch_arrays(), cuts)
@@ -257,14 +174,10 @@ def _numeric(
         missing_share_delta=_missing_share_delta(ref, cur),
         bins=bins,
     )
-    extra = _opt_in(options, counts, (ref, cur) if ref.anchor == cur.anchor else None)
     result = replace(
-        result,
-        chi2_statistic=extra.chi2_statistic,
-        chi2_pvalue=extra.chi2_pvalue,
-        wasserstein=extra.wasserstein,
+        result, **_opt_in(options, counts, (ref, cur) if ref.anchor == cur.anchor else None)
     )
-    return _grade(result, options, notes)
+    return grade(result, options.thresholds, options.measures, notes)
 
 
 def _categorical(
@@ -310,9 +223,8 @@ def _categorical(
         unseen_share=unseen / cur.present,
         bins=bins,
     )
-    extra = _opt_in(options, counts)
-    result = replace(result, chi2_statistic=extra.chi2_statistic, chi2_pvalue=extra.chi2_pvalue)
-    return _grade(result, options, notes)
+    result = replace(result, **_opt_in(options, counts))
+    return grade(result, options.thresholds, options.measures, notes)
 
 
 def compare_column(
@@ -325,17 +237,21 @@ def compare_column(
     """Score one feature; anything that cannot be scored is a result with status ``error``."""
     if ref is None:
         kind = cur.kind if cur else "unknown"
-        return _error(name, kind, "column missing in the reference", SchemaBreak.MISSING)
+        return error_result(name, kind, "column missing in the reference", SchemaBreak.MISSING)
     if cur is None:
-        return _error(name, ref.kind, "column missing in the current snapshot", SchemaBreak.MISSING)
+        return error_result(
+            name, ref.kind, "column missing in the current snapshot", SchemaBreak.MISSING
+        )
     if isinstance(ref, NumericProfile) and isinstance(cur, NumericProfile):
         return _numeric(name, ref, cur, options, external)
     if isinstance(ref, CategoricalProfile) and isinstance(cur, CategoricalProfile):
         return _categorical(name, ref, cur, options, external)
     if ref.kind == "unsupported" or cur.kind == "unsupported":
         dtype = ref.dtype if ref.kind == "unsupported" else cur.dtype
-        return _error(name, ref.kind, f"type {dtype} cannot be scored", SchemaBreak.UNREADABLE)
-    return _error(
+        return error_result(
+            name, ref.kind, f"type {dtype} cannot be scored", SchemaBreak.UNREADABLE
+        )
+    return error_result(
         name,
         ref.kind,
         f"type changed {ref.dtype} → {cur.dtype} ({ref.kind} → {cur.kind})",

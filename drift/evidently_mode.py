@@ -22,8 +22,8 @@ import numpy as np
 import pyarrow as pa
 
 from drift.columns import ArrowColumn, as_float64, kind_of, level_counts
-from drift.compare import BinnedPsi, BinTable
 from drift.measures import Shares, psi
+from drift.results import BinnedPsi, BinTable
 from drift.sketch import FloatArray
 from drift.sources import Source
 

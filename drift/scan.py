@@ -10,7 +10,7 @@ from typing import TypedDict, Unpack
 import pyarrow as pa
 
 from drift.columns import default_columns
-from drift.compare import FeatureResult, ScanOptions, compare
+from drift.compare import ScanOptions, compare
 from drift.csv_source import is_csv, type_named
 from drift.errors import DriftInputError
 from drift.evidently_mode import evidently_bins
@@ -18,6 +18,7 @@ from drift.measures import DEFAULT_EPSILON
 from drift.parquet import is_parquet
 from drift.profile import DEFAULT_BINS, DEFAULT_TOP_K, Binning, Profile
 from drift.profiler import profile_batches
+from drift.results import FeatureResult
 from drift.sources import Source, open_file, type_hints
 from drift.thresholds import MEASURES, Status, Thresholds, known_measures
 

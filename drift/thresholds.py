@@ -67,8 +67,13 @@ test's p-value (lower is worse), ``wasserstein`` the distance in reference σ.""
 
 ALL_MEASURES: Final = (*MEASURES, *OPT_IN_MEASURES)
 
-OPT_IN_FIELDS: Final = ("chi2_statistic", "chi2_pvalue", "wasserstein")
-"""The result fields the opt-in measures fill (null where not asked for)."""
+FIELDS_OF_OPT_IN: Final = {
+    "chi2": ("chi2_statistic", "chi2_pvalue"),
+    "wasserstein": ("wasserstein",),
+}
+"""The result fields each opt-in measure fills (null where not asked for)."""
+
+OPT_IN_FIELDS: Final = tuple(f for fields in FIELDS_OF_OPT_IN.values() for f in fields)
 
 GRADED_FIELD: Final = {
     **{m: m for m in MEASURES},
