@@ -128,6 +128,13 @@ class DriftwatchConfig(_Strict):
     webserver_url: str = "http://127.0.0.1:3000"
 
 
+def problems(exc: ValidationError) -> str:
+    """Every validation problem as ``field.path: message``, on one line."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
+    )
+
+
 def config_path() -> Path:
     return Path(os.environ.get("DRIFTWATCH_CONFIG") or DEFAULT_PATH)
 
@@ -143,7 +150,4 @@ def load_config(path: str | Path | None = None) -> DriftwatchConfig:
     try:
         return DriftwatchConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(f"{source}: {problems}") from None
+        raise ConfigError(f"{source}: {problems(exc)}") from None

@@ -11,11 +11,8 @@ own ``Definitions``.
 # No `from __future__ import annotations`: Dagster reads these type hints at runtime.
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import pandas as pd
-import pyarrow as pa
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
@@ -24,7 +21,6 @@ from dagster import (
     AssetsDefinition,
     Definitions,
     MaterializeResult,
-    MetadataValue,
     PartitionKeyRange,
     PartitionsDefinition,
     SpecificPartitionsPartitionMapping,
@@ -33,18 +29,12 @@ from dagster import (
 )
 from pydantic import ValidationError
 
-from drift import Profile
-from drift.chain import SourceChain
-from drift.errors import DriftInputError
-from drift.frames import FrameSource
-from drift.sources import Source, TableSource, open_file
-from pipelines.config import ConfigError, WatchPolicy
+from pipelines.config import ConfigError, WatchPolicy, problems
 from pipelines.defs.assets import (
     check_names,
     drift_check_specs,
     drift_job_name,
     drift_key,
-    drift_outputs,
     reference_key,
     scoring_failure,
 )
@@ -54,27 +44,14 @@ from pipelines.defs.sensors import (
     build_run_failure_sensor,
     build_run_recovery_sensor,
 )
-from pipelines.scoring import (
-    ScoringError,
-    load_reference,
-    profile_features,
-    profile_reference_source,
-    record_scores,
-    save_reference,
+from pipelines.scoring import ScoringError
+from pipelines.upstream import (
+    DriftMonitor,
+    profile_upstream_reference,
+    score_upstream_partition,
 )
 from warehouse.db import database_url as default_database_url
 from warehouse.snapshots import warehouse_root
-
-
-@dataclass(frozen=True)
-class DriftMonitor:
-    """The assets watching one upstream asset, and how they grade it."""
-
-    dataset: str
-    upstream: AssetKey
-    policy: WatchPolicy
-    reference_partitions: list[str]
-    assets: list[AssetsDefinition]
 
 
 @dataclass(frozen=True)
@@ -84,80 +61,6 @@ class MonitorSettings:
     datasets: Mapping[str, WatchPolicy]
     webserver_url: str = "http://127.0.0.1:3000"
     sensor_interval_seconds: int = 30
-
-
-def as_source(value: object, label: str, features: Sequence[str] | None = None) -> Source:
-    """What an I/O manager loaded, as a snapshot: a DataFrame, an Arrow table, a Parquet or
-    CSV path, or a dict of those by partition key (several partitions, read in key order).
-    Of a DataFrame only ``features`` are converted: its other columns may be of any type."""
-    if isinstance(value, pd.DataFrame):
-        names = {str(c) for c in value.columns}
-        wanted = [f for f in features if f in names] if features is not None else None
-        return FrameSource(value, wanted, label=label)
-    if isinstance(value, pa.Table):
-        return TableSource(value, label=label)
-    if isinstance(value, str | Path):
-        return open_file(value)
-    if isinstance(value, Mapping) and value:
-        return SourceChain(
-            [as_source(value[key], f"{label}[{key}]", features) for key in sorted(value)]
-        )
-    raise DriftInputError(
-        f"{label}: the I/O manager gave {type(value).__name__}; a monitored asset must load as "
-        "a pandas DataFrame, a pyarrow Table or the path of a Parquet or CSV file"
-    )
-
-
-def profile_upstream_reference(
-    value: object, monitor: DriftMonitor, snapshots: SnapshotStoreResource
-) -> MaterializeResult[Any]:
-    """Profile the reference partitions as loaded, pin the bins and save the profile."""
-    label = f"{monitor.upstream.to_user_string()} reference"
-    try:
-        source = as_source(value, label, monitor.policy.features)
-        profile = profile_reference_source(source, monitor.policy, label)
-    except DriftInputError as exc:
-        raise ScoringError(str(exc)) from None
-    path = save_reference(snapshots.store(), monitor.dataset, profile)
-    return MaterializeResult(
-        metadata={
-            "path": MetadataValue.path(str(path)),
-            "rows": MetadataValue.int(profile.rows),
-            "partitions": MetadataValue.json(monitor.reference_partitions),
-            "features": MetadataValue.json(list(profile.columns)),
-        }
-    )
-
-
-def score_upstream_partition(
-    value: object,
-    monitor: DriftMonitor,
-    *,
-    partition: str,
-    run_id: str,
-    snapshots: SnapshotStoreResource,
-    warehouse: WarehouseResource,
-) -> Iterator[MaterializeResult[Any] | AssetCheckResult]:
-    """Profile one upstream partition on the reference's grid, record and grade it."""
-    reference: Profile = load_reference(
-        snapshots.store(), monitor.dataset, reference_key(monitor.dataset).to_user_string()
-    )
-    label = f"{monitor.upstream.to_user_string()}[{partition}]"
-    try:
-        source = as_source(value, label, monitor.policy.features)
-    except DriftInputError as exc:
-        raise ScoringError(str(exc)) from None
-    current = profile_features(source, monitor.policy, like=reference, top_k=monitor.policy.top_k)
-    done = record_scores(
-        warehouse.results(),
-        monitor.dataset,
-        monitor.policy,
-        partition=partition,
-        run_id=run_id,
-        reference=reference,
-        current=current[0],
-    )
-    yield from drift_outputs(done, partition)
 
 
 def _upstream_of(
@@ -206,10 +109,7 @@ def _policy(features: Sequence[str], options: Mapping[str, Any]) -> WatchPolicy:
     try:
         return WatchPolicy.model_validate({"features": list(features), **options})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'monitor'}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(problems) from None
+        raise ConfigError(problems(exc)) from None
 
 
 def drift_monitor(

@@ -23,7 +23,8 @@ from dagster import (
 from drift import Profile
 from pipelines.config import ConfigError
 from pipelines.defs.resources import WarehouseResource
-from pipelines.monitor import as_source, drift_monitor, monitor_definitions
+from pipelines.monitor import drift_monitor, monitor_definitions
+from pipelines.upstream import as_source
 from warehouse.drift_results import DriftResultStore
 from warehouse.incidents import IncidentFilter, IncidentStore
 
