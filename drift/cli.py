@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import click
+import pyarrow as pa
 
 if TYPE_CHECKING:
     from drift.cli_output import ProgressHook
@@ -51,9 +52,17 @@ _BINNING_HELP: Final = (
 )
 
 
-_SCHEMA_HELP: Final = (
-    'JSON file of CSV column types, e.g. {"age": "int64", "city": "string"} (default: a '
-    "scanned CSV takes the reference's types, others are inferred; integers read as float64)."
+def _load_schema(_ctx: click.Context, _param: click.Parameter, path: Path | None) -> object:
+    return load_schema(path) if path is not None else None
+
+
+schema_option = click.option(
+    "--schema",
+    "types",
+    type=click.Path(dir_okay=False, path_type=Path),
+    callback=_load_schema,
+    help='JSON file of CSV column types, e.g. {"age": "int64", "city": "string"} (default: a '
+    "scanned CSV takes the reference's types, others are inferred; integers read as float64).",
 )
 
 
@@ -95,12 +104,7 @@ def cli() -> None:
     show_default=True,
     help="Categorical levels that get their own bin.",
 )
-@click.option(
-    "--schema",
-    "schema_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help=_SCHEMA_HELP,
-)
+@schema_option
 def profile_command(
     snapshot: Path,
     output: Path,
@@ -108,12 +112,12 @@ def profile_command(
     n_bins: int,
     binning: str,
     top_k: int,
-    schema_path: Path | None,
+    types: dict[str, pa.DataType] | None,
 ) -> None:
     """Profile SNAPSHOT (Parquet, or CSV by its .csv name) once and save it as a reference."""
     result = profile_file(
         snapshot,
-        types=load_schema(schema_path) if schema_path else None,
+        types=types,
         columns=_columns(columns),
         binning=Binning(binning),
         n_bins=n_bins,
@@ -172,12 +176,7 @@ def profile_command(
     help=f"Comma-separated measures that grade a feature, of: {', '.join(ALL_MEASURES)} "
     "(chi2 and wasserstein are computed only when named).",
 )
-@click.option(
-    "--schema",
-    "schema_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help=_SCHEMA_HELP,
-)
+@schema_option
 @click.option(
     "--format",
     "output_format",
@@ -201,7 +200,7 @@ def scan_command(
     epsilon: float,
     thresholds_path: Path | None,
     measures_text: str,
-    schema_path: Path | None,
+    types: dict[str, pa.DataType] | None,
     output_format: str,
     fail_on: str | None,
 ) -> int:
@@ -226,7 +225,7 @@ def scan_command(
             thresholds=thresholds,
             columns=_columns(columns),
             measures=measures,
-            schema=load_schema(schema_path) if schema_path else None,
+            schema=types,
             on_start=hook.start if hook else None,
             on_batch=hook.advance if hook else None,
         )

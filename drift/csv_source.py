@@ -126,7 +126,7 @@ class CsvSource:
         self, columns: Sequence[str] | None, types: Mapping[str, pa.DataType]
     ) -> pcsv.CSVStreamingReader:
         convert = pcsv.ConvertOptions(
-            column_types={name: _read_type(t) for name, t in types.items()},
+            column_types=dict(types),
             include_columns=list(columns) if columns is not None else None,
         )
         try:
