@@ -9,6 +9,8 @@ current (see :mod:`drift.evidently_mode`).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from drift import sketch
@@ -44,7 +46,7 @@ def pin_column(column: NumericProfile, binning: Binning, n_bins: int) -> Numeric
         edges=sketch.lower_bound(cuts, column.anchor or 0.0).tolist(),
         counts=sketch.bin_counts(keys, counts, cuts).tolist(),
     )
-    return column.model_copy(update={"bins": pinned})
+    return replace(column, bins=pinned)
 
 
 def pin_bins(profile: Profile, binning: Binning, n_bins: int) -> Profile:
@@ -53,4 +55,4 @@ def pin_bins(profile: Profile, binning: Binning, n_bins: int) -> Profile:
         name: pin_column(col, binning, n_bins) if isinstance(col, NumericProfile) else col
         for name, col in profile.columns.items()
     }
-    return profile.model_copy(update={"columns": columns, "binning": binning, "n_bins": n_bins})
+    return replace(profile, columns=columns, binning=binning, n_bins=n_bins)

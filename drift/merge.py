@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 
@@ -27,20 +28,19 @@ def _merge_numeric(a: NumericProfile, b: NumericProfile) -> NumericProfile:
     keys, counts = sketch.to_sparse(dense)
     lows = [v for v in (a.min, b.min) if v is not None]
     highs = [v for v in (a.max, b.max) if v is not None]
-    return a.model_copy(
-        update={
-            "rows": a.rows + b.rows,
-            "missing": a.missing + b.missing,
-            "finite": a.finite + b.finite,
-            "sum": a.sum + b.sum,
-            "sum_sq": a.sum_sq + b.sum_sq,
-            "min": min(lows) if lows else None,
-            "max": max(highs) if highs else None,
-            "anchor": a.anchor if a.anchor is not None else b.anchor,
-            "sketch_keys": keys.tolist(),
-            "sketch_counts": counts.tolist(),
-            "bins": None,
-        }
+    return replace(
+        a,
+        rows=a.rows + b.rows,
+        missing=a.missing + b.missing,
+        finite=a.finite + b.finite,
+        sum=a.sum + b.sum,
+        sum_sq=a.sum_sq + b.sum_sq,
+        min=min(lows) if lows else None,
+        max=max(highs) if highs else None,
+        anchor=a.anchor if a.anchor is not None else b.anchor,
+        sketch_keys=keys.tolist(),
+        sketch_counts=counts.tolist(),
+        bins=None,
     )
 
 
@@ -48,13 +48,12 @@ def _merge_categorical(a: CategoricalProfile, b: CategoricalProfile) -> Categori
     total: Counter[str] = Counter(a.levels)
     total.update(b.levels)
     levels, other = fold_levels(total, a.other + b.other)
-    return a.model_copy(
-        update={
-            "rows": a.rows + b.rows,
-            "missing": a.missing + b.missing,
-            "levels": levels,
-            "other": other,
-        }
+    return replace(
+        a,
+        rows=a.rows + b.rows,
+        missing=a.missing + b.missing,
+        levels=levels,
+        other=other,
     )
 
 
@@ -70,11 +69,11 @@ def merge(a: Profile, b: Profile) -> Profile:
         elif isinstance(left, CategoricalProfile) and isinstance(right, CategoricalProfile):
             columns[name] = _merge_categorical(left, right)
         elif isinstance(left, UnsupportedProfile) and isinstance(right, UnsupportedProfile):
-            columns[name] = left.model_copy(update={"rows": left.rows + right.rows})
+            columns[name] = replace(left, rows=left.rows + right.rows)
         else:
             raise ValueError(
                 f"column {name!r} has kind {left.kind} in one profile, {right.kind} in the other"
             )
-    merged = a.model_copy(update={"rows": a.rows + b.rows, "columns": columns, "source": None})
+    merged = replace(a, rows=a.rows + b.rows, columns=columns, source=None)
     pinned = any(isinstance(c, NumericProfile) and c.bins for c in a.columns.values())
     return pin_bins(merged, a.binning, a.n_bins) if pinned else merged

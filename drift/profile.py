@@ -10,15 +10,19 @@ without touching the data again.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from drift import sketch
-from drift.errors import DriftInputError, first_problem
+from drift.errors import STRICT_FIELDS, DriftInputError, first_problem
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 FORMAT: Final = "driftwatch-profile"
 FORMAT_VERSION: Final = 1
@@ -26,6 +30,7 @@ DEFAULT_BINS: Final = 10
 DEFAULT_TOP_K: Final = 50
 CANCELLATION: Final = 64 * float(np.finfo(np.float64).eps)
 """Relative rounding noise of E[x²] − E[x]² (pairwise sums of each batch, added per batch)."""
+MAX_BINS: Final = 1000
 MAX_LEVELS: Final = 10_000
 """Distinct levels kept exactly per categorical column; rarer ones fold into ``other``."""
 
@@ -36,12 +41,15 @@ class Binning(StrEnum):
     EVIDENTLY = "evidently"
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+# Plain frozen dataclasses: a scan builds and reads them without importing pydantic, which
+# validates them only where JSON crosses in or out (``Profile.from_json``/``to_json``).
 
 
-class PinnedBins(_Frozen):
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PinnedBins:
     """Bins fixed on the reference: bucket-key cuts, their values, and the reference counts."""
+
+    __pydantic_config__ = STRICT_FIELDS
 
     binning: Binning
     n_bins: int
@@ -50,17 +58,22 @@ class PinnedBins(_Frozen):
     counts: list[int]
 
 
-class NumericProfile(_Frozen):
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NumericProfile:
+    __pydantic_config__ = STRICT_FIELDS
     kind: Literal["numeric"] = "numeric"
     dtype: str
     rows: int
-    missing: int = Field(description="null or NaN values")
-    finite: int = Field(description="values that enter sum, sum_sq, min and max")
+    missing: int
+    """Null or NaN values."""
+    finite: int
+    """Values that enter sum, sum_sq, min and max."""
     sum: float
     sum_sq: float
     min: float | None
     max: float | None
-    anchor: float | None = Field(description="sketch origin; None until a value was seen")
+    anchor: float | None
+    """Sketch origin; None until a value was seen."""
     sketch_keys: list[int]
     sketch_counts: list[int]
     bins: PinnedBins | None = None
@@ -93,13 +106,17 @@ class NumericProfile(_Frozen):
         )
 
 
-class CategoricalProfile(_Frozen):
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CategoricalProfile:
+    __pydantic_config__ = STRICT_FIELDS
     kind: Literal["categorical"] = "categorical"
     dtype: str
     rows: int
-    missing: int = Field(description="null values")
+    missing: int
+    """Null values."""
     levels: dict[str, int]
-    other: int = Field(0, description=f"values of levels beyond the {MAX_LEVELS:,} most frequent")
+    other: int = 0
+    """Values of levels beyond the MAX_LEVELS most frequent."""
 
     @property
     def present(self) -> int:
@@ -111,34 +128,44 @@ class CategoricalProfile(_Frozen):
         return [level for level, _ in ranked[:k]]
 
 
-class UnsupportedProfile(_Frozen):
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UnsupportedProfile:
+    __pydantic_config__ = STRICT_FIELDS
     kind: Literal["unsupported"] = "unsupported"
     dtype: str
     rows: int
 
 
-ColumnProfile = Annotated[
-    NumericProfile | CategoricalProfile | UnsupportedProfile, Field(discriminator="kind")
-]
+ColumnProfile = NumericProfile | CategoricalProfile | UnsupportedProfile
 
 
-class Profile(_Frozen):
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Profile:
+    __pydantic_config__ = STRICT_FIELDS
     format: Literal["driftwatch-profile"] = FORMAT
     format_version: Literal[1] = FORMAT_VERSION
     source: str | None = None
     rows: int
     binning: Binning = Binning.QUANTILE
-    n_bins: int = Field(DEFAULT_BINS, ge=2, le=1000)
-    top_k: int = Field(DEFAULT_TOP_K, ge=1, le=MAX_LEVELS)
+    n_bins: int = DEFAULT_BINS
+    top_k: int = DEFAULT_TOP_K
     columns: dict[str, ColumnProfile]
 
+    def __post_init__(self) -> None:
+        if not 2 <= self.n_bins <= MAX_BINS:
+            raise ValueError(f"n_bins must be from 2 to {MAX_BINS}, not {self.n_bins}")
+        if not 1 <= self.top_k <= MAX_LEVELS:
+            raise ValueError(f"top_k must be from 1 to {MAX_LEVELS}, not {self.top_k}")
+
     def to_json(self) -> str:
-        return self.model_dump_json()
+        return _adapter().dump_json(self).decode()
 
     @classmethod
     def from_json(cls, text: str | bytes, *, origin: str = "profile") -> Profile:
+        from pydantic import ValidationError
+
         try:
-            return cls.model_validate_json(text)
+            return _adapter().validate_json(text)
         except ValidationError as exc:
             raise DriftInputError(
                 f"{origin}: not a valid driftwatch profile ({first_problem(exc)})"
@@ -162,6 +189,13 @@ class Profile(_Frozen):
             for name, col in self.columns.items()
             if isinstance(col, NumericProfile) and col.anchor is not None
         }
+
+
+@cache
+def _adapter() -> TypeAdapter[Profile]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Profile)
 
 
 def fold_levels(

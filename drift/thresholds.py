@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
-from typing import Final, Self
+from typing import TYPE_CHECKING, Final
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from drift.errors import STRICT_FIELDS, DriftInputError, first_problem
 
-from drift.errors import DriftInputError, first_problem
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 
 class Status(StrEnum):
@@ -86,14 +89,22 @@ LOWER_IS_WORSE: Final = frozenset({"chi2"})
 """Measures whose levels are upper bounds of a p-value: at or below ``warn`` warns."""
 
 
-class Level(BaseModel):
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Level:
     """Warn and critical levels of one measure; their order is checked where the measure is
-    known (:class:`Thresholds`), since a p-value's critical level lies below its warn level."""
+    known (:class:`Thresholds`), since a p-value's critical level lies below its warn level.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    A plain dataclass, like the profiles: a scan grades without importing pydantic, which
+    validates levels only where they come from a file or a config."""
 
-    warn: float = Field(ge=0)
-    critical: float = Field(ge=0)
+    __pydantic_config__ = STRICT_FIELDS
+    warn: float
+    critical: float
+
+    def __post_init__(self) -> None:
+        for name in ("warn", "critical"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be at least 0")
 
     def grade(self, value: float, *, lower_is_worse: bool = False) -> Status:
         if lower_is_worse:
@@ -148,17 +159,16 @@ def parse_measures(text: str) -> tuple[str, ...]:
     return known_measures([name.strip() for name in text.split(",")])
 
 
-class Thresholds(BaseModel):
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Thresholds:
     """Default levels per measure, overridable per feature (``{"features": {"age": {"psi":
     {"warn": 0.2, "critical": 0.4}}}}``)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    __pydantic_config__ = STRICT_FIELDS
+    defaults: dict[str, Level] = field(default_factory=lambda: dict(DEFAULT_LEVELS))
+    features: dict[str, dict[str, Level]] = field(default_factory=dict)
 
-    defaults: dict[str, Level] = Field(default_factory=lambda: dict(DEFAULT_LEVELS))
-    features: dict[str, dict[str, Level]] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _known_measures(self) -> Self:
+    def __post_init__(self) -> None:
         names = set(self.defaults).union(*(set(m) for m in self.features.values()))
         unknown = sorted(names - set(ALL_MEASURES))
         if unknown:
@@ -168,7 +178,6 @@ class Thresholds(BaseModel):
         for levels in (self.defaults, *self.features.values()):
             for measure, level in levels.items():
                 _check_order(measure, level)
-        return self
 
     def level(self, feature: str, measure: str) -> Level | None:
         override = self.features.get(feature, {}).get(measure)
@@ -182,9 +191,18 @@ class Thresholds(BaseModel):
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise DriftInputError(f"{path}: cannot read thresholds ({exc.strerror})") from None
+        from pydantic import ValidationError
+
         try:
-            loaded = cls.model_validate_json(text)
+            loaded = _adapter().validate_json(text)
         except ValidationError as exc:
             raise DriftInputError(f"{path}: invalid thresholds ({first_problem(exc)})") from None
         # Defaults given in the file replace only the measures they name.
         return cls(defaults={**DEFAULT_LEVELS, **loaded.defaults}, features=loaded.features)
+
+
+@cache
+def _adapter() -> TypeAdapter[Thresholds]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Thresholds)

@@ -1,4 +1,5 @@
 import math
+from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
@@ -43,7 +44,7 @@ def test_merge_equals_profile_of_concatenation(nums_a, cats_a, nums_b, cats_b):
     left = profile_batches([a], a.schema)
     right = profile_batches([b], b.schema, like=left)
     merged = merge(left, right)
-    assert merged.model_dump(exclude={"source"}) == whole.model_dump(exclude={"source"})
+    assert replace(merged, source=None) == replace(whole, source=None)
 
 
 @settings(max_examples=40, deadline=None)

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
-from drift import DriftInputError, Thresholds, profile_batches, scan_frames
+from drift import DriftInputError, Level, Thresholds, profile_batches, scan_frames
 from drift.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from drift.compare import ScanOptions, compare
 from drift.stats import chi2_test, wasserstein_distance, wasserstein_error_bound
@@ -106,7 +106,7 @@ def test_opt_in_measures_grade_and_say_why():
     assert loud.chi2_pvalue is not None and loud.chi2_pvalue < 0.01
     assert loud.status.value == "critical"
     assert "chi2 p" in loud.message and "≤ 0.01 (critical)" in loud.message
-    lenient = Thresholds(defaults={"chi2": {"warn": 1e-30, "critical": 1e-40}})
+    lenient = Thresholds(defaults={"chi2": Level(warn=1e-30, critical=1e-40)})
     graded = compare(ref, cur, ScanOptions(measures=("chi2",), thresholds=lenient))[0]
     assert graded.status.value == "ok"
 
@@ -124,7 +124,7 @@ def test_chi2_applies_to_categoricals_and_wasserstein_does_not():
 
 def test_p_value_levels_must_be_ordered_downwards():
     with pytest.raises(ValueError, match="p-value's critical level must be at most its warn"):
-        Thresholds(defaults={"chi2": {"warn": 0.01, "critical": 0.05}})
+        Thresholds(defaults={"chi2": Level(warn=0.01, critical=0.05)})
 
 
 def test_unknown_measure_names_are_refused():
