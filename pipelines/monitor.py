@@ -31,13 +31,12 @@ from pydantic import ValidationError
 
 from pipelines.config import ConfigError, WatchPolicy, problems
 from pipelines.defs.assets import (
-    check_names,
-    drift_check_specs,
     drift_job_name,
     drift_key,
     reference_key,
     scoring_failure,
 )
+from pipelines.defs.checks import check_names, drift_check_specs
 from pipelines.defs.resources import SnapshotStoreResource, WarehouseResource
 from pipelines.defs.sensors import (
     build_incident_sensor,

@@ -127,29 +127,6 @@ def profile_partition(
     return _stream(paths, cfg, like=reference, top_k=cfg.top_k)[0]
 
 
-def score_partition(
-    store: SnapshotStore,
-    results: DriftResultStore,
-    dataset: str,
-    cfg: DatasetConfig,
-    *,
-    partition: str,
-    run_id: str,
-    reference: Profile,
-) -> PartitionScored:
-    """Compare one day with the reference and write one drift result per feature."""
-    current = profile_partition(store, dataset, cfg, date.fromisoformat(partition), reference)
-    return record_scores(
-        results,
-        dataset,
-        cfg,
-        partition=partition,
-        run_id=run_id,
-        reference=reference,
-        current=current,
-    )
-
-
 def record_scores(
     results: DriftResultStore,
     dataset: str,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -232,3 +233,92 @@ class TcpProxy:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
             conn.close()
+
+
+class OwnPostgres:
+    """A PostgreSQL server of our own on a spare loopback port, to restart at will (the shared
+    one on 5432 must keep running for everyone else): initdb into a fresh directory, the
+    server started and stopped by its PID. As root it runs as the ``postgres`` user (PostgreSQL
+    refuses to run as root)."""
+
+    def __init__(self) -> None:
+        import glob
+        import tempfile
+
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
+        self.bin = os.path.dirname(found[-1]) if found else ""
+        self.port = free_port()
+        self.data = tempfile.mkdtemp(prefix="dw-own-pg-")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def _owner(self) -> str | None:
+        """Who runs the server: ``postgres`` when we are root, else we."""
+        return "postgres" if os.geteuid() == 0 else None
+
+    def init(self) -> None:
+        require(
+            "PostgreSQL server binaries (Debian postgresql)",
+            lambda: os.stat(os.path.join(self.bin, "initdb")),
+        )
+        if os.geteuid() == 0:
+            shutil.chown(self.data, "postgres", "postgres")
+        done = subprocess.run(
+            [os.path.join(self.bin, "initdb"), "-D", self.data, "-A", "trust", "-U", "postgres"],
+            user=self._owner,
+            group=self._owner,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+
+    def start(self) -> None:
+        args = [
+            os.path.join(self.bin, "postgres"),
+            "-D", self.data,
+            "-p", str(self.port),
+            "-c", "listen_addresses=127.0.0.1",
+            "-c", f"unix_socket_directories={self.data}",
+            "-c", "fsync=off",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            args,
+            user=self._owner,
+            group=self._owner,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        import psycopg
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                psycopg.connect(
+                    host="127.0.0.1", port=self.port, user="postgres", connect_timeout=1
+                ).close()
+                return
+            except psycopg.OperationalError:
+                time.sleep(0.05)
+        raise RuntimeError(f"PostgreSQL on port {self.port} did not start")
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT: clients are disconnected), waited for."""
+        import signal
+
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.data, ignore_errors=True)

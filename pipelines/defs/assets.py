@@ -3,7 +3,6 @@ whose check grades each partition. The work is in :mod:`pipelines.scoring`; thes
 that turn it into Dagster metadata, check results and failures."""
 
 # No `from __future__ import annotations`: Dagster reads these type hints at runtime.
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -11,11 +10,11 @@ from typing import Any
 
 from dagster import (
     AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    AssetMaterialization,
     AssetsDefinition,
+    BackfillPolicy,
     DailyPartitionsDefinition,
     Failure,
     FreshnessPolicy,
@@ -24,9 +23,16 @@ from dagster import (
     asset,
 )
 
-from drift import FeatureResult, Status
-from drift.thresholds import OPT_IN_FIELDS
-from pipelines.config import ConfigError, DatasetConfig
+from drift import Status
+from pipelines.backfill import RangeScored, score_range
+from pipelines.config import DatasetConfig
+from pipelines.defs.checks import (
+    check_names,
+    drift_check,
+    drift_check_specs,
+    feature_check,
+    range_checks,
+)
 from pipelines.defs.plots import distribution_png, markdown_image
 from pipelines.defs.resources import SnapshotStoreResource, WarehouseResource
 from pipelines.scoring import (
@@ -36,19 +42,7 @@ from pipelines.scoring import (
     load_reference,
     profile_reference,
     results_table,
-    score_partition,
 )
-
-GRAPHED = ("psi", "drift_ratio", "mean_shift_std", "js_distance")
-"""Measures a feature's check carries as floats (Dagster plots them across partitions)."""
-CHECK_NAME = "drift_within_thresholds"
-"""The aggregate check; each feature also has a check of its own (:func:`feature_check_name`)."""
-_NOT_A_NAME = re.compile(r"[^A-Za-z0-9_]")
-_SEVERITY = {
-    Status.WARN: AssetCheckSeverity.WARN,
-    Status.CRITICAL: AssetCheckSeverity.ERROR,
-    Status.ERROR: AssetCheckSeverity.ERROR,
-}
 
 
 @dataclass(frozen=True)
@@ -69,15 +63,23 @@ def drift_job_name(dataset: str) -> str:
     return f"{dataset}_drift_job"
 
 
-def feature_check_name(feature: str) -> str:
-    """A feature's check is named after it (Dagster allows letters, digits and ``_`` only)."""
-    return _NOT_A_NAME.sub("_", feature)
-
-
 def scoring_failure(exc: ScoringError) -> Failure:
     """A clean run failure in the UI (the message, no traceback of ours)."""
     metadata = {"missing_days": exc.missing_days} if exc.missing_days else None
     return Failure(str(exc), metadata=metadata)
+
+
+def range_failure(outcome: RangeScored, asked: int) -> Failure:
+    """The run fails when a day of it could not be scored; the days that could are kept."""
+    failed = list(outcome.failed)
+    if asked == 1:
+        return Failure(outcome.failed[failed[0]], metadata={"missing_days": failed})
+    first = outcome.failed[failed[0]]
+    return Failure(
+        f"{len(failed)} of {asked} partitions could not be scored (first: {first}); "
+        f"{len(outcome.scored)} were",
+        metadata={"missing_days": failed},
+    )
 
 
 def reference_metadata(done: ReferenceProfiled, cfg: DatasetConfig) -> dict[str, MetadataValue]:
@@ -90,7 +92,7 @@ def reference_metadata(done: ReferenceProfiled, cfg: DatasetConfig) -> dict[str,
     }
 
 
-def drift_metadata(done: PartitionScored) -> dict[str, MetadataValue]:
+def drift_metadata(done: PartitionScored, *, plot: bool = True) -> dict[str, MetadataValue]:
     ids = done.result_ids
     metadata: dict[str, MetadataValue] = {
         "features": MetadataValue.md(results_table(done.results)),
@@ -104,68 +106,10 @@ def drift_metadata(done: PartitionScored) -> dict[str, MetadataValue]:
         "error_features": MetadataValue.json(done.features(Status.ERROR)),
         "drift_result_ids": MetadataValue.text(f"{ids[0]}…{ids[-1]}" if ids else ""),
     }
-    png = distribution_png(done.results)
+    png = distribution_png(done.results) if plot else None
     if png is not None:
         metadata["distributions"] = MetadataValue.md(markdown_image(png, "reference vs current"))
     return metadata
-
-
-def drift_check(done: PartitionScored, partition: str) -> AssetCheckResult:
-    """WARN when a feature reaches its warn level; ERROR at critical or when a feature could not
-    be scored (a schema break)."""
-    critical, warn = done.features(Status.CRITICAL), done.features(Status.WARN)
-    errors = done.features(Status.ERROR)
-    return AssetCheckResult(
-        check_name=CHECK_NAME,
-        passed=not (critical or warn or errors),
-        severity=AssetCheckSeverity.ERROR if critical or errors else AssetCheckSeverity.WARN,
-        description=f"partition {partition}",
-        metadata={
-            "critical_features": MetadataValue.json(critical),
-            "warn_features": MetadataValue.json(warn),
-            "error_features": MetadataValue.json(errors),
-            "partition": MetadataValue.text(partition),
-        },
-    )
-
-
-def feature_check(result: FeatureResult, partition: str) -> AssetCheckResult:
-    """One feature's grade: its measures, its status and, for an error, the schema break."""
-    measures = {
-        name: MetadataValue.float(value)
-        for name in (*GRAPHED, *OPT_IN_FIELDS)
-        if (value := getattr(result, name)) is not None
-    }
-    return AssetCheckResult(
-        check_name=feature_check_name(result.feature),
-        passed=result.status is Status.OK,
-        severity=_SEVERITY.get(result.status, AssetCheckSeverity.WARN),
-        description=f"partition {partition}: {result.status.value}",
-        metadata={
-            **measures,
-            "status": MetadataValue.text(result.status.value),
-            "schema_break": MetadataValue.text(
-                result.schema_break.value if result.schema_break else "—"
-            ),
-            "message": MetadataValue.text(result.message or "—"),
-            "partition": MetadataValue.text(partition),
-        },
-    )
-
-
-def drift_check_specs(key: AssetKey, features: list[str]) -> list[AssetCheckSpec]:
-    """The aggregate check and one check per feature, on the drift asset ``key``."""
-    return [
-        AssetCheckSpec(CHECK_NAME, asset=key, description=drift_check.__doc__),
-        *(
-            AssetCheckSpec(
-                feature_check_name(feature),
-                asset=key,
-                description=f"{feature} within its warn and critical levels, and scorable",
-            )
-            for feature in features
-        ),
-    ]
 
 
 def drift_outputs(
@@ -220,17 +164,6 @@ def freshness_policy(cfg: DatasetConfig) -> FreshnessPolicy | None:
     )
 
 
-def check_names(name: str, features: list[str]) -> None:
-    """Each feature needs a check name of its own, distinct from the aggregate's."""
-    names = [feature_check_name(f) for f in features]
-    clashes = sorted({n for n in names if names.count(n) > 1 or n == CHECK_NAME})
-    if clashes:
-        raise ConfigError(
-            f"datasets.{name}.features: these names give clashing Dagster check names "
-            f"(only letters, digits and _ are kept): {', '.join(clashes)}"
-        )
-
-
 def build_drift_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
     key = drift_key(name)
     check_names(name, cfg.features)
@@ -248,27 +181,42 @@ def build_drift_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
         ),
         freshness_policy=freshness_policy(cfg),
         check_specs=drift_check_specs(key, cfg.features),
+        # A backfill is one run over its whole range (score_range reads ahead), not a run per
+        # day; the asset records its materializations itself, one per partition.
+        backfill_policy=BackfillPolicy.single_run(),
+        output_required=False,
     )
     def feature_drift(
         context: AssetExecutionContext,
         snapshots: SnapshotStoreResource,
         warehouse: WarehouseResource,
-    ) -> Iterator[MaterializeResult[Any] | AssetCheckResult]:
-        store, partition = snapshots.store(), context.partition_key
+    ) -> Iterator[AssetCheckResult]:
+        store, partitions = snapshots.store(), context.partition_keys
         try:
             reference = load_reference(store, name, reference_key(name).to_user_string())
-            done = score_partition(
-                store,
-                warehouse.results(),
-                name,
-                cfg,
-                partition=partition,
-                run_id=context.run.run_id,
-                reference=reference,
-            )
         except ScoringError as exc:
             raise scoring_failure(exc) from None
-        yield from drift_outputs(done, partition)
+
+        def materialized(partition: str, done: PartitionScored) -> None:
+            # One materialization per partition, with its own figures; the distribution
+            # plot (~0.1 s to draw) only for the newest day of a range.
+            plot = partition == partitions[-1]
+            metadata = drift_metadata(done, plot=plot)
+            context.log_event(AssetMaterialization(key, partition=partition, metadata=metadata))
+
+        outcome = score_range(
+            store,
+            warehouse.results(),
+            name,
+            cfg,
+            partitions=partitions,
+            run_id=context.run.run_id,
+            reference=reference,
+            on_scored=materialized,
+        )
+        yield from range_checks(outcome)
+        if outcome.failed:
+            raise range_failure(outcome, len(partitions))
 
     return feature_drift
 

@@ -6,13 +6,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from drift import Profile, Status, profile_parquet
+from pipelines.backfill import score_partition
 from pipelines.scoring import (
     ScoringError,
     load_reference,
     profile_partition,
     profile_reference,
     results_table,
-    score_partition,
 )
 from tests.pipelines.conftest import DATASET, FEATURES, day, snapshot
 
