@@ -9,7 +9,7 @@ from typing import Final
 import numpy as np
 import pyarrow as pa
 
-from drift import sketch
+from drift import exact, sketch
 from drift.columns import ArrowColumn, as_float64, kind_of, level_counts, type_name
 from drift.profile import (
     MAX_LEVELS,
@@ -44,7 +44,9 @@ class _NumericAccumulator:
         self.anchor = anchor
         self.raw = np.zeros(sketch.N_KEYS, dtype=np.int64)
         self.rows = self.missing = self.finite = 0
-        self.total = self.total_sq = 0.0
+        # Kept exactly, so a day profiled in parts merges to the one-pass profile bit for bit.
+        self.total: list[float] = []
+        self.total_sq: list[float] = []
         self.low = np.inf
         self.high = -np.inf
 
@@ -82,9 +84,9 @@ class _NumericAccumulator:
 
     def _add(self, values: sketch.FloatArray, count: int, low: float, high: float) -> None:
         self.finite += count
-        self.total += float(values.sum())
+        exact.add(self.total, float(values.sum()))
         # einsum, not np.dot: BLAS wakes its thread pool for every call (slower here).
-        self.total_sq += float(np.einsum("i,i->", values, values))
+        exact.add(self.total_sq, float(np.einsum("i,i->", values, values)))
         self.low = min(self.low, low)
         self.high = max(self.high, high)
 
@@ -95,8 +97,10 @@ class _NumericAccumulator:
             rows=self.rows,
             missing=self.missing,
             finite=self.finite,
-            sum=self.total,
-            sum_sq=self.total_sq,
+            sum=exact.rounded(self.total),
+            sum_sq=exact.rounded(self.total_sq),
+            sum_parts=exact.canonical(self.total),
+            sum_sq_parts=exact.canonical(self.total_sq),
             min=self.low if self.finite else None,
             max=self.high if self.finite else None,
             anchor=self.anchor,

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from drift import sketch
+from drift import exact, sketch
 from drift.binning import pin_bins
 from drift.profile import (
     CategoricalProfile,
@@ -26,6 +26,11 @@ def _merge_numeric(a: NumericProfile, b: NumericProfile) -> NumericProfile:
         keys, counts = side.sketch_arrays()
         np.add.at(dense, keys, counts)
     keys, counts = sketch.to_sparse(dense)
+    sums, squares = list(a.sum_parts or [a.sum]), list(a.sum_sq_parts or [a.sum_sq])
+    for part in b.sum_parts or [b.sum]:
+        exact.add(sums, part)
+    for part in b.sum_sq_parts or [b.sum_sq]:
+        exact.add(squares, part)
     lows = [v for v in (a.min, b.min) if v is not None]
     highs = [v for v in (a.max, b.max) if v is not None]
     return replace(
@@ -33,8 +38,10 @@ def _merge_numeric(a: NumericProfile, b: NumericProfile) -> NumericProfile:
         rows=a.rows + b.rows,
         missing=a.missing + b.missing,
         finite=a.finite + b.finite,
-        sum=a.sum + b.sum,
-        sum_sq=a.sum_sq + b.sum_sq,
+        sum=exact.rounded(sums),
+        sum_sq=exact.rounded(squares),
+        sum_parts=exact.canonical(sums),
+        sum_sq_parts=exact.canonical(squares),
         min=min(lows) if lows else None,
         max=max(highs) if highs else None,
         anchor=a.anchor if a.anchor is not None else b.anchor,

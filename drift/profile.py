@@ -77,6 +77,10 @@ class NumericProfile:
     sketch_keys: list[int]
     sketch_counts: list[int]
     bins: PinnedBins | None = None
+    sum_parts: list[float] | None = None
+    """``sum`` exactly, as non-overlapping floats (:mod:`drift.exact`), so merges are exact;
+    None in profiles saved before it was kept (they merge through ``sum``)."""
+    sum_sq_parts: list[float] | None = None
 
     @property
     def present(self) -> int:

@@ -32,6 +32,8 @@ from warehouse.snapshots import SnapshotStore
 READ_AHEAD: Final = 2
 """Partitions profiled ahead of the one being written (one thread each): on two cores this
 keeps both busy, and memory holds one row group per partition in flight."""
+PART_WORKERS: Final = 2
+"""Runs of a day's files profiled at once when the day is several files (then merged)."""
 RECONNECT_WAIT: Final = 60.0
 """Seconds a partition's write waits, in all, for the database to come back."""
 
@@ -63,7 +65,8 @@ def score_range(
     outcome = RangeScored()
 
     def profile(partition: str) -> Profile:
-        return profile_partition(store, dataset, cfg, date.fromisoformat(partition), reference)
+        day = date.fromisoformat(partition)
+        return profile_partition(store, dataset, cfg, day, reference, workers=PART_WORKERS)
 
     pending: deque[tuple[str, Future[Profile]]] = deque()
     upcoming = iter(partitions)
