@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: help venv lint typecheck pytest test demo bench evidently-venv evidently-fixture clean \
-	system-deps lint-workflows security docs-check bench-api bench-notify
+	system-deps lint-workflows security docs-check bench-api bench-notify bench-backfill
 
 help:
 	@echo "make demo   - set up and run the whole demo: Dagster on :3000, the incident API on :8000"
@@ -14,6 +14,7 @@ help:
 	@echo "make bench  - drift benchmark against pyarrow and Evidently (docs/benchmarks.md)"
 	@echo "make bench-api - the incident API under load with wrk (DURATION=60, PROFILE=dir)"
 	@echo "make bench-notify - incident change -> webhook received, from the API and from Dagster"
+	@echo "make bench-backfill - a year of partitions: one run over the range vs a run per day"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "driftwatch needs Python >= 3.11")'
@@ -111,3 +112,7 @@ clean:
 
 bench-notify: $(STAMP)
 	$(PY) -m bench.notify_latency --database $(or $(DATABASE),sqlite)
+
+# 365 days x 100k rows x 19 features (written once under bench/data/year): docs/benchmarks.md.
+bench-backfill: $(STAMP)
+	$(PY) -m bench.backfill_year
