@@ -12,7 +12,7 @@ from dagster import (
 )
 
 from pipelines.config import DriftwatchConfig, load_config
-from pipelines.defs.assets import build_dataset_assets, drift_job_name, drift_key
+from pipelines.defs.assets import DATASET_TAG, build_dataset_assets, drift_job_name, drift_key
 from pipelines.defs.resources import SnapshotStoreResource, WarehouseResource
 from pipelines.defs.sensors import (
     build_freshness_sensor,
@@ -39,6 +39,7 @@ def build_definitions(
             drift_job_name(name),
             selection=[drift_key(name)],
             description=f"Drift of one day of {name}",
+            tags={DATASET_TAG: name},
         )
         jobs.append(job)
         schedules.append(

@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from pipelines.config import ConfigError, WatchPolicy, problems
 from pipelines.defs.assets import (
+    DATASET_TAG,
     drift_job_name,
     drift_key,
     reference_key,
@@ -216,7 +217,11 @@ def monitor_definitions(
     return Definitions(
         assets=[a for m in monitors for a in m.assets],
         jobs=[
-            define_asset_job(drift_job_name(m.dataset), selection=[drift_key(m.dataset)])
+            define_asset_job(
+                drift_job_name(m.dataset),
+                selection=[drift_key(m.dataset)],
+                tags={DATASET_TAG: m.dataset},
+            )
             for m in monitors
         ],
         sensors=[

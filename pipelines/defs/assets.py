@@ -63,6 +63,11 @@ def drift_job_name(dataset: str) -> str:
     return f"{dataset}_drift_job"
 
 
+DATASET_TAG = "driftwatch/dataset"
+"""The run tag naming a drift job's dataset: dagster.prod.yaml's queued run coordinator limits
+concurrent runs per value of it, so a backfill of one dataset cannot starve the others."""
+
+
 def scoring_failure(exc: ScoringError) -> Failure:
     """A clean run failure in the UI (the message, no traceback of ours)."""
     metadata = {"missing_days": exc.missing_days} if exc.missing_days else None

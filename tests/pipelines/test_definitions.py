@@ -14,6 +14,7 @@ import yaml
 from dagster import DagsterInstance, materialize
 
 from pipelines.config import ConfigError, load_config
+from pipelines.defs.assets import DATASET_TAG
 from tests.services import POSTGRES_URL, postgres_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,6 +137,11 @@ def test_production_instance_on_postgres(env, tmp_path, monkeypatch):
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
             assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
             assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
+            limits = instance.run_coordinator.get_run_queue_config().tag_concurrency_limits
+            assert limits == [
+                {"key": DATASET_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+            ]
+            assert env.defs.resolve_job_def("orders_drift_job").tags[DATASET_TAG] == "orders"
             reference = env.defs.resolve_assets_def(["orders", "reference_profile"])
             result = materialize([reference], instance=instance)
             assert result.success
