@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 from dagster import (
     Definitions,
     build_schedule_from_partitioned_job,
     define_asset_job,
-    multiprocess_executor,
 )
 
 from pipelines.config import DriftwatchConfig, load_config
@@ -20,6 +17,7 @@ from pipelines.defs.sensors import (
     build_run_failure_sensor,
     build_run_recovery_sensor,
 )
+from pipelines.executors import executor_for
 from warehouse.db import database_url
 from warehouse.snapshots import warehouse_root
 
@@ -64,9 +62,7 @@ def build_definitions(
             "snapshots": SnapshotStoreResource(root=snapshots_root or str(warehouse_root())),
             "warehouse": WarehouseResource(database_url=database or database_url()),
         },
-        executor=multiprocess_executor.configured(
-            {"max_concurrent": int(os.environ.get("DAGSTER_MAX_CONCURRENT", "2"))}
-        ),
+        executor=executor_for(),
     )
 
 
