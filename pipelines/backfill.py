@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -46,6 +46,8 @@ class RangeScored:
 
     scored: list[tuple[str, PartitionScored]] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    """Partitions an earlier run of the same re-execution group had already recorded."""
 
 
 def score_range(
@@ -58,11 +60,17 @@ def score_range(
     run_id: str,
     reference: Profile,
     on_scored: Callable[[str, PartitionScored], None] = lambda _p, _d: None,
+    recorded_by: Collection[str] = (),
     read_ahead: int = READ_AHEAD,
     reconnect_wait: float = RECONNECT_WAIT,
 ) -> RangeScored:
-    """Score ``partitions`` in order; ``on_scored`` hears of each as soon as it is written."""
+    """Score ``partitions`` in order; ``on_scored`` hears of each as soon as it is written.
+    Partitions the runs ``recorded_by`` (the failed run a re-execution retries) already wrote
+    are skipped, so a retry finishes the range without counting a day twice."""
     outcome = RangeScored()
+    recorded = results.partitions_recorded_by(dataset, recorded_by)
+    outcome.skipped = [p for p in partitions if p in recorded]
+    partitions = [p for p in partitions if p not in recorded]
 
     def profile(partition: str) -> Profile:
         day = date.fromisoformat(partition)

@@ -158,6 +158,20 @@ class DriftResultStore:
         with self.db.reads() as session:
             return session.scalars(query).first()
 
+    def partitions_recorded_by(self, dataset: str, run_ids: Iterable[str]) -> set[str]:
+        """The partitions of ``dataset`` these runs recorded (a partition's results are one
+        transaction, so one row means all of them)."""
+        runs = list(run_ids)
+        if not runs:
+            return set()
+        query = (
+            select(DriftResult.partition)
+            .where(DriftResult.dataset == dataset, DriftResult.run_id.in_(runs))
+            .distinct()
+        )
+        with self.db.reads() as session:
+            return set(session.scalars(query))
+
     def for_partition(self, dataset: str, partition: str) -> Sequence[DriftResult]:
         query = (
             select(DriftResult)

@@ -74,6 +74,16 @@ def scoring_failure(exc: ScoringError) -> Failure:
     return Failure(str(exc), metadata=metadata)
 
 
+def earlier_runs(context: AssetExecutionContext) -> list[str]:
+    """The other runs of this run's re-execution group (none unless it is a retry)."""
+    if context.run.parent_run_id is None:
+        return []
+    group = context.instance.get_run_group(context.run.run_id)
+    if group is None:
+        return []
+    return [run.run_id for run in group[1] if run.run_id != context.run.run_id]
+
+
 def range_failure(outcome: RangeScored, asked: int) -> Failure:
     """The run fails when a day of it could not be scored; the days that could are kept."""
     failed = list(outcome.failed)
@@ -218,7 +228,15 @@ def build_drift_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
             run_id=context.run.run_id,
             reference=reference,
             on_scored=materialized,
+            recorded_by=earlier_runs(context),
         )
+        if outcome.skipped:
+            context.log.info(
+                "%d of %d partitions were recorded by the run this one retries: %s",
+                len(outcome.skipped),
+                len(partitions),
+                ", ".join(outcome.skipped),
+            )
         yield from range_checks(outcome)
         if outcome.failed:
             raise range_failure(outcome, len(partitions))

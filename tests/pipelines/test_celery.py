@@ -5,6 +5,8 @@ stopped by its PID (its process group)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import signal
@@ -32,11 +34,12 @@ class Workers:
     cli: Cli
     broker: OwnRedis
     logs: dict[str, Path]
+    pids: dict[str, int]
 
-    def materialize(self, *args: str) -> subprocess.CompletedProcess[str]:
-        command = [harness.BIN / "dagster", "asset", "materialize", "-m", "pipelines.definitions"]
+    def run(self, *command: str) -> subprocess.CompletedProcess[str]:
+        """``command`` in the checkout, with the runs' environment; it must end in 5 min."""
         return subprocess.run(
-            [str(part) for part in (*command, "--select", f"{DATASET}/feature_drift", *args)],
+            command,
             cwd=harness.ROOT,
             env=self.cli.environ,
             capture_output=True,
@@ -45,10 +48,34 @@ class Workers:
             check=False,
         )
 
+    def materialize(self, *args: str) -> subprocess.CompletedProcess[str]:
+        dagster = str(harness.BIN / "dagster")
+        select = ["--select", f"{DATASET}/feature_drift"]
+        return self.run(
+            dagster, "asset", "materialize", "-m", "pipelines.definitions", *select, *args
+        )
+
+    def steps_received(self, name: str) -> int:
+        log = self.logs[name].read_text(errors="replace")
+        return len(re.findall(r"Task execute_plan\[[^\]]+\] received", log))
+
     def steps_done(self, name: str) -> int:
         """Steps the worker ``name`` ran to the end (its log's succeeded tasks)."""
         log = self.logs[name].read_text(errors="replace")
         return len(re.findall(r"Task execute_plan\[[^\]]+\] succeeded", log))
+
+
+def _wait_group_gone(group: int, timeout: float = 30) -> None:
+    """Wait until no process of the group is left; SIGKILL what remains after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
 
 
 def _ready_or_gone(log: Path, process: subprocess.Popen[bytes]) -> bool:
@@ -82,9 +109,11 @@ def workers(env, tmp_path) -> Iterator[Workers]:
             wait_for(partial(_ready_or_gone, logs[name], process), 60, f"celery worker {name}")
             assert process.poll() is None, logs[name].read_text()[-3000:]
         cli.materialize("reference_profile")
-        yield Workers(cli, broker, logs)
+        yield Workers(cli, broker, logs, {n: p.pid for n, p in zip(logs, started, strict=True)})
     finally:
         harness.stop(started, sig=signal.SIGTERM)
+        for process in started:  # the celery processes of its group finish after the launcher
+            _wait_group_gone(process.pid)
         broker.stop()
 
 
@@ -136,3 +165,80 @@ def test_the_executor_is_chosen_by_the_environment():
         executor_for({"DRIFTWATCH_EXECUTOR": "celery"})
     with pytest.raises(ConfigError, match="must be one of multiprocess, celery, not 'dask'"):
         executor_for({"DRIFTWATCH_EXECUTOR": "dask"})
+
+
+def _children(pid: int) -> list[int]:
+    """The PIDs whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _reexecute_from_failure(workers: Workers, run_id: str) -> subprocess.CompletedProcess[str]:
+    """What the UI's "Re-execute from failure" does, on the same code and instance (which
+    carries the parent's partition-range tags over, as here)."""
+    script = f"""
+from dagster import DagsterInstance, ReexecutionOptions, execute_job
+from dagster._core.definitions.reconstruct import ReconstructableRepository
+repo = ReconstructableRepository.for_module("pipelines.definitions", "defs")
+job = repo.get_reconstructable_job("orders_drift_job")
+with DagsterInstance.get() as instance:
+    options = ReexecutionOptions.from_failure({run_id!r}, instance)
+    parent = instance.get_run_by_id({run_id!r})
+    tags = {{k: v for k, v in parent.tags.items() if k.startswith("dagster/asset_partition")}}
+    result = execute_job(job, instance=instance, reexecution_options=options, tags=tags)
+    print("reexecuted", result.run_id, result.success)
+"""
+    return workers.run(str(harness.BIN / "python"), "-c", script)
+
+
+def test_a_step_killed_mid_run_fails_the_run_and_its_retry_finishes_the_range(env, workers):
+    """The process running the step is killed (as the OOM killer would) after some days of a
+    150-day range were written: the run fails, every day is either whole or absent, and a
+    re-execution from failure writes the rest — no day twice."""
+    import shutil
+
+    first, last = 10, 159
+    template = env.store.files(DATASET, day(4))[0]
+    for n in range(first, last + 1):
+        target = env.store.partition_dir(DATASET, day(n))
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(template, target / "part-0.parquet")
+    tags = json.dumps({"dagster/asset_partition_range_start": day(first).isoformat(),
+                       "dagster/asset_partition_range_end": day(last).isoformat()})  # fmt: skip
+    command = [str(harness.BIN / "dagster"), "job", "execute", "-m", "pipelines.definitions",
+               "-j", "orders_drift_job", "--tags", tags]  # fmt: skip
+    running = subprocess.Popen(
+        command, cwd=harness.ROOT, env=workers.cli.environ,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    wait_for(lambda: len(env.results.after(0, limit=10_000)) >= 10 * len(FEATURES), 120, "10 days")
+    received = [n for n in workers.logs if workers.steps_received(n) > workers.steps_done(n)]
+    assert len(received) == 1, received
+    celery_main = _children(workers.pids[received[0]])
+    (pool_child,) = [c for main in celery_main for c in _children(main)]
+    os.kill(pool_child, signal.SIGKILL)
+    output, _ = running.communicate(timeout=120)
+    assert running.returncode != 0
+    assert "Worker exited prematurely: signal 9 (SIGKILL)" in output
+    by_day: dict[str, int] = {}
+    for result in env.results.after(0, limit=10_000):
+        by_day[result.partition] = by_day.get(result.partition, 0) + 1
+    assert set(by_day.values()) == {len(FEATURES)}  # whole days only
+    assert 10 <= len(by_day) < last - first + 1
+    failed_run = (
+        re.search(r"RUN_FAILURE", output) and re.findall(r" - ([0-9a-f-]{36}) - ", output)[0]
+    )
+    retried = _reexecute_from_failure(workers, failed_run)
+    assert retried.returncode == 0 and "reexecuted" in retried.stdout, retried.stderr[-3000:]
+    assert retried.stdout.strip().endswith("True"), retried.stderr[-4000:]
+    final: dict[str, int] = {}
+    for result in env.results.after(0, limit=10_000):
+        final[result.partition] = final.get(result.partition, 0) + 1
+    assert final == {day(n).isoformat(): len(FEATURES) for n in range(first, last + 1)}
