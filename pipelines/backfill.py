@@ -21,7 +21,7 @@ from datetime import date
 from functools import partial
 from typing import Final, TypeVar
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from drift import Profile
 from pipelines.config import DatasetConfig
@@ -148,15 +148,10 @@ def retry_on_disconnect(write: Callable[[], T], wait: float) -> T:
         try:
             return write()
         except DBAPIError as exc:
-            lost = exc.connection_invalidated or _is_unreachable(exc)
+            # Invalidated: the connection died. OperationalError: none could be made (the
+            # server is down or restarting), or a lock timed out — all worth another try.
+            lost = exc.connection_invalidated or isinstance(exc, OperationalError)
             if not lost or time.monotonic() + pause > deadline:
                 raise
         time.sleep(pause)
         pause = min(pause * 2, 5.0)
-
-
-def _is_unreachable(exc: DBAPIError) -> bool:
-    """A connection that could not be made (the server is down or restarting)."""
-    from sqlalchemy.exc import OperationalError
-
-    return isinstance(exc, OperationalError)

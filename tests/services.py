@@ -293,18 +293,18 @@ class OwnPostgres:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        wait_for(self._accepts, 30, f"PostgreSQL on port {self.port}", interval=0.05)
+
+    def _accepts(self) -> bool:
         import psycopg
 
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                psycopg.connect(
-                    host="127.0.0.1", port=self.port, user="postgres", connect_timeout=1
-                ).close()
-                return
-            except psycopg.OperationalError:
-                time.sleep(0.05)
-        raise RuntimeError(f"PostgreSQL on port {self.port} did not start")
+        try:
+            psycopg.connect(
+                host="127.0.0.1", port=self.port, user="postgres", connect_timeout=1
+            ).close()
+        except psycopg.OperationalError:
+            return False
+        return True
 
     def stop(self) -> None:
         """Fast shutdown (SIGINT: clients are disconnected), waited for."""

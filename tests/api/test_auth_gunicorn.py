@@ -9,8 +9,7 @@ import random
 import re
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from pathlib import Path
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -21,12 +20,6 @@ from tests.services import REDIS_HOST, REDIS_PORT, postgres_schema, require
 
 LOGIN_LIMIT = 6
 FAILURE_LIMIT = 3
-
-
-@contextmanager
-def _serve(tmp: Path, env: dict[str, str], hops: int, name: str) -> Iterator[Api]:
-    with gunicorn(tmp, env, hops, name) as (api, _):
-        yield api
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +39,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
             limits.delete(*stale)
         with ExitStack() as servers:
             yield {
-                "proxy": servers.enter_context(_serve(tmp, env, 1, "behind-proxy")),
-                "direct": servers.enter_context(_serve(tmp, env, 0, "direct")),
+                "proxy": servers.enter_context(gunicorn(tmp, env, 1, "behind-proxy"))[0],
+                "direct": servers.enter_context(gunicorn(tmp, env, 0, "direct"))[0],
             }
 
 
