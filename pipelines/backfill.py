@@ -7,7 +7,8 @@ partition's results are still written in one transaction, in partition order, so
 sensor (which reads results in id order) sees the year in order. A partition that cannot be
 scored (no snapshot) does not stop the others; the caller fails the run afterwards, naming it.
 A database that restarts or drops its connections between two partitions is waited for: the
-partition's transaction is retried, never half-written, never written twice.
+partition's transaction is retried, never half-written, never written twice (a retry whose
+earlier commit did get through, only its acknowledgement did not, finds the rows and keeps them).
 """
 
 from __future__ import annotations

@@ -168,7 +168,7 @@ def record_scores(
     current: Profile,
 ) -> PartitionScored:
     """Grade ``current`` against ``reference`` and write one drift result per feature, all
-    in one transaction."""
+    in one transaction, once per run and partition."""
     options = ScanOptions(
         binning=cfg.binning,
         n_bins=cfg.bins,
@@ -177,7 +177,7 @@ def record_scores(
         measures=tuple(cfg.measures),
     )
     scored = compare(reference, current, options, columns=list(cfg.features))
-    ids = results.add(as_new_result(dataset, partition, run_id, r) for r in scored)
+    ids = results.add_once(as_new_result(dataset, partition, run_id, r) for r in scored)
     return PartitionScored(scored, ids, current.rows)
 
 

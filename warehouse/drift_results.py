@@ -56,6 +56,34 @@ class DriftResultStore:
             session.flush()
             return [row.id for row in rows]
 
+    def add_once(self, results: Iterable[NewResult], *, at: datetime | None = None) -> list[int]:
+        """:meth:`add` for one partition of one run, unless that run already wrote it: then
+        the ids it wrote. A write retried after a lost connection may find its first commit
+        went through; the partition must not be counted twice."""
+        rows = list(results)
+        keys = {(r.dataset, r.partition, r.run_id) for r in rows}
+        if len(keys) != 1:
+            raise ValueError("add_once takes the results of one partition of one run")
+        ((dataset, partition, run_id),) = keys
+        written = (
+            select(DriftResult.id)
+            .where(
+                DriftResult.dataset == dataset,
+                DriftResult.partition == partition,
+                DriftResult.run_id == run_id,
+            )
+            .order_by(DriftResult.id)
+        )
+        when = at or utcnow()
+        with self.db.transaction() as session:
+            ids = list(session.scalars(written))
+            if ids:
+                return ids
+            new = [DriftResult(evaluated_at=when, **r.__dict__) for r in rows]
+            session.add_all(new)
+            session.flush()
+            return [row.id for row in new]
+
     def after(self, last_id: int, limit: int = 1000) -> list[DriftResult]:
         """Results newer than ``last_id`` in id order (the sensor's cursor)."""
         query = select(DriftResult).where(DriftResult.id > last_id).order_by(DriftResult.id)

@@ -212,6 +212,7 @@ class DriftResult(Base):
     __table_args__ = (
         Index("ix_drift_results_feature_partition", "dataset", "feature", "partition"),
         Index("ix_drift_results_dataset_evaluated", "dataset", "evaluated_at"),
+        Index("ix_drift_results_dataset_partition_run", "dataset", "partition", "run_id"),
     )
 
 

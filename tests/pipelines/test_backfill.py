@@ -256,3 +256,44 @@ def test_a_day_of_many_files_is_profiled_in_parts_to_the_same_bits(env):
         assert parted == one_pass
         assert parted.to_json() == one_pass.to_json()
     assert one_pass.rows == 6 * 2500
+
+
+def test_a_write_whose_commit_got_through_but_not_its_answer_is_not_repeated(env):
+    """Day 5's transaction commits, then the client hears "server closed the connection" (the
+    acknowledgement was lost): the retry finds day 5 already written by this run and keeps it.
+    Every day is written once."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    from warehouse.models import DriftResult
+
+    run_reference(env)
+    lost = []
+
+    def lose_the_answer(session):
+        wrote = {o.partition for o in session.identity_map.values() if isinstance(o, DriftResult)}
+        if day(5).isoformat() in wrote and not lost:
+            lost.append(day(5))
+            raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    event.listen(Session, "after_commit", lose_the_answer)
+    try:
+        outcome = score_range(
+            env.store,
+            env.results,
+            DATASET,
+            env.config.datasets[DATASET],
+            partitions=[day(n).isoformat() for n in (4, 5, 6)],
+            run_id="lost-ack",
+            reference=load_reference(env.store, DATASET, "orders/reference_profile"),
+        )
+    finally:
+        event.remove(Session, "after_commit", lose_the_answer)
+    assert lost == [day(5)]
+    assert [p for p, _ in outcome.scored] == [day(n).isoformat() for n in (4, 5, 6)]
+    assert [r.partition for r in env.results.after(0)] == [
+        day(n).isoformat() for n in (4, 5, 6) for _ in FEATURES
+    ]
+    day_5 = dict(outcome.scored)[day(5).isoformat()]
+    assert day_5.result_ids == [r.id for r in env.results.for_partition(DATASET, str(day(5)))]
