@@ -8,7 +8,7 @@ table gives the median time, the worst peak RSS and each path's time over the CL
 
 - ``cli``: ``drift.profile_parquet(file, like=reference)``, what ``drift scan`` does with the
   current file;
-- ``asset``: ``pipelines.scoring.profile_partition``, what ``feature_drift`` does with a day;
+- ``asset``: ``pipelines.shares.profile_partition``, what ``feature_drift`` does with a day;
 - ``asset+record``: ``pipelines.backfill.score_partition``, the whole materialization's work
   (profile, compare, write the drift results to SQLite);
 - ``plain-pyarrow``: ``ParquetFile.read_row_group`` without dictionary-encoded strings or
@@ -60,7 +60,7 @@ def _one(mode: str, root: Path) -> dict[str, float]:
     from pipelines.backfill import score_partition
     from pipelines.config import load_config
     from pipelines.demo import DATASET, START
-    from pipelines.scoring import profile_partition
+    from pipelines.shares import profile_partition
     from warehouse.db import Database
     from warehouse.drift_results import DriftResultStore
     from warehouse.migrate import upgrade

@@ -4,6 +4,7 @@ file size in memory; ``read_row_group`` stays flat)."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +45,18 @@ class ParquetSource:
         meta = self._file.metadata
         self.num_rows: int = meta.num_rows
         self.num_row_groups: int = meta.num_row_groups
+        self._indices = range(self.num_row_groups)
+
+    def part(self, indices: range) -> ParquetSource:
+        """The same file, reading only the row groups ``indices``: one share of a snapshot that
+        is profiled in several pieces and merged."""
+        if indices.step != 1 or indices.start < 0 or indices.stop > self.num_row_groups:
+            raise ValueError(f"{self.path}: no row groups {indices} (it has {self.num_row_groups})")
+        piece = copy.copy(self)
+        piece._indices = indices
+        meta = self._file.metadata
+        piece.num_rows = sum(meta.row_group(i).num_rows for i in indices)
+        return piece
 
     @property
     def label(self) -> str:
@@ -58,15 +71,15 @@ class ParquetSource:
     def row_groups(self, columns: Sequence[str]) -> Iterator[pa.Table]:
         """Row groups in order, the next one read in the background (Arrow releases the GIL)
         while the caller works on this one: at most two row groups are in memory."""
-        names = list(columns)
-        if self.num_row_groups == 0:
+        names, indices = list(columns), self._indices
+        if not indices:
             return
-        pending = _reader().submit(self._read, 0, names)
-        for index in range(1, self.num_row_groups + 1):
+        pending = _reader().submit(self._read, indices[0], names)
+        for index in indices[1:]:
             table = pending.result()
-            if index < self.num_row_groups:
-                pending = _reader().submit(self._read, index, names)
+            pending = _reader().submit(self._read, index, names)
             yield table
+        yield pending.result()
 
 
 class ParquetFiles(SourceChain):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -26,15 +26,15 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from drift import Profile
 from pipelines.config import DatasetConfig
-from pipelines.scoring import PartitionScored, ScoringError, profile_partition, record_scores
+from pipelines.scoring import PartitionScored, ScoringError, record_scores
+from pipelines.shares import READ_AHEAD, ShareOfRange, merge_shares, profile_partition
 from warehouse.drift_results import DriftResultStore
 from warehouse.snapshots import SnapshotStore
 
-READ_AHEAD: Final = 2
-"""Partitions profiled ahead of the one being written (one thread each): on two cores this
-keeps both busy, and memory holds one row group per partition in flight."""
 PART_WORKERS: Final = 2
-"""Runs of a day's files profiled at once when the day is several files (then merged)."""
+"""Shares of a day profiled at once, in threads, when it has several row groups (then
+merged); partitions are profiled :data:`~pipelines.shares.READ_AHEAD` ahead of the one being
+written, which on two cores keeps both busy."""
 RECONNECT_WAIT: Final = 60.0
 """Seconds a partition's write waits, in all, for the database to come back."""
 
@@ -68,21 +68,70 @@ def score_range(
     """Score ``partitions`` in order; ``on_scored`` hears of each as soon as it is written.
     Partitions the runs ``recorded_by`` (the failed run a re-execution retries) already wrote
     are skipped, so a retry finishes the range without counting a day twice."""
-    outcome = RangeScored()
-    recorded = results.partitions_recorded_by(dataset, recorded_by)
-    outcome.skipped = [p for p in partitions if p in recorded]
-    partitions = [p for p in partitions if p not in recorded]
+    outcome, todo = _unrecorded(results, dataset, partitions, recorded_by)
 
     def profile(partition: str) -> Profile:
         day = date.fromisoformat(partition)
         return profile_partition(store, dataset, cfg, day, reference, workers=PART_WORKERS)
 
+    recorder = _Recorder(results, dataset, cfg, run_id, reference, on_scored, reconnect_wait)
+    recorder.record(_read_ahead(todo, profile, read_ahead), outcome)
+    return outcome
+
+
+def record_shares(
+    store: SnapshotStore,
+    results: DriftResultStore,
+    dataset: str,
+    cfg: DatasetConfig,
+    *,
+    partitions: Sequence[str],
+    shares: Sequence[ShareOfRange],
+    run_id: str,
+    reference: Profile,
+    on_scored: Callable[[str, PartitionScored], None] = lambda _p, _d: None,
+    recorded_by: Collection[str] = (),
+    reconnect_wait: float = RECONNECT_WAIT,
+) -> RangeScored:
+    """:func:`score_range` for a range whose days were profiled in shares (one Dagster step
+    each): each day's shares are merged in order, then graded and written as there. A day a
+    share could not read is read whole here, so that re-executing this step alone picks up a
+    snapshot that landed after the shares ran."""
+    outcome, todo = _unrecorded(results, dataset, partitions, recorded_by)
+
+    def merged(partition: str) -> Profile:
+        try:
+            return merge_shares(partition, shares)
+        except ScoringError:
+            day = date.fromisoformat(partition)
+            return profile_partition(store, dataset, cfg, day, reference, workers=PART_WORKERS)
+
+    merged_days = ((partition, partial(merged, partition)) for partition in todo)
+    recorder = _Recorder(results, dataset, cfg, run_id, reference, on_scored, reconnect_wait)
+    recorder.record(merged_days, outcome)
+    return outcome
+
+
+def _unrecorded(
+    results: DriftResultStore, dataset: str, partitions: Sequence[str], runs: Collection[str]
+) -> tuple[RangeScored, list[str]]:
+    outcome = RangeScored()
+    recorded = results.partitions_recorded_by(dataset, runs)
+    outcome.skipped = [p for p in partitions if p in recorded]
+    return outcome, [p for p in partitions if p not in recorded]
+
+
+def _read_ahead(
+    partitions: Sequence[str], profile: Callable[[str], Profile], depth: int
+) -> Iterator[tuple[str, Callable[[], Profile]]]:
+    """Each partition with a way to get its profile, the next ``depth`` being profiled in
+    threads meanwhile."""
     pending: deque[tuple[str, Future[Profile]]] = deque()
     upcoming = iter(partitions)
-    with ThreadPoolExecutor(max_workers=max(1, read_ahead), thread_name_prefix="profile") as pool:
+    with ThreadPoolExecutor(max_workers=max(1, depth), thread_name_prefix="profile") as pool:
 
         def top_up() -> None:
-            while len(pending) < max(1, read_ahead):
+            while len(pending) < max(1, depth):
                 partition = next(upcoming, None)
                 if partition is None:
                     return
@@ -92,25 +141,43 @@ def score_range(
         while pending:
             partition, future = pending.popleft()
             top_up()
+            yield partition, future.result
+
+
+@dataclass(frozen=True)
+class _Recorder:
+    """Grades and writes a range's profiles in partition order, one transaction each."""
+
+    results: DriftResultStore
+    dataset: str
+    cfg: DatasetConfig
+    run_id: str
+    reference: Profile
+    on_scored: Callable[[str, PartitionScored], None]
+    reconnect_wait: float
+
+    def record(
+        self, profiles: Iterable[tuple[str, Callable[[], Profile]]], outcome: RangeScored
+    ) -> None:
+        for partition, current in profiles:
             try:
-                current = future.result()
+                profile = current()
             except ScoringError as exc:
                 outcome.failed[partition] = str(exc)
                 continue
             write = partial(
                 record_scores,
-                results,
-                dataset,
-                cfg,
+                self.results,
+                self.dataset,
+                self.cfg,
                 partition=partition,
-                run_id=run_id,
-                reference=reference,
-                current=current,
+                run_id=self.run_id,
+                reference=self.reference,
+                current=profile,
             )
-            done = retry_on_disconnect(write, reconnect_wait)
+            done = retry_on_disconnect(write, self.reconnect_wait)
             outcome.scored.append((partition, done))
-            on_scored(partition, done)
-    return outcome
+            self.on_scored(partition, done)
 
 
 def score_partition(

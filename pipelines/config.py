@@ -93,6 +93,13 @@ class DatasetConfig(WatchPolicy):
 
     reference: ReferenceWindow
     partitions_start: date
+    profile_steps: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Dagster steps that profile each day in shares of its row groups, merged "
+        "bit for bit by one scoring step; 1: the whole drift asset is one step",
+    )
     snapshot_deadline: time | None = Field(
         None,
         description="UTC time of day by which the previous day's snapshot must have landed; "

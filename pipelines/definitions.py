@@ -9,7 +9,13 @@ from dagster import (
 )
 
 from pipelines.config import DriftwatchConfig, load_config
-from pipelines.defs.assets import DATASET_TAG, build_dataset_assets, drift_job_name, drift_key
+from pipelines.defs.assets import (
+    DATASET_TAG,
+    build_drift_asset,
+    build_reference_asset,
+    drift_job_name,
+    drift_key,
+)
 from pipelines.defs.resources import SnapshotStoreResource, WarehouseResource
 from pipelines.defs.sensors import (
     build_freshness_sensor,
@@ -17,6 +23,7 @@ from pipelines.defs.sensors import (
     build_run_failure_sensor,
     build_run_recovery_sensor,
 )
+from pipelines.defs.share_steps import build_share_steps_asset
 from pipelines.executors import executor_for
 from warehouse.db import database_url
 from warehouse.snapshots import warehouse_root
@@ -31,8 +38,9 @@ def build_definitions(
     config = config or load_config()
     assets, jobs, schedules = [], [], []
     for name, dataset in config.datasets.items():
-        built = build_dataset_assets(name, dataset)
-        assets += [built.reference, built.drift]
+        # A day bigger than a worker is profiled in shares, one step each.
+        build_drift = build_share_steps_asset if dataset.profile_steps > 1 else build_drift_asset
+        assets += [build_reference_asset(name, dataset), build_drift(name, dataset)]
         job = define_asset_job(
             drift_job_name(name),
             selection=[drift_key(name)],

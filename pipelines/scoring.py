@@ -4,14 +4,11 @@ and tests call them directly."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
-from functools import reduce
 from pathlib import Path
 from typing import Any
 
-from drift import FeatureResult, Profile, ScanOptions, Status, compare, merge, profile_batches
+from drift import FeatureResult, Profile, ScanOptions, Status, compare, profile_batches
 from drift.errors import DriftInputError
 from drift.formatting import format_measure
 from drift.parquet import ParquetFiles
@@ -117,44 +114,6 @@ def load_reference(store: SnapshotStore, dataset: str, asset_name: str) -> Profi
     if not path.exists():
         raise ScoringError(f"no reference profile for {dataset}: materialize {asset_name}")
     return Profile.load(path)
-
-
-def profile_partition(
-    store: SnapshotStore,
-    dataset: str,
-    cfg: DatasetConfig,
-    day: date,
-    reference: Profile,
-    *,
-    workers: int = 1,
-) -> Profile:
-    """The day's profile on the reference's grid, streamed one row group at a time. A day of
-    several files is split into up to ``workers`` runs of consecutive files, profiled at once
-    and merged in order: the same profile, bit for bit (counts add; sums are kept exactly)."""
-    paths = store.files(dataset, day)
-    if not paths:
-        raise ScoringError(f"no snapshot of {dataset} for {day.isoformat()}")
-    groups = file_groups(paths, workers)
-
-    def profile(files: list[Path]) -> Profile:
-        return _stream(files, cfg, like=reference, top_k=cfg.top_k)[0]
-
-    if len(groups) == 1:
-        return profile(paths)
-    with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="part") as pool:
-        return reduce(merge, pool.map(profile, groups))
-
-
-def file_groups(paths: list[Path], count: int) -> list[list[Path]]:
-    """``paths`` in at most ``count`` runs of consecutive files, as even as they split."""
-    count = max(1, min(count, len(paths)))
-    size, extra = divmod(len(paths), count)
-    groups, start = [], 0
-    for i in range(count):
-        end = start + size + (i < extra)
-        groups.append(paths[start:end])
-        start = end
-    return groups
 
 
 def record_scores(

@@ -3,8 +3,7 @@ whose check grades each partition. The work is in :mod:`pipelines.scoring`; thes
 that turn it into Dagster metadata, check results and failures."""
 
 # No `from __future__ import annotations`: Dagster reads these type hints at runtime.
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +19,7 @@ from dagster import (
     FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
+    OpExecutionContext,
     asset,
 )
 
@@ -45,12 +45,6 @@ from pipelines.scoring import (
 )
 
 
-@dataclass(frozen=True)
-class DatasetAssets:
-    reference: AssetsDefinition
-    drift: AssetsDefinition
-
-
 def reference_key(dataset: str) -> AssetKey:
     return AssetKey([dataset, "reference_profile"])
 
@@ -63,6 +57,9 @@ def drift_job_name(dataset: str) -> str:
     return f"{dataset}_drift_job"
 
 
+StepContext = AssetExecutionContext | OpExecutionContext
+"""The drift asset's one step, or one of its steps when it is a graph (:mod:`.share_steps`)."""
+
 DATASET_TAG = "driftwatch/dataset"
 """The run tag naming a drift job's dataset: dagster.prod.yaml's queued run coordinator limits
 concurrent runs per value of it, so a backfill of one dataset cannot starve the others."""
@@ -74,7 +71,7 @@ def scoring_failure(exc: ScoringError) -> Failure:
     return Failure(str(exc), metadata=metadata)
 
 
-def earlier_runs(context: AssetExecutionContext) -> list[str]:
+def earlier_runs(context: StepContext) -> list[str]:
     """The other runs of this run's re-execution group (none unless it is a retry)."""
     if context.run.parent_run_id is None:
         return []
@@ -95,6 +92,33 @@ def range_failure(outcome: RangeScored, asked: int) -> Failure:
         f"{len(outcome.scored)} were",
         metadata={"missing_days": failed},
     )
+
+
+def materializer(context: StepContext, key: AssetKey) -> Callable[[str, PartitionScored], None]:
+    """Logs one materialization per scored partition, with its own figures; the distribution
+    plot (~0.1 s to draw) only for the newest day of a range."""
+    newest = context.partition_keys[-1]
+
+    def materialized(partition: str, done: PartitionScored) -> None:
+        metadata = drift_metadata(done, plot=partition == newest)
+        context.log_event(AssetMaterialization(key, partition=partition, metadata=metadata))
+
+    return materialized
+
+
+def finish_range(context: StepContext, outcome: RangeScored) -> Iterator[AssetCheckResult]:
+    """The checks of a scored range, then the run's failure when a day of it was not scored."""
+    asked = len(context.partition_keys)
+    if outcome.skipped:
+        context.log.info(
+            "%d of %d partitions were recorded by the run this one retries: %s",
+            len(outcome.skipped),
+            asked,
+            ", ".join(outcome.skipped),
+        )
+    yield from range_checks(outcome)
+    if outcome.failed:
+        raise range_failure(outcome, asked)
 
 
 def reference_metadata(done: ReferenceProfiled, cfg: DatasetConfig) -> dict[str, MetadataValue]:
@@ -212,13 +236,6 @@ def build_drift_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
         except ScoringError as exc:
             raise scoring_failure(exc) from None
 
-        def materialized(partition: str, done: PartitionScored) -> None:
-            # One materialization per partition, with its own figures; the distribution
-            # plot (~0.1 s to draw) only for the newest day of a range.
-            plot = partition == partitions[-1]
-            metadata = drift_metadata(done, plot=plot)
-            context.log_event(AssetMaterialization(key, partition=partition, metadata=metadata))
-
         outcome = score_range(
             store,
             warehouse.results(),
@@ -227,22 +244,9 @@ def build_drift_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
             partitions=partitions,
             run_id=context.run.run_id,
             reference=reference,
-            on_scored=materialized,
+            on_scored=materializer(context, key),
             recorded_by=earlier_runs(context),
         )
-        if outcome.skipped:
-            context.log.info(
-                "%d of %d partitions were recorded by the run this one retries: %s",
-                len(outcome.skipped),
-                len(partitions),
-                ", ".join(outcome.skipped),
-            )
-        yield from range_checks(outcome)
-        if outcome.failed:
-            raise range_failure(outcome, len(partitions))
+        yield from finish_range(context, outcome)
 
     return feature_drift
-
-
-def build_dataset_assets(name: str, cfg: DatasetConfig) -> DatasetAssets:
-    return DatasetAssets(build_reference_asset(name, cfg), build_drift_asset(name, cfg))

@@ -67,8 +67,11 @@ def watches(run: DagsterRun, config: Watched) -> bool:
     keys = {key for name in datasets for key in (reference_key(name), drift_key(name))}
     if keys.intersection(run.asset_selection or ()):
         return True
-    steps = {"__".join(key.path) for key in keys}  # an asset's step is named after its key
-    return bool(steps.intersection(run.step_keys_to_execute or ()))
+    # An asset's step is named after its key; a graph-backed asset's steps are
+    # ``<key>.<op>`` (the drift asset's share steps, pipelines.defs.share_steps).
+    steps = {"__".join(key.path) for key in keys}
+    ran = {step.split(".", 1)[0] for step in run.step_keys_to_execute or ()}
+    return bool(steps & ran)
 
 
 ALL_LOCATIONS = True

@@ -9,7 +9,7 @@ import pytest
 from dagster import materialize
 
 from pipelines.backfill import retry_on_disconnect, score_range
-from pipelines.scoring import load_reference, profile_reference
+from pipelines.scoring import load_reference
 from tests.pipelines.conftest import DATASET, FEATURES, day, make_config, snapshot
 from tests.pipelines.test_assets import assets, checks, run_day, run_reference
 from tests.pipelines.test_sensors import open_incidents, tick
@@ -236,26 +236,6 @@ def test_dagster_asset_materialize_takes_a_partition_range_as_one_run(env, tmp_p
     written = env.results.after(0)
     assert sorted({r.partition for r in written}) == [day(n).isoformat() for n in range(4, 10)]
     assert len({r.run_id for r in written}) == 1
-
-
-def test_a_day_of_many_files_is_profiled_in_parts_to_the_same_bits(env):
-    """A day written as six files is profiled as 1, 2, 3 and 6 runs of files at once and
-    merged: every time the profile of the one-pass read, field for field and in its JSON."""
-    from pipelines.scoring import file_groups, profile_partition
-
-    reference = profile_reference(env.store, DATASET, env.config.datasets[DATASET]).profile
-    big = day(20)
-    for i in range(6):
-        env.store.write(DATASET, big, snapshot(20 + i, drifted=i % 2 == 1, rows=2500))
-    assert len(env.store.files(DATASET, big)) == 6
-    cfg = env.config.datasets[DATASET]
-    one_pass = profile_partition(env.store, DATASET, cfg, big, reference)
-    for workers in (2, 3, 6):
-        assert len(file_groups(env.store.files(DATASET, big), workers)) == workers
-        parted = profile_partition(env.store, DATASET, cfg, big, reference, workers=workers)
-        assert parted == one_pass
-        assert parted.to_json() == one_pass.to_json()
-    assert one_pass.rows == 6 * 2500
 
 
 def test_a_write_whose_commit_got_through_but_not_its_answer_is_not_repeated(env):

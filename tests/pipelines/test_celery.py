@@ -22,7 +22,7 @@ import pytest
 from dagster import DagsterInstance
 
 from scripts import harness
-from tests.pipelines.conftest import DATASET, FEATURES, day
+from tests.pipelines.conftest import DATASET, FEATURES, day, make_config
 from tests.pipelines.test_dagster_cli_e2e import Cli
 from tests.services import OwnRedis, wait_for
 
@@ -85,9 +85,17 @@ def _ready_or_gone(log: Path, process: subprocess.Popen[bytes]) -> bool:
 
 
 @pytest.fixture
-def workers(env, tmp_path) -> Iterator[Workers]:
+def dataset_overrides(request) -> dict[str, object]:
+    """How a test's driftwatch.yaml differs from conftest's (indirect parametrization): the
+    workers read it once, when they first load the definitions."""
+    return getattr(request, "param", {})
+
+
+@pytest.fixture
+def workers(env, tmp_path, dataset_overrides) -> Iterator[Workers]:
     broker = OwnRedis()
     broker.start()
+    env.config = make_config(**dataset_overrides)
     cli = Cli(env, tmp_path)
     cli.environ.update(
         DRIFTWATCH_EXECUTOR="celery",
@@ -132,6 +140,50 @@ def test_a_backfill_runs_its_steps_on_both_workers(env, workers):
     assert sorted(r.partition for r in written) == sorted(
         day(n).isoformat() for n in range(4, 10) for _ in FEATURES
     )
+
+
+def _run_log(workers: Workers, run_id: str) -> list:
+    with DagsterInstance.from_config(workers.cli.environ["DAGSTER_HOME"]) as instance:
+        return list(instance.all_logs(run_id))
+
+
+def _step_attempts(workers: Workers, run_id: str) -> list[tuple[str, str]]:
+    """(step, Celery worker) for each start of a step, in order (the executor's events)."""
+    ran = []
+    for record in _run_log(workers, run_id):
+        event = record.dagster_event
+        if event is None or not event.is_engine_event or not event.step_key:
+            continue
+        metadata = event.engine_event_data.metadata
+        if "Celery worker" in metadata:
+            ran.append((event.step_key, str(metadata["Celery worker"].value).split("@")[0]))
+    return ran
+
+
+@pytest.mark.parametrize("dataset_overrides", [{"profile_steps": 2}], indirect=True)
+def test_a_backfill_profiles_each_day_in_shares_on_both_workers(env, workers):
+    """One backfill run of days 4–9 with the drift asset as two share steps and a scoring
+    step: the two shares run on different workers, and each day is written once — the
+    same results as the one-step asset gives (tests/pipelines/test_shares.py)."""
+    days = f"{day(4).isoformat()}...{day(9).isoformat()}"
+    run = workers.materialize("--partition-range", days)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stderr.count("RUN_SUCCESS") == 1
+    run_id = re.findall(r" - ([0-9a-f-]{36}) - ", run.stderr)[0]
+    ran = dict(_step_attempts(workers, run_id))
+    assert set(ran) == {"orders__feature_drift.profile_share_0",
+                        "orders__feature_drift.profile_share_1",
+                        "orders__feature_drift.score_days"}, ran  # fmt: skip
+    shares = {
+        ran["orders__feature_drift.profile_share_0"],
+        ran["orders__feature_drift.profile_share_1"],
+    }
+    assert shares == {"w1", "w2"}, ran
+    written = env.results.after(0)
+    assert [r.partition for r in written] == [
+        day(n).isoformat() for n in range(4, 10) for _ in FEATURES
+    ]
+    assert {r.run_id for r in written} == {run_id}
 
 
 def test_a_run_started_with_the_broker_down_fails_clearly_and_a_retry_succeeds(env, workers):

@@ -10,10 +10,10 @@ from pipelines.backfill import score_partition
 from pipelines.scoring import (
     ScoringError,
     load_reference,
-    profile_partition,
     profile_reference,
     results_table,
 )
+from pipelines.shares import profile_partition
 from tests.pipelines.conftest import DATASET, FEATURES, day, snapshot
 
 

@@ -284,6 +284,9 @@ def test_run_status_sensors_keep_to_driftwatch_runs(env):
         run(asset_selection=frozenset({AssetKey(["orders", "feature_drift"])})), env.config
     )
     assert watches(run(step_keys_to_execute=["orders__reference_profile"]), env.config)
+    # The drift asset as share steps (profile_steps > 1): its steps are "<asset>.<op>".
+    assert watches(run(step_keys_to_execute=["orders__feature_drift.score_days"]), env.config)
+    assert not watches(run(step_keys_to_execute=["orders__feature_drifts.x"]), env.config)
     assert not watches(run(job_name="billing_job"), env.config)
     assert not watches(
         run(asset_selection=frozenset({AssetKey(["billing", "invoices"])})), env.config
