@@ -48,7 +48,7 @@ class RangeScored:
     scored: list[tuple[str, PartitionScored]] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
-    """Partitions an earlier run of the same re-execution group had already recorded."""
+    """Partitions the runs ``recorded_by`` had already recorded (skipped, not repeated)."""
 
 
 def score_range(
@@ -66,8 +66,9 @@ def score_range(
     reconnect_wait: float = RECONNECT_WAIT,
 ) -> RangeScored:
     """Score ``partitions`` in order; ``on_scored`` hears of each as soon as it is written.
-    Partitions the runs ``recorded_by`` (the failed run a re-execution retries) already wrote
-    are skipped, so a retry finishes the range without counting a day twice."""
+    Partitions the runs ``recorded_by`` already wrote (the failed run a re-execution retries,
+    or this run when its step starts over on another worker) are skipped, so a retry finishes
+    the range without counting a day twice."""
     outcome, todo = _unrecorded(results, dataset, partitions, recorded_by)
 
     def profile(partition: str) -> Profile:

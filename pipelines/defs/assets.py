@@ -71,14 +71,17 @@ def scoring_failure(exc: ScoringError) -> Failure:
     return Failure(str(exc), metadata=metadata)
 
 
-def earlier_runs(context: StepContext) -> list[str]:
-    """The other runs of this run's re-execution group (none unless it is a retry)."""
+def runs_that_wrote_before(context: StepContext) -> list[str]:
+    """The runs whose results this step must not repeat: this run (a step handed to another
+    Celery worker when its first one died starts over) and, in a retry, the other runs of its
+    re-execution group."""
+    runs = [context.run.run_id]
     if context.run.parent_run_id is None:
-        return []
+        return runs
     group = context.instance.get_run_group(context.run.run_id)
     if group is None:
-        return []
-    return [run.run_id for run in group[1] if run.run_id != context.run.run_id]
+        return runs
+    return runs + [run.run_id for run in group[1] if run.run_id != context.run.run_id]
 
 
 def range_failure(outcome: RangeScored, asked: int) -> Failure:
@@ -111,7 +114,7 @@ def finish_range(context: StepContext, outcome: RangeScored) -> Iterator[AssetCh
     asked = len(context.partition_keys)
     if outcome.skipped:
         context.log.info(
-            "%d of %d partitions were recorded by the run this one retries: %s",
+            "%d of %d partitions were already recorded (by this run or the run it retries): %s",
             len(outcome.skipped),
             asked,
             ", ".join(outcome.skipped),
@@ -245,7 +248,7 @@ def build_drift_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
             run_id=context.run.run_id,
             reference=reference,
             on_scored=materializer(context, key),
-            recorded_by=earlier_runs(context),
+            recorded_by=runs_that_wrote_before(context),
         )
         yield from finish_range(context, outcome)
 

@@ -33,11 +33,11 @@ from pipelines.backfill import record_shares
 from pipelines.config import DatasetConfig
 from pipelines.defs.assets import (
     drift_key,
-    earlier_runs,
     finish_range,
     freshness_policy,
     materializer,
     reference_key,
+    runs_that_wrote_before,
     scoring_failure,
 )
 from pipelines.defs.checks import drift_check_specs
@@ -105,7 +105,7 @@ def build_share_steps_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
             run_id=context.run.run_id,
             reference=_reference(name, snapshots),
             on_scored=materializer(context, key),
-            recorded_by=earlier_runs(context),
+            recorded_by=runs_that_wrote_before(context),
         )
         yield from finish_range(context, outcome)
 

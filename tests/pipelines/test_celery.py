@@ -103,6 +103,17 @@ def workers(env, tmp_path, dataset_overrides) -> Iterator[Workers]:
         DRIFTWATCH_CELERY_BACKEND=f"{broker.url.rsplit('/', 1)[0]}/1",
         PATH=f"{harness.BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     )
+    # The example's settings, but a lost worker's step is handed on ~60 s after it was taken
+    # (looked for every 2 s), not after an hour (and up to 100 s more). Every step here ends
+    # well within 60 s, so none still running is handed on.
+    setting = "        visibility_timeout: 3600\n"
+    example = CELERY_YAML.read_text()
+    assert example.count(setting) == 1
+    celery_yaml = tmp_path / "celery.yaml"
+    celery_yaml.write_text(example.replace(setting, (
+        "        visibility_timeout: 60\n"
+        "        unacked_restore_interval: 2\n"
+        "        unacked_restore_throttle: 1\n")))  # fmt: skip
     # The instance's SQLite storage is created once here, not raced by two starting workers.
     DagsterInstance.from_config(cli.environ["DAGSTER_HOME"]).dispose()
     logs, started = {}, []
@@ -110,7 +121,7 @@ def workers(env, tmp_path, dataset_overrides) -> Iterator[Workers]:
         for name in ("w1", "w2"):
             logs[name] = tmp_path / f"{name}.log"
             command = [str(harness.BIN / "dagster-celery"), "worker", "start",
-                       "-A", "dagster_celery.app", "-y", str(CELERY_YAML), "-n", name,
+                       "-A", "dagster_celery.app", "-y", str(celery_yaml), "-n", name,
                        "--", "--concurrency=1"]  # fmt: skip
             started.append(harness.start(command, logs[name], cli.environ))
         for name, process in zip(logs, started, strict=True):
@@ -250,20 +261,22 @@ with DagsterInstance.get() as instance:
     return workers.run(str(harness.BIN / "python"), "-c", script)
 
 
-def test_a_step_killed_mid_run_fails_the_run_and_its_retry_finishes_the_range(env, workers):
-    """The process running the step is killed (as the OOM killer would) after some days of a
-    150-day range were written: the run fails, every day is either whole or absent, and a
-    re-execution from failure writes the rest — no day twice."""
+FIRST, LAST = 10, 159
+"""A 150-day range, long enough to kill its step in the middle."""
+
+
+def _start_long_range(env, workers: Workers) -> tuple[subprocess.Popen[str], str]:
+    """The 150-day range run as ``dagster job execute``, once ≥ 10 days are written; and the
+    name of the worker running its step."""
     import shutil
 
-    first, last = 10, 159
     template = env.store.files(DATASET, day(4))[0]
-    for n in range(first, last + 1):
+    for n in range(FIRST, LAST + 1):
         target = env.store.partition_dir(DATASET, day(n))
         target.mkdir(parents=True, exist_ok=True)
         shutil.copy(template, target / "part-0.parquet")
-    tags = json.dumps({"dagster/asset_partition_range_start": day(first).isoformat(),
-                       "dagster/asset_partition_range_end": day(last).isoformat()})  # fmt: skip
+    tags = json.dumps({"dagster/asset_partition_range_start": day(FIRST).isoformat(),
+                       "dagster/asset_partition_range_end": day(LAST).isoformat()})  # fmt: skip
     command = [str(harness.BIN / "dagster"), "job", "execute", "-m", "pipelines.definitions",
                "-j", "orders_drift_job", "--tags", tags]  # fmt: skip
     running = subprocess.Popen(
@@ -273,24 +286,70 @@ def test_a_step_killed_mid_run_fails_the_run_and_its_retry_finishes_the_range(en
     wait_for(lambda: len(env.results.after(0, limit=10_000)) >= 10 * len(FEATURES), 120, "10 days")
     received = [n for n in workers.logs if workers.steps_received(n) > workers.steps_done(n)]
     assert len(received) == 1, received
-    celery_main = _children(workers.pids[received[0]])
-    (pool_child,) = [c for main in celery_main for c in _children(main)]
-    os.kill(pool_child, signal.SIGKILL)
-    output, _ = running.communicate(timeout=120)
-    assert running.returncode != 0
-    assert "Worker exited prematurely: signal 9 (SIGKILL)" in output
+    return running, received[0]
+
+
+def _finished(running: subprocess.Popen[str], timeout: float) -> str:
+    """The run's output once it ended; killed (and the test failed) if it had not in time."""
+    try:
+        return running.communicate(timeout=timeout)[0]
+    finally:
+        if running.poll() is None:
+            running.kill()
+            running.communicate()
+
+
+def _results_per_day(env) -> dict[str, int]:
     by_day: dict[str, int] = {}
     for result in env.results.after(0, limit=10_000):
         by_day[result.partition] = by_day.get(result.partition, 0) + 1
+    return by_day
+
+
+def test_a_step_killed_mid_run_fails_the_run_and_its_retry_finishes_the_range(env, workers):
+    """The process running the step is killed (as the OOM killer would) after some days of a
+    150-day range were written: the run fails, every day is either whole or absent, and a
+    re-execution from failure writes the rest — no day twice."""
+    running, worker = _start_long_range(env, workers)
+    celery_main = _children(workers.pids[worker])
+    (pool_child,) = [c for main in celery_main for c in _children(main)]
+    os.kill(pool_child, signal.SIGKILL)
+    output = _finished(running, timeout=120)
+    assert running.returncode != 0
+    assert "Worker exited prematurely: signal 9 (SIGKILL)" in output
+    by_day = _results_per_day(env)
     assert set(by_day.values()) == {len(FEATURES)}  # whole days only
-    assert 10 <= len(by_day) < last - first + 1
+    assert 10 <= len(by_day) < LAST - FIRST + 1
     failed_run = (
         re.search(r"RUN_FAILURE", output) and re.findall(r" - ([0-9a-f-]{36}) - ", output)[0]
     )
     retried = _reexecute_from_failure(workers, failed_run)
     assert retried.returncode == 0 and "reexecuted" in retried.stdout, retried.stderr[-3000:]
     assert retried.stdout.strip().endswith("True"), retried.stderr[-4000:]
-    final: dict[str, int] = {}
-    for result in env.results.after(0, limit=10_000):
-        final[result.partition] = final.get(result.partition, 0) + 1
-    assert final == {day(n).isoformat(): len(FEATURES) for n in range(first, last + 1)}
+    assert _results_per_day(env) == {
+        day(n).isoformat(): len(FEATURES) for n in range(FIRST, LAST + 1)
+    }
+
+
+def test_a_worker_killed_mid_step_hands_the_step_to_the_other_worker(env, workers):
+    """The worker itself (Celery's main process, and with it the step's process) is killed
+    mid-step. The step was not acknowledged (``task_acks_late``), so after the visibility
+    timeout the broker hands it to the other worker, which skips the days the first attempt
+    wrote and writes the rest: the run succeeds by itself, every day once."""
+    running, worker = _start_long_range(env, workers)
+    for celery_main in _children(workers.pids[worker]):
+        os.kill(celery_main, signal.SIGKILL)
+    written_when_killed = len(_results_per_day(env))
+    output = _finished(running, timeout=240)  # without late acknowledgement: hangs for good
+    assert running.returncode == 0, output[-3000:]
+    assert "RUN_SUCCESS" in output
+    assert _results_per_day(env) == {
+        day(n).isoformat(): len(FEATURES) for n in range(FIRST, LAST + 1)
+    }
+    (other,) = set(workers.logs) - {worker}
+    run_id = re.findall(r" - ([0-9a-f-]{36}) - ", output)[0]
+    step = "orders__feature_drift"
+    assert _step_attempts(workers, run_id) == [(step, worker), (step, other)]
+    said = [r.user_message for r in _run_log(workers, run_id)]
+    skipped = [m for m in said if "of 150 partitions were already recorded" in m]
+    assert len(skipped) == 1 and int(skipped[0].split()[0]) >= written_when_killed, skipped
