@@ -206,6 +206,10 @@ def freshness_policy(cfg: DatasetConfig) -> FreshnessPolicy | None:
     )
 
 
+def daily_partitions(cfg: DatasetConfig) -> DailyPartitionsDefinition:
+    return DailyPartitionsDefinition(start_date=cfg.partitions_start.isoformat())
+
+
 def build_drift_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
     key = drift_key(name)
     check_names(name, cfg.features)
@@ -213,7 +217,7 @@ def build_drift_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
     @asset(
         key=key,
         deps=[reference_key(name)],
-        partitions_def=DailyPartitionsDefinition(start_date=cfg.partitions_start.isoformat()),
+        partitions_def=daily_partitions(cfg),
         group_name=name,
         kinds={"parquet", "sql"},
         description=(

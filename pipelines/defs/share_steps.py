@@ -17,7 +17,6 @@ from dagster import (
     AssetOut,
     AssetsDefinition,
     BackfillPolicy,
-    DailyPartitionsDefinition,
     In,
     Nothing,
     OpDefinition,
@@ -32,6 +31,7 @@ from drift import Profile
 from pipelines.backfill import record_shares
 from pipelines.config import DatasetConfig
 from pipelines.defs.assets import (
+    daily_partitions,
     drift_key,
     finish_range,
     freshness_policy,
@@ -40,7 +40,7 @@ from pipelines.defs.assets import (
     runs_that_wrote_before,
     scoring_failure,
 )
-from pipelines.defs.checks import drift_check_specs
+from pipelines.defs.checks import check_names, drift_check_specs
 from pipelines.defs.resources import SnapshotStoreResource, WarehouseResource
 from pipelines.scoring import ScoringError, load_reference
 from pipelines.shares import ShareOfRange, profile_share_of_range
@@ -81,6 +81,7 @@ def _share_op(name: str, cfg: DatasetConfig, share: int) -> OpDefinition:
 def build_share_steps_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
     """The drift asset of ``name`` as ``profile_steps`` share steps and one scoring step."""
     key = drift_key(name)
+    check_names(name, cfg.features)
     specs = drift_check_specs(key, cfg.features)
     check_outs = {spec.get_python_identifier(): Out(is_required=False) for spec in specs}
 
@@ -127,7 +128,7 @@ def build_share_steps_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
                 ),
             )
         },
-        partitions_def=DailyPartitionsDefinition(start_date=cfg.partitions_start.isoformat()),
+        partitions_def=daily_partitions(cfg),
         group_name=name,
         check_specs=specs,
         backfill_policy=BackfillPolicy.single_run(),

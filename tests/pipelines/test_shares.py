@@ -210,3 +210,15 @@ def test_profile_steps_is_validated_naming_the_field(tmp_path):
         )
         with pytest.raises(ConfigError, match=r"datasets\.orders\.profile_steps: "):
             load_config(path)
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_both_drift_assets_refuse_clashing_check_names_and_keep_freshness(env, steps):
+    with pytest.raises(ConfigError, match=r"datasets\.orders\.features: .*clashing.*: a_b"):
+        build_definitions(make_config(features=["a b", "a_b"], profile_steps=steps))
+    timed = make_config(profile_steps=steps, snapshot_deadline="06:00")
+    defs = build_definitions(timed, database=env.database_url, snapshots_root=str(env.root))
+    (spec,) = defs.resolve_assets_def(DRIFT).specs
+    assert spec.freshness_policy is not None
+    assert spec.freshness_policy.deadline_cron == "0 6 * * *"
+    assert spec.partitions_def is not None and spec.partitions_def.start.date() == day(1)
