@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date
 from functools import reduce
 from typing import Final
@@ -26,9 +27,20 @@ from warehouse.snapshots import SnapshotStore
 READ_AHEAD: Final = 2
 """Days a share step profiles at once (one thread each): reading overlaps with profiling."""
 
-ShareOfRange = dict[str, Profile | str | None]
-"""What one share step hands on, per partition: its profile of that day, why the day could not
-be read, or ``None`` when the day has too few row groups to give this share any."""
+
+@dataclass(frozen=True)
+class DayShare:
+    """One share of one day: its profile (``None`` when the day has too few row groups to give
+    this share any), and the day's files as the share saw them, so that shares cut from
+    different states of a day (a file landed in between) are never merged."""
+
+    profile: Profile | None
+    layout: tuple[tuple[str, int], ...]
+
+
+ShareOfRange = dict[str, DayShare | str]
+"""What one share step hands on, per partition: its share of the day, or why the day could not
+be read."""
 
 
 def open_day(store: SnapshotStore, dataset: str, day: date) -> list[ParquetSource]:
@@ -104,11 +116,13 @@ def profile_share(
     *,
     share: int,
     shares: int,
-) -> Profile | None:
-    """Share ``share`` (from 0) of the day cut in ``shares``; ``None`` when the day has too
-    few row groups to give it one."""
-    runs = split(open_day(store, dataset, day), shares)
-    return profile_sources(runs[share], cfg, reference) if share < len(runs) else None
+) -> DayShare:
+    """Share ``share`` (from 0) of the day cut in ``shares``."""
+    sources = open_day(store, dataset, day)
+    layout = tuple((source.path.name, source.num_row_groups) for source in sources)
+    runs = split(sources, shares)
+    profile = profile_sources(runs[share], cfg, reference) if share < len(runs) else None
+    return DayShare(profile, layout)
 
 
 def profile_share_of_range(
@@ -125,7 +139,7 @@ def profile_share_of_range(
     """One share of every day of a range: a day that cannot be read is reported, not raised,
     so that the other days are still scored."""
 
-    def one(partition: str) -> Profile | str | None:
+    def one(partition: str) -> DayShare | str:
         try:
             day = date.fromisoformat(partition)
             return profile_share(store, dataset, cfg, day, reference, share=share, shares=shares)
@@ -138,11 +152,14 @@ def profile_share_of_range(
 
 def merge_shares(partition: str, outputs: Sequence[ShareOfRange]) -> Profile:
     """The day's profile from its shares, merged in share order (as the one pass reads)."""
-    found = [output.get(partition) for output in outputs]
+    found = [output.get(partition, f"no share of {partition} was profiled") for output in outputs]
     problems = [item for item in found if isinstance(item, str)]
     if problems:
         raise ScoringError(problems[0])
-    profiles = [item for item in found if isinstance(item, Profile)]
+    shares = [item for item in found if isinstance(item, DayShare)]
+    if len({share.layout for share in shares}) > 1:
+        raise ScoringError(f"the snapshot of {partition} changed while its shares were profiled")
+    profiles = [share.profile for share in shares if share.profile is not None]
     if not profiles:
         raise ScoringError(f"no share of {partition} was profiled")
     return reduce(merge, profiles)

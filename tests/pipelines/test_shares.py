@@ -77,7 +77,7 @@ def test_shares_merge_to_the_one_pass_profile_bit_for_bit(env, files, rows, row_
             profile_share_of_range(env.store, DATASET, cfg, reference, share=share, **cut)
             for share in range(shares)
         ]
-        assert all(output[partition] is not None for output in outputs)
+        assert all(output[partition].profile is not None for output in outputs)
         stepped = merge_shares(partition, outputs)
         assert stepped == one_pass and stepped.to_json() == one_pass.to_json()
 
@@ -89,7 +89,7 @@ def test_a_missing_day_is_reported_by_every_share_not_raised(env):
     output = profile_share_of_range(
         env.store, DATASET, cfg, reference, partitions=partitions, share=1, shares=2
     )
-    assert output[partitions[0]].rows == 4000 - 3000  # row groups 1500, 1500 | 1000
+    assert output[partitions[0]].profile.rows == 4000 - 3000  # row groups 1500, 1500 | 1000
     assert output[partitions[1]] == f"no snapshot of orders for {partitions[1]}"
     with pytest.raises(Exception, match=f"no snapshot of orders for {partitions[1]}"):
         merge_shares(partitions[1], [output])
@@ -128,6 +128,28 @@ def test_a_day_the_shares_missed_is_read_whole_when_the_scoring_step_runs_again(
         day_10.setdefault(r.run_id, []).append((r.feature, r.psi, r.js_distance, r.drift_ratio))
     assert len(day_10["retry"]) == len(FEATURES)
     assert day_10["retry"] == day_10["fresh shares"] and not again.failed
+
+
+def test_shares_cut_before_and_after_a_file_landed_are_never_merged(env):
+    """Share 0 ran before a second file of day 9 landed, share 1 after: merged, they would
+    count a row group twice or not at all. merge_shares refuses, and the scoring step reads
+    the day whole instead (the same profile as a fresh one-pass read)."""
+    from pipelines.backfill import record_shares
+
+    cfg = env.config.datasets[DATASET]
+    reference = profile_reference(env.store, DATASET, cfg).profile
+    partition = day(9).isoformat()
+    cut = {"partitions": [partition], "shares": 2}
+    early = profile_share_of_range(env.store, DATASET, cfg, reference, share=0, **cut)
+    env.store.write(DATASET, day(9), snapshot(30, drifted=True, rows=3000), row_group_size=1500)
+    late = profile_share_of_range(env.store, DATASET, cfg, reference, share=1, **cut)
+    with pytest.raises(Exception, match=f"snapshot of {partition} changed while its shares"):
+        merge_shares(partition, [early, late])
+    outcome = record_shares(env.store, env.results, DATASET, cfg, partitions=[partition],
+                            shares=[early, late], run_id="r", reference=reference)  # fmt: skip
+    whole = profile_partition(env.store, DATASET, cfg, day(9), reference)
+    assert whole.rows == 4000 + 3000
+    assert dict(outcome.scored)[partition].rows == whole.rows
 
 
 def _env_with(env, tmp_path, name, **overrides) -> Env:
