@@ -72,16 +72,18 @@ def scoring_failure(exc: ScoringError) -> Failure:
 
 
 def runs_that_wrote_before(context: StepContext) -> list[str]:
-    """The runs whose results this step must not repeat: this run (a step handed to another
-    Celery worker when its first one died starts over) and, in a retry, the other runs of its
-    re-execution group."""
+    """The runs whose results this step finishes rather than repeats: this run (a step handed
+    to another Celery worker when its first one died starts over) and the failed runs it
+    retries, parent after parent. A re-execution of a run that succeeded recomputes."""
     runs = [context.run.run_id]
-    if context.run.parent_run_id is None:
-        return runs
-    group = context.instance.get_run_group(context.run.run_id)
-    if group is None:
-        return runs
-    return runs + [run.run_id for run in group[1] if run.run_id != context.run.run_id]
+    parent_id = context.run.parent_run_id
+    while parent_id is not None:
+        parent = context.instance.get_run_by_id(parent_id)
+        if parent is None or not parent.is_failure_or_canceled:
+            break
+        runs.append(parent.run_id)
+        parent_id = parent.parent_run_id
+    return runs
 
 
 def range_failure(outcome: RangeScored, asked: int) -> Failure:

@@ -277,3 +277,33 @@ def test_a_write_whose_commit_got_through_but_not_its_answer_is_not_repeated(env
     ]
     day_5 = dict(outcome.scored)[day(5).isoformat()]
     assert day_5.result_ids == [r.id for r in env.results.for_partition(DATASET, str(day(5)))]
+
+
+def test_a_retry_finishes_what_failed_runs_wrote_and_a_rerun_of_a_success_recomputes():
+    """root (succeeded) ← all (re-execute all: failed midway) ← resume (from failure): the
+    resume skips what it and ``all`` wrote, not ``root``'s days; a re-execution of ``root``
+    itself recomputes everything."""
+    from types import SimpleNamespace
+
+    from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
+
+    from pipelines.defs.assets import runs_that_wrote_before
+
+    def run(run_id, status, parent=None):
+        lineage = {"parent_run_id": parent, "root_run_id": "root" if parent else None}
+        return DagsterRun(job_name="orders_drift_job", run_id=run_id, status=status, **lineage)
+
+    with DagsterInstance.ephemeral() as instance:
+        for made in (run("root", DagsterRunStatus.SUCCESS),
+                     run("all", DagsterRunStatus.FAILURE, parent="root"),
+                     run("resume", DagsterRunStatus.STARTED, parent="all"),
+                     run("again", DagsterRunStatus.STARTED, parent="root")):  # fmt: skip
+            instance.add_run(made)
+
+        def wrote_before(run_id):
+            context = SimpleNamespace(run=instance.get_run_by_id(run_id), instance=instance)
+            return runs_that_wrote_before(context)
+
+        assert wrote_before("resume") == ["resume", "all"]
+        assert wrote_before("again") == ["again"]
+        assert wrote_before("root") == ["root"]
