@@ -33,7 +33,7 @@ def _write_big_day(env, n, *, files, rows, row_group_size):
 
 
 def _row_groups(run):
-    """A share as (file index, first row group, last row group) per piece."""
+    """A share as (file, first row group, last row group) per piece."""
     return [(p.label, p._indices.start, p._indices.stop - 1) for p in run]
 
 
@@ -82,7 +82,7 @@ def test_shares_merge_to_the_one_pass_profile_bit_for_bit(env, files, rows, row_
         assert stepped == one_pass and stepped.to_json() == one_pass.to_json()
 
 
-def test_a_missing_day_is_reported_by_every_share_not_raised(env):
+def test_a_missing_day_is_reported_by_the_share_not_raised(env):
     cfg = env.config.datasets[DATASET]
     reference = profile_reference(env.store, DATASET, cfg).profile
     partitions = [day(9).isoformat(), day(10).isoformat()]
