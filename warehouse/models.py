@@ -132,6 +132,47 @@ class IncidentEvent(Base):
     """Set for deliveries that must count once (e.g. an alert's fingerprint+startsAt+status)."""
 
 
+class IncidentMember(Base):
+    """A feature that breached within a drift incident (the dataset's event): its latest
+    breach's measures and evidence, the partitions it breached in, and whether it recovered."""
+
+    __tablename__ = "incident_members"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    dataset: Mapped[str] = mapped_column(String(200))
+    feature: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    """The drift status of its latest breach: warn | critical | error."""
+    psi: Mapped[float | None] = mapped_column(Float)
+    first_partition: Mapped[str | None] = mapped_column(String(32))
+    last_partition: Mapped[str | None] = mapped_column(String(32))
+    measures: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    recovered: Mapped[bool] = mapped_column(Boolean, default=False)
+    recovered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("uq_incident_members_incident_feature", "incident_id", "feature", unique=True),
+        # Which incident holds a feature now: the sensor's and the webhook's routing.
+        Index("ix_incident_members_dataset_feature", "dataset", "feature", "incident_id"),
+        Index("ix_incident_members_feature", "feature", "incident_id"),
+    )
+
+
+class DriftGrouping(Base):
+    """Each dataset's ``group_by`` as driftwatch.yaml says, published by the incident sensor so
+    the webhook groups Alertmanager's drift alerts the same way (absent: by dataset)."""
+
+    __tablename__ = "drift_groupings"
+
+    dataset: Mapped[str] = mapped_column(String(200), primary_key=True)
+    group_by: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class User(Base):
     __tablename__ = "users"
 

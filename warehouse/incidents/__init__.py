@@ -4,6 +4,12 @@
 ``store`` applies them; callers import everything from here.
 """
 
+from warehouse.incidents.members import (
+    MEMBER_SEVERITY,
+    GroupingConflict,
+    UnknownMembers,
+    severity_of,
+)
 from warehouse.incidents.reads import (
     MAX_ID,
     MAX_PAGE,
@@ -12,29 +18,46 @@ from warehouse.incidents.reads import (
     IncidentNotFound,
     IncidentRow,
     InvalidCursor,
+    MemberRow,
     Page,
     decode_cursor,
     encode_cursor,
 )
-from warehouse.incidents.requests import EvidenceUpdate, Note, Outcome, Request, Resolve, Touch
+from warehouse.incidents.requests import (
+    EvidenceUpdate,
+    Join,
+    Note,
+    Outcome,
+    Recover,
+    Request,
+    Resolve,
+    Touch,
+)
 from warehouse.incidents.store import IncidentStore
 
 __all__ = [
     "MAX_ID",
     "MAX_PAGE",
+    "MEMBER_SEVERITY",
     "EventRow",
     "EvidenceUpdate",
+    "GroupingConflict",
     "IncidentFilter",
     "IncidentNotFound",
     "IncidentRow",
     "IncidentStore",
     "InvalidCursor",
+    "Join",
+    "MemberRow",
     "Note",
     "Outcome",
     "Page",
+    "Recover",
     "Request",
     "Resolve",
     "Touch",
+    "UnknownMembers",
     "decode_cursor",
     "encode_cursor",
+    "severity_of",
 ]

@@ -29,7 +29,7 @@ from sqlalchemy import (
 
 from warehouse.db import Database
 from warehouse.lifecycle import Severity, Source, Status
-from warehouse.models import Incident, IncidentEvent
+from warehouse.models import Incident, IncidentEvent, IncidentMember
 
 MAX_PAGE: Final = 200
 MAX_ID: Final = 2**31 - 1
@@ -40,14 +40,22 @@ IncidentRow: TypeAlias = Row[Any]
 """A stored incident as read: its columns as attributes (``row.title``), no ORM state."""
 EventRow: TypeAlias = Row[Any]
 """A timeline event as read: its columns as attributes."""
+MemberRow: TypeAlias = Row[Any]
+"""A drift incident's member as read: its columns as attributes."""
 
 INCIDENTS: Final = cast(Table, Incident.__table__)
 EVENTS: Final = cast(Table, IncidentEvent.__table__)
+MEMBERS: Final = cast(Table, IncidentMember.__table__)
 LIVE: Final = INCIDENTS.c.deleted_at.is_(None)
 """Not deleted by an admin: every read sees only these (deleted ones stay for the audit)."""
 UNRESOLVED: Final = (INCIDENTS.c.status != Status.RESOLVED.value) & LIVE
 """The incidents that hold their fingerprint (the partial unique index's condition)."""
 _INCIDENT_BY_ID: Final = select(INCIDENTS).where(INCIDENTS.c.id == bindparam("id"), LIVE)
+_MEMBERS_OF: Final = (
+    select(MEMBERS)
+    .where(MEMBERS.c.incident_id.in_(bindparam("ids", expanding=True)))
+    .order_by(MEMBERS.c.incident_id, MEMBERS.c.id)
+)
 _EVENTS_OF: Final = (
     select(EVENTS).where(EVENTS.c.incident_id == bindparam("id")).order_by(EVENTS.c.id)
 )
@@ -64,14 +72,19 @@ PAGE_FILTERS: Final[dict[str, Callable[[BindParameter[Any]], ColumnElement[bool]
 """The condition each :class:`IncidentFilter` field puts on a page, given its bound value."""
 
 
-@lru_cache(maxsize=1 << (len(PAGE_FILTERS) + 1))  # every combination of filters and cursor
-def _page_statement(bound: frozenset[str]) -> Select[Any]:
+@lru_cache(maxsize=1 << (len(PAGE_FILTERS) + 2))  # every combination of filters and cursor
+def _page_statement(bound: frozenset[str], by_member: bool = False) -> Select[Any]:
     """A page's statement for the parameters in ``bound``, built once per combination: built
     afresh for each request, the statement and its cache key were a large share of a filtered
-    page's read (docs/benchmarks.md)."""
+    page's read (docs/benchmarks.md). ``by_member``: the feature is a drift incident's member
+    rather than the incident's own feature column."""
     query = select(INCIDENTS).where(LIVE)
+    if by_member:
+        query = query.join(MEMBERS, MEMBERS.c.incident_id == INCIDENTS.c.id).where(
+            MEMBERS.c.feature == bindparam("feature")
+        )
     for name, condition in PAGE_FILTERS.items():
-        if name in bound:
+        if name in bound and not (by_member and name == "feature"):
             query = query.where(condition(bindparam(name)))
     if "before_id" in bound:
         query = query.where(INCIDENTS.c.id < bindparam("before_id"))
@@ -151,6 +164,26 @@ class IncidentReads:
             raise IncidentNotFound(incident_id)
         return row
 
+    def members(self, incident_ids: list[int]) -> dict[int, list[MemberRow]]:
+        """The members of each of ``incident_ids`` (drift incidents), oldest first; one query."""
+        if not incident_ids:
+            return {}
+        rows = self.db.read(lambda c: c.execute(_MEMBERS_OF, {"ids": incident_ids}).all())
+        found: dict[int, list[MemberRow]] = {}
+        for row in rows:
+            found.setdefault(row.incident_id, []).append(row)
+        return found
+
+    def holders(self, dataset: str) -> dict[str, int]:
+        """Per feature of ``dataset``, the newest live incident that holds it as a member."""
+        query = (
+            select(MEMBERS.c.feature, func.max(MEMBERS.c.incident_id))
+            .join(INCIDENTS, INCIDENTS.c.id == MEMBERS.c.incident_id)
+            .where(MEMBERS.c.dataset == dataset, LIVE)
+            .group_by(MEMBERS.c.feature)
+        )
+        return {feature: int(i) for feature, i in self.db.read(lambda c: c.execute(query).all())}
+
     def events(self, incident_id: int) -> list[EventRow]:
         check_id(incident_id)
 
@@ -166,10 +199,11 @@ class IncidentReads:
 
     @staticmethod
     def page_query(
-        flt: IncidentFilter, limit: int, cursor: str | None
+        flt: IncidentFilter, limit: int, cursor: str | None, *, by_member: bool = False
     ) -> tuple[Select[Any], dict[str, Any]]:
         """The statement behind :meth:`list` and its parameters: one row more than ``limit``
-        tells whether a next page exists."""
+        tells whether a next page exists. With a feature, :meth:`list` runs it twice: on the
+        incidents' own feature and (``by_member``) on drift incidents' members."""
         values = {name: getattr(flt, name) for name in PAGE_FILTERS}
         params: dict[str, Any] = {
             name: value.value if isinstance(value, Enum) else value
@@ -179,15 +213,27 @@ class IncidentReads:
         if cursor is not None:
             params["before_id"] = decode_cursor(cursor)
         params["limit"] = limit + 1
-        return _page_statement(frozenset(params)), params
+        return _page_statement(frozenset(params), by_member), params
 
     def list(
         self, flt: IncidentFilter | None = None, *, limit: int = 50, cursor: str | None = None
     ) -> Page:
         """Newest first, keyset-paginated on id (stable while incidents are added)."""
         limit = max(1, min(limit, MAX_PAGE))
-        query, params = self.page_query(flt or IncidentFilter(), limit, cursor)
-        rows = self.db.read(lambda c: c.execute(query, params).all())
+        flt = flt or IncidentFilter()
+        query, params = self.page_query(flt, limit, cursor)
+        if flt.feature is None:
+            rows = self.db.read(lambda c: c.execute(query, params).all())
+        else:
+            # Each statement walks its own index; the page is the newest of both (one
+            # statement with OR would walk every newer incident: tests/warehouse/…pages).
+            members, _ = self.page_query(flt, limit, cursor, by_member=True)
+
+            def both(c: Connection) -> list[Row[Any]]:
+                found = {r.id: r for q in (query, members) for r in c.execute(q, params)}
+                return sorted(found.values(), key=lambda r: r.id, reverse=True)[: limit + 1]
+
+            rows = self.db.read(both)
         more = len(rows) > limit
         items = list(rows[:limit])
         return Page(items, encode_cursor(items[-1].id) if more and items else None)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
 
+from warehouse.fingerprint import GroupBy
 from warehouse.lifecycle import Severity, Source, Status
 from warehouse.models import Incident, IncidentEvent
 
@@ -69,6 +70,57 @@ class Resolve:
 
 
 @dataclass(frozen=True)
+class Join:
+    """A breach of ``(dataset, feature)``: update that member of the incident that holds it,
+    or add it as a member of the dataset's open incident (``group_by`` decides which key opens
+    one; None: the dataset's published grouping), or open one. ``status`` is the drift status
+    (warn | critical | error); ``evidence`` what the console draws for this member."""
+
+    dataset: str
+    feature: str
+    status: str
+    source: Source
+    actor: str
+    group_by: GroupBy | None = None
+    psi: float | None = None
+    partition: str | None = None
+    since: str | None = None
+    """Where the breach's streak began (earlier than ``partition`` when the days before it
+    breached too): the member's first partition reaches back to it."""
+    measures: Mapping[str, Any] | None = None
+    evidence: Mapping[str, Any] | None = None
+    description: str = ""
+    dedup_key: str | None = None
+    note: str = ""
+    update_evidence: EvidenceUpdate | None = None
+    """Applied to the incident's evidence (e.g. the state of Alertmanager's alerts)."""
+
+    @property
+    def fingerprint(self) -> str:
+        """Requests are batched by fingerprint; a join never goes in bulk, so any unique key."""
+        return f"member:{self.dataset}\x1f{self.feature}"
+
+
+@dataclass(frozen=True)
+class Recover:
+    """``(dataset, feature)`` is healthy again: mark it recovered on the incident that holds it,
+    and resolve that incident once every member has. With ``only_if``, the (updated) evidence
+    decides whether the member recovers (e.g. another alert about it still fires)."""
+
+    dataset: str
+    feature: str
+    actor: str
+    note: str = ""
+    dedup_key: str | None = None
+    update_evidence: EvidenceUpdate | None = None
+    only_if: Callable[[dict[str, Any]], bool] | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return f"member:{self.dataset}\x1f{self.feature}"
+
+
+@dataclass(frozen=True)
 class Note:
     """Append a ``history`` event to the newest incident of ``fingerprint``, whatever its
     status, and change nothing else (nothing at all when there is no incident): a result that
@@ -78,9 +130,11 @@ class Note:
     actor: str
     note: str
     dedup_key: str | None = None
+    member: tuple[str, str] | None = None
+    """``(dataset, feature)``: the newest incident holding that member, not the fingerprint's."""
 
 
-Request: TypeAlias = Touch | Resolve | Note
+Request: TypeAlias = Touch | Resolve | Note | Join | Recover
 
 
 def event_row(

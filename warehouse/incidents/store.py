@@ -11,21 +11,26 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from warehouse.db import custom_plans
-from warehouse.fingerprint import manual_fingerprint
+from warehouse.fingerprint import GroupBy, manual_fingerprint
 from warehouse.incidents.batch import bulk_touchable, touch_many
+from warehouse.incidents.grouping import Ledger, join, merge, recover, split
+from warehouse.incidents.members import newest_holder, publish_groupings
+from warehouse.incidents.moves import move
 from warehouse.incidents.reads import LIVE, UNRESOLVED, IncidentNotFound, IncidentReads, check_id
 from warehouse.incidents.requests import (
+    Join,
     Note,
     Outcome,
+    Recover,
     Request,
     Resolve,
     Touch,
     event,
     touch_event,
 )
-from warehouse.lifecycle import ReopenConflict, Severity, Source, Status, check_transition
+from warehouse.lifecycle import Severity, Source, Status
 from warehouse.models import Incident, IncidentEvent, utcnow
-from warehouse.notifications.outbox import record, transition_row, update_rows
+from warehouse.notifications.outbox import record, update_rows
 
 T = TypeVar("T")
 _RETRIES: Final = 8
@@ -50,14 +55,17 @@ def _seen(session: Session, dedup_key: str | None) -> bool:
 def _note(session: Session, request: Note) -> Outcome:
     if _seen(session, request.dedup_key):
         return Outcome(None, duplicate=True)
-    newest = (
-        select(Incident)
-        .where(Incident.fingerprint == request.fingerprint, LIVE)
-        .order_by(Incident.id.desc())
-        .limit(1)
-        .with_for_update()
-    )
-    incident = session.scalars(newest).first()
+    if request.member is not None:
+        incident = newest_holder(session, *request.member)
+    else:
+        newest = (
+            select(Incident)
+            .where(Incident.fingerprint == request.fingerprint, LIVE)
+            .order_by(Incident.id.desc())
+            .limit(1)
+            .with_for_update()
+        )
+        incident = session.scalars(newest).first()
     if incident is None:
         return Outcome(None)
     at = utcnow()
@@ -149,6 +157,7 @@ class IncidentStore(IncidentReads):
 
         def work(session: Session) -> list[Outcome]:
             custom_plans(session.connection())
+            ledger = Ledger()
             outcomes: list[Outcome | None] = [None] * len(requests)
             single = bulk_touchable(requests)
             if single:
@@ -158,10 +167,15 @@ class IncidentStore(IncidentReads):
                     continue
                 if isinstance(request, Touch):
                     touch_many(session, [(i, request)], outcomes)
+                elif isinstance(request, Join):
+                    outcomes[i] = join(session, request, ledger)
+                elif isinstance(request, Recover):
+                    outcomes[i] = recover(session, request, ledger)
                 elif isinstance(request, Resolve):
                     outcomes[i] = self._resolve(session, request)
                 else:
                     outcomes[i] = _note(session, request)
+            ledger.tell(session)
             return [o for o in outcomes if o is not None]  # all are set by now
 
         return self._retrying(work)
@@ -184,60 +198,32 @@ class IncidentStore(IncidentReads):
             session.add(IncidentEvent(**kept))
             session.flush()
             return Outcome(incident, touched=True)
-        self._move(
-            session, incident, Status.RESOLVED, request.actor, request.note, request.dedup_key
-        )
+        move(session, incident, Status.RESOLVED, request.actor, request.note, request.dedup_key)
         return Outcome(incident, resolved=True)
 
-    @staticmethod
-    def _move(
-        session: Session,
-        incident: Incident,
-        to: Status,
-        actor: str,
-        note: str,
-        dedup_key: str | None = None,
-    ) -> None:
-        current = Status(incident.status)
-        check_transition(current, to)
-        now = utcnow()
-        if to is Status.OPEN:
-            clash = session.scalar(
-                select(Incident.id).where(
-                    Incident.fingerprint == incident.fingerprint,
-                    UNRESOLVED,
-                    Incident.id != incident.id,
-                )
-            )
-            if clash is not None:
-                raise ReopenConflict(incident.fingerprint, clash)
-            incident.resolved_at = None
-            incident.acknowledged_at = None
-        elif to is Status.ACKNOWLEDGED:
-            incident.acknowledged_at = now
-        elif to is Status.RESOLVED:
-            incident.resolved_at = now
-        incident.status = to.value
-        incident.updated_at = now
-        session.add(
-            event(
-                incident,
-                actor=actor,
-                kind="transition",
-                at=now,
-                from_status=current.value,
-                to_status=to.value,
-                note=note,
-                dedup_key=dedup_key,
-            )
-        )
-        session.flush()
-        record(session, [transition_row(incident, current, to, now, actor, note)])
+    def split(self, incident_id: int, features: Sequence[str], *, actor: str) -> Incident:
+        """Move ``features`` into a new incident linked to ``incident_id``; returns the new one."""
+
+        def work(session: Session) -> Incident:
+            return split(session, _locked(session, incident_id), features, actor)
+
+        return self._retrying(work)
+
+    def merge(self, incident_id: int, other_id: int, *, actor: str) -> Incident:
+        """Move ``other_id``'s members into ``incident_id`` and resolve it as merged."""
+        check_id(incident_id)
+        check_id(other_id)
+        return self._retrying(lambda session: merge(session, incident_id, other_id, actor))
+
+    def publish_groupings(self, groupings: Mapping[str, GroupBy]) -> None:
+        """Record each dataset's ``group_by``, which the webhook reads."""
+        with self.db.transaction() as session:
+            publish_groupings(session, groupings)
 
     def transition(self, incident_id: int, to: Status, *, actor: str, note: str = "") -> Incident:
         def work(session: Session) -> Incident:
             incident = _locked(session, incident_id)
-            self._move(session, incident, to, actor, note)
+            move(session, incident, to, actor, note)
             return incident
 
         return self._retrying(work)

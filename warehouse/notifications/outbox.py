@@ -11,11 +11,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from warehouse.lifecycle import Severity, Status
-from warehouse.models import Incident, NotificationEvent
+from warehouse.models import Incident, IncidentMember, NotificationEvent
 
 
 class NotificationKind(StrEnum):
@@ -93,7 +93,38 @@ def update_rows(
     return rows
 
 
+def _members(session: Session, incident_ids: set[int]) -> dict[int, list[dict[str, Any]]]:
+    """The members of drift incidents as every notification lists them, worst first."""
+    session.flush()
+    query = (
+        select(IncidentMember)
+        .where(IncidentMember.incident_id.in_(incident_ids))
+        .order_by(IncidentMember.incident_id, IncidentMember.id)
+    )
+    found: dict[int, list[dict[str, Any]]] = {}
+    for member in session.scalars(query):
+        found.setdefault(member.incident_id, []).append(
+            {
+                "feature": member.feature,
+                "status": member.status,
+                "psi": member.psi,
+                "first_partition": member.first_partition,
+                "last_partition": member.last_partition,
+                "recovered": member.recovered,
+            }
+        )
+    return found
+
+
 def record(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows`` in the session's transaction (one executemany)."""
-    if rows:
-        session.execute(insert(NotificationEvent), list(rows))
+    """Insert ``rows`` in the session's transaction (one executemany); a drift incident's
+    snapshot lists its members as they are now, so a member that joined quietly is in the next
+    notification's body."""
+    if not rows:
+        return
+    members = _members(session, {row["incident_id"] for row in rows})
+    for row in rows:
+        listed = members.get(row["incident_id"])
+        if listed is not None:
+            row["payload"]["incident"]["members"] = listed
+    session.execute(insert(NotificationEvent), list(rows))

@@ -1,0 +1,377 @@
+"""Members joining, recovering, split out and merged: the writes behind one incident per event.
+
+People are paged once per event: a transaction that opens an incident tells ``incident.opened``
+once, with every member it gathered; a join to an existing incident tells only when it raises
+the severity (``incident.severity_raised``, naming the new members). Every other join is on the
+timeline and in the next notification's body (the outbox lists the members).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from warehouse.fingerprint import SPLIT_PREFIX, drift_group_fingerprint, split_fingerprint
+from warehouse.incidents.members import (
+    GroupingConflict,
+    UnknownMembers,
+    grouping,
+    holder,
+    members_of,
+    refresh,
+    severity_of,
+    worst_severity,
+)
+from warehouse.incidents.moves import move
+from warehouse.incidents.reads import LIVE, UNRESOLVED, IncidentNotFound
+from warehouse.incidents.requests import Join, Outcome, Recover, Touch, event, new_incident
+from warehouse.lifecycle import Severity, Status
+from warehouse.models import Incident, IncidentEvent, IncidentMember, utcnow
+from warehouse.notifications.outbox import NotificationKind, outbox_row, record
+
+
+@dataclass
+class Ledger:
+    """What one transaction's joins did to each incident, told once at its end."""
+
+    opened: dict[int, Incident] = field(default_factory=dict)
+    touched: dict[int, tuple[Incident, Severity]] = field(default_factory=dict)
+    added: dict[int, list[str]] = field(default_factory=dict)
+    actor: dict[int, str] = field(default_factory=dict)
+
+    def saw(self, incident: Incident, *, opened: bool, actor: str) -> None:
+        if opened:
+            self.opened[incident.id] = incident
+        elif incident.id not in self.opened and incident.id not in self.touched:
+            self.touched[incident.id] = (incident, Severity(incident.severity))
+        self.actor.setdefault(incident.id, actor)
+
+    def tell(self, session: Session, only: int | None = None) -> None:
+        """Write what was gathered (of incident ``only``, or of all) to the outbox."""
+        now = utcnow()
+        rows = [
+            outbox_row(incident, NotificationKind.OPENED, now, self.actor[i])
+            for i, incident in self.opened.items()
+            if only in (None, i)
+        ]
+        for i, (incident, before) in self.touched.items():
+            if only not in (None, i):
+                continue
+            if Severity(incident.severity).rank > before.rank:
+                rows.append(
+                    outbox_row(
+                        incident,
+                        NotificationKind.SEVERITY_RAISED,
+                        now,
+                        self.actor[i],
+                        previous_severity=before.value,
+                        new_members=self.added.get(i, []),
+                    )
+                )
+        record(session, rows)
+        for told in (self.opened, self.touched, self.added):
+            for i in [i for i in told if only in (None, i)]:
+                del told[i]
+
+
+def _seen(session: Session, dedup_key: str | None) -> bool:
+    if dedup_key is None:
+        return False
+    found = session.scalar(select(IncidentEvent.id).where(IncidentEvent.dedup_key == dedup_key))
+    return found is not None
+
+
+def _open_group(session: Session, request: Join) -> tuple[Incident, bool]:
+    """The incident a breach of a feature no incident holds joins: the open one of its group's
+    key, or a new one (linked to the key's previous incident)."""
+    group_by = request.group_by or grouping(session, request.dataset)
+    fingerprint = drift_group_fingerprint(request.dataset, request.feature, group_by)
+    query = select(Incident).where(Incident.fingerprint == fingerprint, UNRESOLVED)
+    found = session.scalars(query.with_for_update()).first()
+    if found is not None:
+        return found, False
+    previous = session.scalar(
+        select(func.max(Incident.id)).where(Incident.fingerprint == fingerprint, LIVE)
+    )
+    opening = Touch(
+        fingerprint,
+        title=f"Drift in {request.dataset}",  # refresh() names the members once they are in
+        severity=severity_of(request.status),
+        source=request.source,
+        actor=request.actor,
+        description=request.description,
+        dataset=request.dataset,
+        feature=request.feature,
+    )
+    incident = new_incident(opening, utcnow(), previous)
+    session.add(incident)
+    session.flush()  # a concurrent opener makes this raise IntegrityError → retry
+    return incident, True
+
+
+def _place(
+    session: Session, incident: Incident, members: list[IncidentMember], request: Join
+) -> bool:
+    """Add or update the request's member of ``incident``; whether it was added."""
+    now = utcnow()
+    member = next((m for m in members if m.feature == request.feature), None)
+    partition = request.partition
+    since = min(filter(None, (request.since, partition)), default=None)
+    if member is None:
+        member = IncidentMember(
+            incident_id=incident.id,
+            dataset=request.dataset,
+            feature=request.feature,
+            status=request.status,
+            psi=request.psi,
+            first_partition=since,
+            last_partition=partition,
+            measures=dict(request.measures or {}),
+            evidence=dict(request.evidence or {}),
+            recovered=False,
+            added_at=now,
+            updated_at=now,
+        )
+        session.add(member)
+        members.append(member)
+        return True
+    member.status = request.status
+    if request.psi is not None or request.measures is not None:
+        member.psi = request.psi
+    if request.measures is not None:
+        member.measures = dict(request.measures)
+    if request.evidence is not None:
+        member.evidence = dict(request.evidence)
+    if partition is not None:
+        member.first_partition = min(filter(None, (member.first_partition, since)))
+        member.last_partition = max(filter(None, (member.last_partition, partition)))
+    member.recovered, member.recovered_at, member.updated_at = False, None, now
+    return False
+
+
+def join(session: Session, request: Join, ledger: Ledger) -> Outcome:
+    if _seen(session, request.dedup_key):
+        return Outcome(None, duplicate=True)
+    incident = holder(session, request.dataset, request.feature)
+    opened = False
+    if incident is None:
+        incident, opened = _open_group(session, request)
+    ledger.saw(incident, opened=opened, actor=request.actor)
+    members = members_of(session, incident.id)
+    added = _place(session, incident, members, request)
+    now = utcnow()
+    if request.update_evidence is not None:
+        incident.evidence = request.update_evidence(dict(incident.evidence or {}))
+    wanted = severity_of(request.status)
+    if wanted.rank > Severity(incident.severity).rank:
+        incident.severity = wanted.value
+    if not opened:
+        incident.occurrences += 1
+        incident.last_seen_at = now
+    incident.updated_at = now
+    refresh(incident, members)
+    said = f": {request.note}" if request.note else ""
+    if opened:
+        last = incident.previous_incident_id
+        again = f" (recurrence of incident {last})" if last else ""
+        kind, note = "opened", f"{request.feature} opened it{again}{said}"
+    elif added:
+        kind, note = "member_added", f"{request.feature} joined{said}"
+        ledger.added.setdefault(incident.id, []).append(request.feature)
+    else:
+        kind, note = "touched", f"{request.feature}{said or f': occurrence {incident.occurrences}'}"
+    session.add(
+        event(
+            incident,
+            actor=request.actor,
+            kind=kind,
+            at=now,
+            to_status=Status.OPEN.value if opened else None,
+            note=note,
+            dedup_key=request.dedup_key,
+        )
+    )
+    session.flush()
+    return Outcome(incident, opened=opened, touched=not opened)
+
+
+def recover(session: Session, request: Recover, ledger: Ledger) -> Outcome:
+    if _seen(session, request.dedup_key):
+        return Outcome(None, duplicate=True)
+    incident = holder(session, request.dataset, request.feature)
+    if incident is None:
+        return Outcome(None)
+    now = utcnow()
+    if request.update_evidence is not None:
+        incident.evidence = request.update_evidence(dict(incident.evidence or {}))
+        incident.updated_at = now
+    members = members_of(session, incident.id)
+    member = next(m for m in members if m.feature == request.feature)
+    if request.only_if is not None and not request.only_if(dict(incident.evidence or {})):
+        note = f"{request.feature} kept: {request.note}" if request.note else "kept open"
+        session.add(
+            event(incident, actor=request.actor, kind="touched", at=now, note=note,
+                  dedup_key=request.dedup_key)
+        )  # fmt: skip
+        session.flush()
+        return Outcome(incident, touched=True)
+    if member.recovered:
+        return Outcome(incident)
+    member.recovered, member.recovered_at, member.updated_at = True, now, now
+    incident.updated_at = now
+    note = f"{request.feature} recovered: {request.note}".rstrip(": ")
+    session.add(
+        event(
+            incident,
+            actor=request.actor,
+            kind="member_recovered",
+            at=now,
+            note=note,
+            dedup_key=request.dedup_key,
+        )
+    )
+    session.flush()
+    if all(m.recovered for m in members):
+        ledger.tell(session, only=incident.id)  # its opening is told before its resolution
+        names = ", ".join(m.feature for m in members)
+        move(session, incident, Status.RESOLVED, request.actor, f"every member recovered: {names}")
+        return Outcome(incident, resolved=True)
+    return Outcome(incident, touched=True)
+
+
+def _locked_live(session: Session, incident_id: int) -> Incident | None:
+    query = select(Incident).where(Incident.id == incident_id, LIVE).with_for_update()
+    return session.scalars(query).first()
+
+
+def _timeline(session: Session, incident: Incident, actor: str, kind: str, note: str) -> None:
+    session.add(event(incident, actor=actor, kind=kind, at=utcnow(), note=note))
+
+
+def split(session: Session, incident: Incident, features: Sequence[str], actor: str) -> Incident:
+    """Move ``features`` of ``incident`` (locked) into a new incident linked to it."""
+    if incident.status == Status.RESOLVED.value:
+        raise GroupingConflict(f"incident {incident.id} is resolved; reopen it to split it")
+    members = members_of(session, incident.id)
+    if not members:
+        raise GroupingConflict(f"incident {incident.id} has no members to split")
+    names = {m.feature for m in members}
+    wanted = list(dict.fromkeys(features))
+    unknown = [f for f in wanted if f not in names]
+    if unknown:
+        raise UnknownMembers(incident.id, unknown)
+    if len(wanted) == len(members):
+        raise GroupingConflict("splitting every member would leave the incident empty")
+    moving = [m for m in members if m.feature in set(wanted)]
+    staying = [m for m in members if m.feature not in set(wanted)]
+    now = utcnow()
+    new = Incident(
+        title=incident.title,
+        description=incident.description,
+        severity=worst_severity(moving).value,
+        status=Status.OPEN.value,
+        source=incident.source,
+        dataset=incident.dataset,
+        fingerprint=split_fingerprint(),
+        occurrences=1,
+        first_seen_at=now,
+        last_seen_at=now,
+        evidence={},
+        created_by=actor,
+        created_at=now,
+        updated_at=now,
+        previous_incident_id=incident.id,
+    )
+    session.add(new)
+    session.flush()
+    for member in moving:
+        member.incident_id, member.updated_at = new.id, now
+    refresh(new, moving)
+    refresh(incident, staying)
+    incident.severity = worst_severity(staying).value
+    incident.updated_at = now
+    listed = ", ".join(wanted)
+    _timeline(session, incident, actor, "split", f"moved {listed} to incident {new.id}")
+    session.add(
+        event(
+            new,
+            actor=actor,
+            kind="opened",
+            at=now,
+            to_status=Status.OPEN.value,
+            note=f"split from incident {incident.id}: {listed}",
+        )
+    )
+    session.flush()
+    record(session, [outbox_row(new, NotificationKind.OPENED, now, actor, split_from=incident.id)])
+    return new
+
+
+def _combine(into: IncidentMember, other: IncidentMember) -> None:
+    """One member of the same feature from both incidents: the worse status, both spans."""
+    if severity_of(other.status).rank > severity_of(into.status).rank:
+        into.status, into.psi, into.measures = other.status, other.psi, other.measures
+        into.evidence = other.evidence
+    spans = [p for p in (into.first_partition, other.first_partition) if p]
+    into.first_partition = min(spans, default=None)
+    ends = [p for p in (into.last_partition, other.last_partition) if p]
+    into.last_partition = max(ends, default=None)
+    into.recovered = into.recovered and other.recovered
+
+
+def merge(session: Session, into_id: int, from_id: int, actor: str) -> Incident:
+    """Move the members of incident ``from_id`` into ``into_id`` and resolve it as merged."""
+    if into_id == from_id:
+        raise GroupingConflict("an incident cannot be merged into itself")
+    locked = {i: _locked_live(session, i) for i in sorted((into_id, from_id))}
+    into, other = locked[into_id], locked[from_id]
+    if into is None or other is None:
+        raise IncidentNotFound(into_id if into is None else from_id)
+    for incident in (into, other):
+        if incident.status == Status.RESOLVED.value:
+            raise GroupingConflict(f"incident {incident.id} is resolved")
+    if into.dataset is None or into.dataset != other.dataset:
+        raise GroupingConflict(
+            f"incidents {into.id} and {other.id} are about different datasets "
+            f"({into.dataset or 'none'}, {other.dataset or 'none'})"
+        )
+    members, theirs = members_of(session, into.id), members_of(session, other.id)
+    if not members or not theirs:
+        raise GroupingConflict("only drift incidents with members can be merged")
+    before = Severity(into.severity)
+    now = utcnow()
+    mine = {m.feature: m for m in members}
+    for member in theirs:
+        if member.feature in mine:
+            _combine(mine[member.feature], member)
+            session.delete(member)
+        else:
+            member.incident_id, member.updated_at = into.id, now
+            members.append(member)
+    session.flush()
+    if Severity(other.severity).rank > before.rank:
+        into.severity = other.severity
+    into.occurrences += other.occurrences
+    into.first_seen_at = min(into.first_seen_at, other.first_seen_at)
+    into.last_seen_at = max(into.last_seen_at, other.last_seen_at)
+    into.updated_at = now
+    refresh(into, members)
+    names = ", ".join(m.feature for m in theirs)
+    _timeline(
+        session, into, actor, "merged", f"merged incident {other.id} ({other.title}): {names}"
+    )
+    _timeline(session, other, actor, "merged_into", f"members {names} moved to incident {into.id}")
+    session.flush()
+    move(session, other, Status.RESOLVED, actor, f"merged into incident {into.id}")
+    if into.fingerprint.startswith(SPLIT_PREFIX) and not other.fingerprint.startswith(SPLIT_PREFIX):
+        into.fingerprint = other.fingerprint  # new breaches of the dataset join it from now on
+    if Severity(into.severity).rank > before.rank:
+        kind = NotificationKind.SEVERITY_RAISED
+        change: dict[str, Any] = {"previous_severity": before.value, "merged_from": other.id}
+        record(session, [outbox_row(into, kind, now, actor, **change)])
+    session.flush()
+    return into
