@@ -24,6 +24,7 @@ from pydantic import (
 
 from drift import ALL_MEASURES, MEASURES, Binning, Thresholds
 from drift.profile import DEFAULT_BINS, DEFAULT_TOP_K
+from warehouse.fingerprint import GroupBy
 
 DEFAULT_PATH: Final = "driftwatch.yaml"
 
@@ -68,6 +69,11 @@ class WatchPolicy(_Strict):
         description="the measures that grade a feature; chi2 and wasserstein are opt-in",
     )
     resolve_after: int = Field(2, ge=1, description="healthy partitions that resolve an incident")
+    group_by: GroupBy = Field(
+        GroupBy.DATASET,
+        description="dataset: one incident per event, the breaching features its members; "
+        "feature: one incident per feature",
+    )
 
     @field_validator("measures")
     @classmethod

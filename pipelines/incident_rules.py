@@ -3,41 +3,45 @@ tested directly.
 
 The present of a ``(dataset, feature)`` is its newest evaluated partitions: the last
 ``resolve_after`` of them (the latest result of each), newest first. A result inside that
-window judges the present — a breach in it opens or touches the feature's incident, a window of
-healthy partitions resolves it — so the end state is the same whatever order partitions were
-evaluated in. A result outside it (a backfill of an old day, a superseded re-run) is history:
-it goes on the incident's timeline and changes nothing else.
+window judges the present — a breach in it joins the feature to its dataset's incident (or
+touches the member that holds it), a window of healthy partitions marks the member recovered
+(and the incident resolves when every member has) — so the end state is the same whatever
+order partitions were evaluated in. A result outside it (a backfill of an old day, a superseded
+re-run) is history: it goes on the timeline of the incident that holds the feature and changes
+nothing else. A tick's requests go in one transaction, so a partition that breaks five features
+opens one incident with five members and pages once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from drift import SchemaBreak, Status
-from drift.thresholds import OPT_IN_FIELDS
+from drift import Status
+from drift.thresholds import MEASURES, OPT_IN_FIELDS
 from pipelines.config import Watched
 from warehouse.drift_results import DriftResultStore
-from warehouse.fingerprint import drift_fingerprint, pipeline_fingerprint
-from warehouse.incidents import IncidentStore, Note, Outcome, Resolve, Touch
-from warehouse.lifecycle import Severity, Source
+from warehouse.fingerprint import GroupBy, drift_group_fingerprint, pipeline_fingerprint
+from warehouse.incidents import (
+    IncidentStore,
+    Join,
+    Note,
+    Outcome,
+    Recover,
+    Request,
+    Resolve,
+)
+from warehouse.lifecycle import Source
 from warehouse.models import DriftResult
 
 ACTOR: Final = "dagster"
-SEVERITY: Final[Mapping[str, Severity]] = {
-    Status.CRITICAL: Severity.CRITICAL,
-    Status.ERROR: Severity.HIGH,  # the feature could not be scored: a schema break
-    Status.WARN: Severity.MEDIUM,
-}
-"""Drift status → incident severity (every status but ok is a breach)."""
-SCHEMA_CASES: Final[Mapping[str, str]] = {
-    SchemaBreak.MISSING: "column missing",
-    SchemaBreak.ALL_NULL: "column entirely null",
-    SchemaBreak.RETYPED: "column changed type",
-    SchemaBreak.UNREADABLE: "column cannot be read",
-}
 DEFAULT_RESOLVE_AFTER: Final = 2
+LOOKBACK: Final = 31
+"""Evaluated partitions read back to find where a breach's streak began (a member's first
+partition, which backfilled older days of the same streak would otherwise not move)."""
+MEASURE_FIELDS: Final = (*MEASURES, *OPT_IN_FIELDS)
+"""The measures a member carries (those a result has)."""
 
 
 @dataclass
@@ -69,14 +73,6 @@ class Tally:
         )
 
 
-def title(result: DriftResult) -> str:
-    name = f"{result.dataset}.{result.feature}"
-    if result.status == Status.ERROR:
-        case = SCHEMA_CASES.get(result.schema_break or "", "cannot be scored")
-        return f"Schema break in {name}: {case}"
-    return f"Drift in {name} ({result.status})"
-
-
 def _levels(result: DriftResult, config: Watched) -> dict[str, dict[str, float]]:
     """The warn/critical levels the result was graded with, for charts that draw them."""
     dataset = config.datasets.get(result.dataset)
@@ -90,9 +86,19 @@ def _levels(result: DriftResult, config: Watched) -> dict[str, dict[str, float]]
     return found
 
 
+def measures(result: DriftResult) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        name: value for name in MEASURE_FIELDS if (value := getattr(result, name)) is not None
+    }
+    if result.schema_break:
+        found["schema_break"] = result.schema_break
+    return found
+
+
 def _evidence(result: DriftResult, config: Watched) -> dict[str, object]:
     webserver_url = config.webserver_url
     return {
+        "feature": result.feature,
         "partition": result.partition,
         "status": result.status,
         "schema_break": result.schema_break,
@@ -111,52 +117,82 @@ def _evidence(result: DriftResult, config: Watched) -> dict[str, object]:
     }
 
 
-def breach_touch(breach: DriftResult, config: Watched) -> Touch:
-    """Open or touch the feature's incident for ``breach``; keyed by the result, so a breach
+def group_by(dataset: str, config: Watched) -> GroupBy:
+    policy = config.datasets.get(dataset)
+    return policy.group_by if policy is not None else GroupBy.DATASET
+
+
+def group_key(dataset: str, feature: str, config: Watched) -> str:
+    """The fingerprint a breach of ``(dataset, feature)`` opens an incident under."""
+    return drift_group_fingerprint(dataset, feature, group_by(dataset, config))
+
+
+def streak_start(breach: DriftResult, recent: Sequence[DriftResult]) -> str:
+    """The first partition of the run of breaching partitions that ends at ``breach``
+    (``recent``: newest first)."""
+    start = breach.partition
+    for result in recent:
+        if result.partition > breach.partition:
+            continue
+        if not Status(result.status).breach:
+            break
+        start = result.partition
+    return start
+
+
+def breach_join(breach: DriftResult, config: Watched, recent: Sequence[DriftResult] = ()) -> Join:
+    """Join ``breach``'s feature to its dataset's incident; keyed by the result, so a breach
     counts once however often it is judged."""
-    return Touch(
-        drift_fingerprint(breach.dataset, breach.feature),
-        title=title(breach),
-        description=breach.message,
-        severity=SEVERITY[breach.status],
+    return Join(
+        breach.dataset,
+        breach.feature,
+        status=breach.status,
         source=Source.DAGSTER,
         actor=ACTOR,
-        dataset=breach.dataset,
-        feature=breach.feature,
+        group_by=group_by(breach.dataset, config),
+        psi=breach.psi,
+        partition=breach.partition,
+        since=streak_start(breach, recent),
+        measures=measures(breach),
         evidence=_evidence(breach, config),
+        description=breach.message,
         dedup_key=f"dagster:result:{breach.id}",
         note=f"partition {breach.partition}: {breach.message}",
     )
 
 
-def history_note(result: DriftResult, present: DriftResult) -> Note:
+def history_note(result: DriftResult, present: DriftResult, config: Watched) -> Note:
     what = result.message or result.status
     return Note(
-        drift_fingerprint(result.dataset, result.feature),
+        group_key(result.dataset, result.feature, config),
         actor=ACTOR,
         note=(
-            f"history: partition {result.partition} evaluated {result.status} ({what}); "
-            f"the present is partition {present.partition}"
+            f"history: {result.feature} partition {result.partition} evaluated "
+            f"{result.status} ({what}); the present is partition {present.partition}"
         ),
         dedup_key=f"dagster:history:{result.id}",
+        member=(result.dataset, result.feature),
     )
 
 
 def judge(
-    result: DriftResult, window: Sequence[DriftResult], needed: int, config: Watched
-) -> Touch | Resolve | Note | None:
-    """What ``result`` asks of the incident store, given the present ``window``."""
+    result: DriftResult, recent: Sequence[DriftResult], needed: int, config: Watched
+) -> Request | None:
+    """What ``result`` asks of the incident store, given the ``recent`` evaluated partitions
+    (newest first), whose first ``needed`` are the present."""
+    window = recent[:needed]
     if all(r.id != result.id for r in window):
-        return history_note(result, window[0])
+        return history_note(result, window[0], config)
     if Status(result.status).breach:
-        return breach_touch(result, config)
+        return breach_join(result, config, recent)
     breaches = [r for r in window if Status(r.status).breach]
-    if breaches:  # healthy now, but a breach in the window keeps (or makes) the incident open
-        return breach_touch(breaches[0], config)
+    if breaches:  # healthy now, but a breach in the window keeps (or makes) the member active
+        return breach_join(breaches[0], config, recent)
     if len(window) < needed:
         return None
-    return Resolve(
-        drift_fingerprint(result.dataset, result.feature),
+    return Recover(
+        result.dataset,
+        result.feature,
         actor=ACTOR,
         dedup_key=f"dagster:resolve:{result.id}",
         note=f"{needed} consecutive healthy partitions, latest {window[0].partition}",
@@ -170,18 +206,21 @@ def apply_results(
     config: Watched,
     last_id: int,
 ) -> Tally:
-    """Act on ``results`` (in id order). Every write carries a key derived from a result id,
-    so replaying a batch after a failure changes nothing that was already done."""
+    """Act on ``results`` (in id order), in one transaction. Every write carries a key derived
+    from a result id, so replaying a batch after a failure changes nothing already done."""
     tally = Tally(last_id=last_id)
+    requests: list[Request] = []
     for result in results:
         tally.seen += 1
         dataset = config.datasets.get(result.dataset)
         needed = dataset.resolve_after if dataset else DEFAULT_RESOLVE_AFTER
-        window = store.recent_partitions(result.dataset, result.feature, needed)
-        request = judge(result, window, needed, config)
+        recent = store.recent_partitions(result.dataset, result.feature, max(needed, LOOKBACK))
+        request = judge(result, recent, needed, config)
         if request is not None:
-            tally.count(incidents.apply_one(request))
+            requests.append(request)
         tally.last_id = result.id
+    for outcome in incidents.apply(requests) if requests else []:
+        tally.count(outcome)
     return tally
 
 

@@ -37,20 +37,25 @@ def build_incident_sensor(config: Watched, name: str = "drift_incident_sensor") 
         minimum_interval_seconds=config.sensor_interval_seconds,
         default_status=DefaultSensorStatus.RUNNING,
         description=(
-            "Reads new drift results (cursor = last result id) and opens or touches the "
-            "incident of each breaching feature; resolves it after healthy partitions."
+            "Reads new drift results (cursor = last result id): a breaching feature joins its "
+            "dataset's incident as a member (group_by: dataset) or opens its own "
+            "(group_by: feature); a member healthy for resolve_after partitions recovers, and "
+            "the incident resolves when every member has."
         ),
     )
     def drift_incident_sensor(
         context: SensorEvaluationContext, warehouse: WarehouseResource
     ) -> SensorResult:
         last_id = int(context.cursor or 0)
+        incidents = warehouse.incidents()
+        # the webhook groups Alertmanager's drift alerts the way driftwatch.yaml says
+        incidents.publish_groupings({n: d.group_by for n, d in config.datasets.items()})
         results = warehouse.results().after(last_id, limit=BATCH)
         if not results:
             return SensorResult(skip_reason=SkipReason(f"no drift results after id {last_id}"))
         # An exception here fails the tick (visible in the UI) and leaves the cursor where it
         # was: the next tick replays the batch, and dedup keys make the replay harmless.
-        tally = apply_results(results, warehouse.incidents(), warehouse.results(), config, last_id)
+        tally = apply_results(results, incidents, warehouse.results(), config, last_id)
         context.log.info(tally.summary())
         return SensorResult(cursor=str(tally.last_id), skip_reason=SkipReason(tally.summary()))
 

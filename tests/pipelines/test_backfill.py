@@ -103,9 +103,10 @@ def test_the_sensor_reads_a_year_in_one_run_in_order(tmp_path):
     """365 days (a small one each) in one run, drift on days 100–110 and 360–365 (``amount``
     and ``device``). The sensor reads the 1,460 results in two ticks, in id (= partition) order.
     As for any backfill, the present — the newest ``resolve_after`` days — decides: one open
-    incident per drifted feature, opened at day 364 and touched at 365. The older days were
-    read before that incident existed, so they page nobody: the spring's breaches stay in
-    drift_results and on the Dagster checks."""
+    incident with a member per drifted feature, opened at day 364 and touched at 365 (each
+    member reaching back to day 360, where its streak began). The older days were read before
+    that incident existed, so they page nobody: the spring's breaches stay in drift_results and
+    on the Dagster checks."""
     from pipelines.definitions import build_definitions
     from tests.pipelines.conftest import Env
     from warehouse.snapshots import SnapshotStore
@@ -129,17 +130,21 @@ def test_the_sensor_reads_a_year_in_one_run_in_order(tmp_path):
     while (outcome := tick(env, cursor)).cursor is not None:
         cursor, ticks = outcome.cursor, ticks + 1
     assert ticks == 2  # 1,460 results, 1,000 a tick
-    incidents = sorted(env.incidents.list(IncidentFilter()).items, key=lambda i: i.feature)
-    assert [(i.feature, i.status, i.occurrences) for i in incidents] == [
-        ("amount", "open", 2),
-        ("device", "open", 2),
-    ]
-    amount = incidents[0]
-    assert amount.evidence["partition"] == day_of_2025(365).isoformat()
-    notes = [e.note or "" for e in env.incidents.events(amount.id)]
-    assert [n.split(":")[0] for n in notes] == [
-        f"partition {day_of_2025(364).isoformat()}",
-        f"partition {day_of_2025(365).isoformat()}",
+    (incident,) = env.incidents.list(IncidentFilter()).items
+    assert (incident.status, incident.occurrences) == ("open", 4)  # 2 members x 2 present days
+    members = env.incidents.members([incident.id])[incident.id]
+    # each member says where its streak began, though only days 364–365 are the present
+    assert {(m.feature, m.first_partition, m.last_partition) for m in members} == {
+        (f, day_of_2025(360).isoformat(), day_of_2025(365).isoformat())
+        for f in ("amount", "device")
+    }
+    assert incident.evidence["partition"] == day_of_2025(365).isoformat()
+    notes = [e.note or "" for e in env.incidents.events(incident.id)]
+    assert [n.split(":")[0] + ":" + n.split(":")[1] for n in notes] == [
+        f"amount opened it: partition {day_of_2025(364).isoformat()}",
+        f"device joined: partition {day_of_2025(364).isoformat()}",
+        f"amount: partition {day_of_2025(365).isoformat()}",
+        f"device: partition {day_of_2025(365).isoformat()}",
     ]
     spring = env.results.for_partition(DATASET, day_of_2025(100).isoformat())
     assert {r.feature: r.status for r in spring}["amount"] == "critical"

@@ -15,7 +15,7 @@ from dagster import materialize
 
 from tests.pipelines.conftest import DATASET, day
 from tests.services import free_port, stop_process_group, wait_for
-from warehouse.fingerprint import drift_fingerprint
+from warehouse.fingerprint import dataset_fingerprint
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,7 +103,7 @@ def test_dagster_dev_runs_a_partition_and_the_sensor_opens_the_incident(env, tmp
         launched = graphql(port, LAUNCH, {"params": params})["data"]["launchRun"]
         assert launched["__typename"] == "LaunchRunSuccess", launched
         run_id = launched["run"]["runId"]
-        fingerprint = drift_fingerprint(DATASET, "amount")
+        fingerprint = dataset_fingerprint(DATASET)  # one incident for the day's event
 
         def incident():
             for item in env.incidents.list().items:
@@ -112,6 +112,8 @@ def test_dagster_dev_runs_a_partition_and_the_sensor_opens_the_incident(env, tmp
             return None
 
         found = wait_for(incident, 240, "the sensor's incident")
+        members = env.incidents.members([found.id])[found.id]
+        assert {m.feature for m in members} == {"amount", "device"}
         assert found.evidence["run_id"] == run_id
         assert found.evidence["partition"] == day(6).isoformat()
         assert found.source == "dagster"

@@ -18,10 +18,9 @@ from tests.pipelines.conftest import DATASET, make_config
 from tests.services import postgres_database
 from warehouse.db import Database
 from warehouse.drift_results import DriftResultStore, NewResult
-from warehouse.fingerprint import drift_fingerprint
-from warehouse.incidents import IncidentRow, IncidentStore
+from warehouse.incidents import IncidentFilter, IncidentRow, IncidentStore
 from warehouse.migrate import upgrade
-from warehouse.models import DriftResult, Incident, IncidentEvent
+from warehouse.models import DriftResult, Incident, IncidentEvent, IncidentMember
 
 DAY0 = date(2026, 1, 1)
 
@@ -54,18 +53,26 @@ class World:
         ).last_id
 
     def open_incident(self, feature: str) -> IncidentRow | None:
-        fingerprint = drift_fingerprint(DATASET, feature)
-        for incident in self.incidents.list(limit=200).items:
-            if incident.fingerprint == fingerprint and incident.status != "resolved":
+        """The not-resolved incident that holds ``feature`` as a member."""
+        for incident in self.incidents.list(IncidentFilter(feature=feature), limit=200).items:
+            if incident.status != "resolved":
                 return incident
         return None
+
+    def active(self, feature: str) -> bool:
+        """Whether ``feature`` is a member of a not-resolved incident and not recovered."""
+        incident = self.open_incident(feature)
+        if incident is None:
+            return False
+        members = self.incidents.members([incident.id])[incident.id]
+        return any(m.feature == feature and not m.recovered for m in members)
 
     def present(self) -> dict[str, tuple[str, str]]:
         return {r.feature: (r.partition, r.status) for r in self.results.present_per_feature()}
 
     def reset(self) -> None:
         with self.db.transaction() as session:
-            for model in (IncidentEvent, Incident, DriftResult):
+            for model in (IncidentMember, IncidentEvent, Incident, DriftResult):
                 session.execute(delete(model))
         self.cursor = 0
 
@@ -119,7 +126,9 @@ def test_a_schema_break_opens_a_high_schema_incident_and_resolves_like_drift(
     world.tick()
     assert world.open_incident("amount") is None
     events = world.incidents.events(incident.id)
-    assert events[-1].note == f"2 consecutive healthy partitions, latest {partition(4)}"
+    recovered = f"amount recovered: 2 consecutive healthy partitions, latest {partition(4)}"
+    assert (events[-2].kind, events[-2].note) == ("member_recovered", recovered)
+    assert (events[-1].to_status, events[-1].note) == ("resolved", "every member recovered: amount")
 
 
 def test_a_schema_break_on_a_drifting_feature_touches_its_incident(world):
@@ -149,7 +158,7 @@ def test_a_backfilled_old_day_is_history_only(world):
     assert world.present() == {"amount": (partition(9), "ok")}
     history = world.incidents.events(resolved.id)[-1]
     assert history.kind == "history"
-    assert history.note.startswith(f"history: partition {partition(6)} evaluated critical")
+    assert history.note.startswith(f"history: amount partition {partition(6)} evaluated critical")
     assert history.note.endswith(f"the present is partition {partition(9)}")
     timeline = len(world.incidents.events(resolved.id))
     world.cursor = before_backfill
@@ -193,7 +202,7 @@ def _play(world: World, grades, order, ticks) -> tuple[dict[str, bool], dict[str
         if tick:
             world.tick()
     world.tick()
-    return {f: world.open_incident(f) is not None for f in FEATURES}, world.present()
+    return {f: world.active(f) for f in FEATURES}, world.present()
 
 
 def _property(world: World, history) -> None:
@@ -224,3 +233,17 @@ def test_any_evaluation_order_ends_like_date_order_on_postgres(history):
     with postgres_database() as db:
         upgrade(db.engine)
         _property(World(db), history)
+
+
+def test_a_member_reaches_back_to_where_its_breach_streak_began(world):
+    """The present is the newest days, but the member says since when the feature breaches:
+    a backfill that evaluates days 3–6 at once (3 healthy, 4–6 drifted) opens one incident
+    whose member starts on day 4."""
+    for day, status in ((3, "ok"), (4, "warn"), (5, "critical"), (6, "critical")):
+        world.evaluate(day, "amount", status)
+    world.tick()
+    incident = world.open_incident("amount")
+    assert incident is not None
+    (member,) = world.incidents.members([incident.id])[incident.id]
+    assert (member.first_partition, member.last_partition) == (partition(4), partition(6))
+    assert f"since {partition(4)}" in incident.title

@@ -78,10 +78,11 @@ def test_the_example_project_materializes_and_opens_incidents(example, tmp_path)
     )
     assert int(tick.cursor) == max(r.id for r in stored.after(0))
     incidents = IncidentStore(WarehouseResource(database_url=url).database())
-    opened = {i.feature: i for i in incidents.list(IncidentFilter()).items}
-    assert set(opened) == {"amount", "device"}
-    assert opened["amount"].dataset == "orders"
-    assert opened["amount"].evidence["partition"] == days[-1]  # the present: the newest day
+    (opened,) = incidents.list(IncidentFilter()).items  # the day's event: one incident
+    members = incidents.members([opened.id])[opened.id]
+    assert {m.feature for m in members} == {"amount", "device"}
+    assert opened.dataset == "orders"
+    assert opened.evidence["partition"] == days[-1]  # the present: the newest day
 
 
 def test_dagster_loads_the_example_workspace(tmp_path):

@@ -7,7 +7,7 @@ from drift.thresholds import DEFAULT_LEVELS
 from pipelines.defs.resources import WarehouseResource
 from tests.pipelines.conftest import DATASET, day
 from tests.pipelines.test_assets import run_day, run_reference
-from warehouse.fingerprint import drift_fingerprint, pipeline_fingerprint
+from warehouse.fingerprint import dataset_fingerprint, pipeline_fingerprint
 from warehouse.incidents import IncidentFilter
 
 
@@ -21,9 +21,10 @@ def tick(env, cursor):
 
 
 def open_incidents(env):
-    return {
-        i.feature: i for i in env.incidents.list(IncidentFilter()).items if i.status != "resolved"
-    }
+    """Each member feature of a not-resolved incident → that incident."""
+    live = [i for i in env.incidents.list(IncidentFilter()).items if i.status != "resolved"]
+    members = env.incidents.members([i.id for i in live])
+    return {m.feature: i for i in live for m in members.get(i.id, [])}
 
 
 def test_sensor_opens_touches_and_resolves(env):
@@ -36,7 +37,8 @@ def test_sensor_opens_touches_and_resolves(env):
     opened = open_incidents(env)
     assert set(opened) == {"amount", "device"}
     amount = opened["amount"]
-    assert amount.fingerprint == drift_fingerprint(DATASET, "amount")
+    assert opened["device"].id == amount.id  # one event, one incident, two members
+    assert amount.fingerprint == dataset_fingerprint(DATASET)
     assert amount.severity == "critical" and amount.source == "dagster"
     assert amount.evidence["partition"] == day(6).isoformat()
     assert amount.evidence["run_url"].endswith(f"/runs/{amount.evidence['run_id']}")
@@ -48,12 +50,16 @@ def test_sensor_opens_touches_and_resolves(env):
     second = tick(env, cursor)
     assert second.cursor is None  # not moved
     assert "no drift results after id" in second.skip_reason.skip_message
-    assert open_incidents(env)["amount"].occurrences == 1
+    assert open_incidents(env)["amount"].occurrences == 2  # a breach of each member
 
-    # A new breach touches the open incident.
+    # New breaches touch the open incident's members.
     run_day(env, 7)
     third = tick(env, cursor)
-    assert open_incidents(env)["amount"].occurrences == 2
+    assert open_incidents(env)["amount"].occurrences == 4
+    members = env.incidents.members([amount.id])[amount.id]
+    assert {(m.feature, m.first_partition, m.last_partition) for m in members} == {
+        (f, day(6).isoformat(), day(7).isoformat()) for f in ("amount", "device")
+    }
     cursor = third.cursor
 
     # One healthy partition is not enough (resolve_after: 2) …
@@ -66,7 +72,11 @@ def test_sensor_opens_touches_and_resolves(env):
     assert open_incidents(env) == {}
     events = env.incidents.events(amount.id)
     assert events[-1].to_status == "resolved"
-    assert events[-1].note == f"2 consecutive healthy partitions, latest {day(9).isoformat()}"
+    assert events[-1].note == "every member recovered: amount, device"
+    assert {e.note for e in events if e.kind == "member_recovered"} == {
+        f"{f} recovered: 2 consecutive healthy partitions, latest {day(9).isoformat()}"
+        for f in ("amount", "device")
+    }
 
 
 def test_replaying_a_batch_changes_nothing(env):
@@ -75,7 +85,7 @@ def test_replaying_a_batch_changes_nothing(env):
     run_day(env, 6)
     tick(env, None)
     tick(env, None)  # same batch again
-    assert open_incidents(env)["amount"].occurrences == 1
+    assert open_incidents(env)["amount"].occurrences == 2
 
 
 def test_an_unreachable_store_fails_the_tick_and_the_old_cursor_replays(env):
@@ -94,33 +104,34 @@ def test_an_unreachable_store_fails_the_tick_and_the_old_cursor_replays(env):
 
 
 def test_a_failure_mid_batch_is_completed_by_the_replay_without_doubling(env, monkeypatch):
-    """The store fails after the first incident of a batch is written (a deadlock, a lost
-    connection): the tick fails; the replay from the old cursor opens the rest and does not
-    count the first one twice."""
+    """The store fails after the first member of a batch is written (a deadlock, a lost
+    connection): the tick's one transaction rolls back and the tick fails; the replay from the
+    old cursor does all of it, once."""
     from sqlalchemy.exc import OperationalError
 
-    from warehouse.incidents import IncidentStore
+    import warehouse.incidents.store as store
 
     run_reference(env)
     run_day(env, 6)
-    real_apply_one = IncidentStore.apply_one
+    real_join = store.join
     calls = []
 
-    def failing_second(self, request):
-        calls.append(request.fingerprint)
+    def failing_second(session, request, ledger):
+        calls.append(request.feature)
         if len(calls) == 2:
             raise OperationalError("INSERT …", {}, Exception("server closed the connection"))
-        return real_apply_one(self, request)
+        return real_join(session, request, ledger)
 
-    monkeypatch.setattr(IncidentStore, "apply_one", failing_second)
+    monkeypatch.setattr(store, "join", failing_second)
     with pytest.raises(OperationalError):
         tick(env, "0")
-    assert len(open_incidents(env)) == 1  # half done when it failed
-    monkeypatch.setattr(IncidentStore, "apply_one", real_apply_one)
+    assert calls == ["amount", "device"]
+    assert open_incidents(env) == {}  # the first member went with the rollback
+    monkeypatch.setattr(store, "join", real_join)
     tick(env, "0")
     opened = open_incidents(env)
     assert set(opened) == {"amount", "device"}
-    assert {i.occurrences for i in opened.values()} == {1}
+    assert {i.occurrences for i in opened.values()} == {2}
 
 
 def test_run_failure_sensor_opens_a_pipeline_incident(env):
@@ -258,9 +269,11 @@ def test_store_outage_fails_the_tick_and_loses_nothing(env):
         store = IncidentStore(db)
         assert store.list().items == []  # the failed tick wrote nothing
         recovered = sensor(context("0"))
-        assert {i.feature for i in store.list().items} == {"amount", "device", "rating"}
+        (incident,) = store.list().items
+        members = store.members([incident.id])[incident.id]
+        assert {m.feature for m in members} == {"amount", "device", "rating"}
         sensor(context("0"))  # a retried tick from the old cursor doubles nothing
-        assert [i.occurrences for i in store.list().items] == [1, 1, 1]
+        assert [i.occurrences for i in store.list().items] == [3]
         assert int(recovered.cursor) == max(r.id for r in DriftResultStore(db).after(0))
         db.dispose()
         from pipelines.defs.resources import _database
