@@ -1,12 +1,15 @@
 """``POST /alerts/alertmanager``: Alertmanager's webhook (payload version 4) → incidents.
 
 Each entry of ``alerts[]`` counts on its own (the top-level status is "firing" when any is).
-An alert with ``dataset`` and ``feature`` labels lands on the drift fingerprint the Dagster
-sensor uses; any other alert on Alertmanager's own fingerprint. Alertmanager retries with
-identical bodies, so every delivery is keyed by (key, alert fingerprint, startsAt, status) and a
-redelivery changes nothing. Nothing is ever resolved because an alert is absent. A delivery is
-one transaction (``IncidentStore.apply``): all of its alerts count or, on a database error
-(503), none do, and Alertmanager's retry then counts each once.
+An alert with ``dataset`` and ``feature`` labels is about a member of the dataset's drift
+incident: firing, it joins (or touches) that member exactly as the Dagster sensor's breach
+does; resolved, it marks the member recovered (once no alert about it fires), and the incident
+resolves when every member has. Any other alert lands on Alertmanager's own fingerprint.
+Alertmanager retries with identical bodies, so every delivery is keyed by (key, alert
+fingerprint, startsAt, status) and a redelivery changes nothing. Nothing is ever resolved
+because an alert is absent. A delivery is one transaction (``IncidentStore.apply``): all of its
+alerts count or, on a database error (503), none do, and Alertmanager's retry then counts each
+once.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ from incident_api.responses import json_body
 from incident_api.schemas import NoNul
 from incident_api.services import services
 from incident_api.validation import parse_body
-from warehouse.fingerprint import alert_fingerprint, drift_fingerprint
-from warehouse.incidents import Resolve, Touch
+from warehouse.fingerprint import alert_fingerprint
+from warehouse.incidents import Join, Recover, Request, Resolve, Touch
 from warehouse.lifecycle import Severity, Source
 
 ACTOR: Final = "alertmanager"
@@ -48,6 +51,19 @@ SEVERITY_LABELS: Final[dict[str, Severity]] = {
     "none": Severity.LOW,
 }
 """The ``severity`` label onto critical|high|medium|low (unknown or missing: medium)."""
+MEMBER_STATUS: Final[dict[str, str]] = {
+    "FeatureDriftWarning": "warn",
+    "FeatureDriftCritical": "critical",
+    "FeatureSchemaBreak": "error",
+}
+"""The drift rules (alert_rules/) → the member status their alert stands for; another alert
+with ``dataset`` and ``feature`` labels stands for its ``severity`` label's."""
+_STATUS_OF_SEVERITY: Final = {
+    Severity.CRITICAL: "critical",
+    Severity.HIGH: "error",
+    Severity.MEDIUM: "warn",
+    Severity.LOW: "warn",
+}
 
 log = structlog.get_logger("incident_api.alerts")
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
@@ -94,11 +110,15 @@ def severity_of(labels: dict[str, str]) -> Severity:
     return SEVERITY_LABELS.get(labels.get("severity", "").strip().lower(), Severity.MEDIUM)
 
 
-def key_of(alert: Alert) -> str:
+def member_of(alert: Alert) -> tuple[str, str] | None:
+    """``(dataset, feature)`` when the alert is about a drift incident's member."""
     dataset, feature = alert.labels.get("dataset"), alert.labels.get("feature")
-    if dataset and feature:
-        return drift_fingerprint(dataset, feature)
-    return alert_fingerprint(alert.fingerprint)
+    return (dataset, feature) if dataset and feature else None
+
+
+def member_status(alert: Alert) -> str:
+    known = MEMBER_STATUS.get(alert.labels.get("alertname", ""))
+    return known or _STATUS_OF_SEVERITY[severity_of(alert.labels)]
 
 
 def _authorised() -> None:
@@ -137,8 +157,50 @@ def _nothing_firing(evidence: dict[str, Any]) -> bool:
     return all(a.get("status") != "firing" for a in evidence.get("alerts", {}).values())
 
 
-def _request_for(alert: Alert) -> Touch | Resolve:
-    key = key_of(alert)
+def _nothing_firing_about(dataset: str, feature: str) -> Any:
+    def check(evidence: dict[str, Any]) -> bool:
+        return all(
+            a.get("status") != "firing"
+            for a in evidence.get("alerts", {}).values()
+            if a.get("labels", {}).get("dataset") == dataset
+            and a.get("labels", {}).get("feature") == feature
+        )
+
+    return check
+
+
+def _member_request(alert: Alert, dataset: str, feature: str) -> Join | Recover:
+    key = f"member:{dataset}\x1f{feature}"
+    dedup = f"am:{key}:{alert.fingerprint}:{alert.startsAt.isoformat()}:{alert.status}"
+    name = alert.labels.get("alertname", "alert")
+    if alert.status == "firing":
+        return Join(
+            dataset,
+            feature,
+            status=member_status(alert),
+            source=Source.ALERTMANAGER,
+            actor=ACTOR,
+            description=alert.annotations.get("description", ""),
+            dedup_key=dedup,
+            note=f"{name} firing since {alert.startsAt.isoformat()}",
+            update_evidence=_alert_state(alert, "firing"),
+        )
+    return Recover(
+        dataset,
+        feature,
+        actor=ACTOR,
+        note=f"{name} resolved by Alertmanager",
+        dedup_key=dedup,
+        update_evidence=_alert_state(alert, "resolved"),
+        only_if=_nothing_firing_about(dataset, feature),
+    )
+
+
+def _request_for(alert: Alert) -> Request:
+    member = member_of(alert)
+    if member is not None:
+        return _member_request(alert, *member)
+    key = alert_fingerprint(alert.fingerprint)
     dedup = f"am:{key}:{alert.fingerprint}:{alert.startsAt.isoformat()}:{alert.status}"
     name = alert.labels.get("alertname", "alert")
     if alert.status == "firing":
@@ -150,7 +212,6 @@ def _request_for(alert: Alert) -> Touch | Resolve:
             source=Source.ALERTMANAGER,
             actor=ACTOR,
             dataset=alert.labels.get("dataset"),
-            feature=alert.labels.get("feature"),
             dedup_key=dedup,
             note=f"{name} firing since {alert.startsAt.isoformat()}",
             update_evidence=_alert_state(alert, "firing"),

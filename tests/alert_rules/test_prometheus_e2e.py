@@ -23,7 +23,8 @@ from incident_api.services import services
 from tests.alert_rules.test_rules import RULES, tool
 from tests.services import free_port, wait_for
 from warehouse.drift_results import DriftResultStore, NewResult
-from warehouse.fingerprint import drift_fingerprint
+from warehouse.fingerprint import dataset_fingerprint
+from warehouse.incidents import IncidentFilter
 
 TOKEN = "e2e-" + "w" * 40
 
@@ -189,7 +190,7 @@ def test_drift_becomes_an_incident_through_alertmanager_and_resolves(api, tmp_pa
             db = services().db
         results = DriftResultStore(db)
         incidents = app.extensions["driftwatch"].incidents
-        fingerprint = drift_fingerprint("orders", "amount")
+        fingerprint = dataset_fingerprint("orders")  # the dataset's drift event
 
         def incident():
             return next((i for i in incidents.list().items if i.fingerprint == fingerprint), None)
@@ -255,8 +256,7 @@ def test_drift_becomes_an_incident_through_alertmanager_and_resolves(api, tmp_pa
             "FeatureSchemaBreak"
         }
         assert schema.severity == "high" and schema.previous_incident_id == opened.id
-        discount = drift_fingerprint("orders", "discount")
-        assert all(i.fingerprint != discount for i in incidents.list().items)
+        assert incidents.list(IncidentFilter(feature="discount")).items == []
         print(
             f"\nthreshold crossing → incident: {to_incident:.1f} s; "
             f"drift cleared → resolved: {to_resolution:.1f} s"

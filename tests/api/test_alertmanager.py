@@ -11,9 +11,9 @@ import pytest
 from incident_api.services import services
 from tests.api.conftest import bearer, login
 from tests.services import POSTGRES_URL, postgres_schema
-from warehouse.fingerprint import alert_fingerprint, drift_fingerprint
-from warehouse.incidents import Touch
-from warehouse.lifecycle import Severity, Source
+from warehouse.fingerprint import alert_fingerprint, dataset_fingerprint
+from warehouse.incidents import Join
+from warehouse.lifecycle import Source
 
 TOKEN = "am-" + "k" * 40
 URL = "/alerts/alertmanager"
@@ -100,9 +100,9 @@ def test_firing_then_resolved(webhook_app, post):
         "truncated": 0,
     }
     (incident,) = incidents(webhook_app)
-    assert incident.fingerprint == drift_fingerprint("orders", "amount")
+    assert incident.fingerprint == dataset_fingerprint("orders")
     assert (incident.title, incident.severity, incident.source) == (
-        "PSI above 0.25",
+        "Drift in orders: 1 feature (amount)",
         "critical",
         "alertmanager",
     )
@@ -115,8 +115,14 @@ def test_firing_then_resolved(webhook_app, post):
     (incident,) = incidents(webhook_app)
     assert incident.status == "resolved"
     with webhook_app.app_context():
-        last = services().incidents.events(incident.id)[-1]
+        *_, recovered, last = services().incidents.events(incident.id)
+        (member,) = services().incidents.members([incident.id])[incident.id]
     assert (last.actor, last.to_status) == ("alertmanager", "resolved")
+    assert (recovered.kind, recovered.note) == (
+        "member_recovered",
+        "amount recovered: FeatureDriftCritical resolved by Alertmanager",
+    )
+    assert (member.feature, member.status, member.recovered) == ("amount", "critical", True)
 
 
 def test_redelivery_changes_nothing(webhook_app, post):
@@ -151,26 +157,42 @@ def test_each_alert_is_handled_on_its_own(webhook_app, post):
     assert keys[alert_fingerprint("b2")].dataset is None
 
 
-def test_merges_with_the_sensor_incident(webhook_app, post):
+def test_joins_the_sensor_incident_as_that_member(webhook_app, post):
     with webhook_app.app_context():
         sensor = services().incidents.apply_one(
-            Touch(
-                drift_fingerprint("orders", "amount"),
-                title="Drift in orders.amount",
-                severity=Severity.MEDIUM,
+            Join(
+                "orders",
+                "device",
+                status="warn",
                 source=Source.DAGSTER,
                 actor="dagster",
-                dataset="orders",
-                feature="amount",
-                evidence={"partition": "2026-11-26"},
+                psi=0.15,
+                partition="2026-11-26",
+                evidence={"partition": "2026-11-26", "feature": "device"},
             )
         )
-    assert post(payload(alert(dataset="orders", feature="amount"))).get_json()["updated"] == 1
+    schema = alert(fingerprint="s1", alertname="FeatureSchemaBreak", severity="high")
+    body = payload(
+        alert(dataset="orders", feature="amount"), {**schema, "labels": {
+            **schema["labels"], "dataset": "orders", "feature": "rating"}},
+    )  # fmt: skip
+    assert post(body).get_json()["updated"] == 2
     (incident,) = incidents(webhook_app)
     assert incident.id == sensor.incident.id
-    assert incident.occurrences == 2
-    assert incident.severity == "critical"  # escalated
-    assert incident.evidence["partition"] == "2026-11-26"  # the sensor's evidence is kept
+    assert incident.occurrences == 3
+    assert incident.severity == "critical"  # escalated by the critical member
+    assert incident.title == (
+        "Drift and schema break in orders: 3 features since 2026-11-26 (amount, rating, device)"
+    )
+    with webhook_app.app_context():
+        members = services().incidents.members([incident.id])[incident.id]
+        kinds = [e.kind for e in services().incidents.events(incident.id)]
+    assert [(m.feature, m.status) for m in members] == [
+        ("device", "warn"),
+        ("amount", "critical"),
+        ("rating", "error"),
+    ]
+    assert kinds == ["opened", "member_added", "member_added"]
 
 
 def test_resolves_only_when_no_alert_of_the_incident_fires(webhook_app, post):
@@ -294,9 +316,14 @@ def test_interleaved_firing_and_resolved_deliveries_end_resolved(any_store_app):
     timeline = [(e.kind, e.to_status) for e in events_of(any_store_app, incident.id)]
     assert timeline[0] == ("opened", "open")
     # resolved, unless every resolved delivery came before the firing one
-    assert timeline[1:] == ([("transition", "resolved")] if incident.status == "resolved" else [])
+    done = [("member_recovered", None), ("transition", "resolved")]
+    assert timeline[1:] == (done if incident.status == "resolved" else [])
     # Then the final, ordered delivery as Alertmanager sends it when drift clears.
     deliver(resolved)
     (incident,) = incidents(any_store_app)
     assert incident.status == "resolved"
-    assert [e.to_status for e in events_of(any_store_app, incident.id)] == ["open", "resolved"]
+    assert [e.to_status for e in events_of(any_store_app, incident.id)] == [
+        "open",
+        None,
+        "resolved",
+    ]
