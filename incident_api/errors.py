@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 from incident_api.denylist import DenylistUnavailable
 from incident_api.problems import ApiProblem, problem
 from incident_api.services import services
-from warehouse.incidents import IncidentNotFound
+from warehouse.incidents import GroupingConflict, IncidentNotFound
 from warehouse.lifecycle import InvalidTransition, ReopenConflict
 
 _DETAILS = {
@@ -44,6 +44,10 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(InvalidTransition)
     def _transition(exc: InvalidTransition) -> Response:
+        return problem(409, str(exc))
+
+    @app.errorhandler(GroupingConflict)
+    def _grouping(exc: GroupingConflict) -> Response:
         return problem(409, str(exc))
 
     @app.errorhandler(ReopenConflict)

@@ -20,11 +20,13 @@ from incident_api.schemas import (
     IncidentPage,
     IncidentPatch,
     IncidentQuery,
+    MergeRequest,
+    SplitRequest,
     TransitionRequest,
 )
 from incident_api.services import services
 from incident_api.validation import FieldError, invalid_fields, parse_body, parse_query
-from warehouse.incidents import IncidentFilter, IncidentRow, InvalidCursor
+from warehouse.incidents import IncidentFilter, IncidentRow, InvalidCursor, UnknownMembers
 from warehouse.models import Incident
 from warehouse.users import Role
 
@@ -41,8 +43,17 @@ def _dicts(rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 
+def _with_members(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each incident with its members (one query for the whole page)."""
+    members = services().incidents.members([item["id"] for item in items])
+    for item in items:
+        item["members"] = _dicts(members.get(item["id"], []))
+    return items
+
+
 def _out(incident: Incident | IncidentRow, status: int = 200) -> Response:
-    fields = _dicts([incident])[0] if isinstance(incident, Row) else incident
+    row = incident if isinstance(incident, Row) else services().incidents.get(incident.id)
+    (fields,) = _with_members(_dicts([row]))
     return json_body(IncidentOut.model_validate(fields), status)
 
 
@@ -95,7 +106,7 @@ def list_incidents() -> Response:
     except InvalidCursor:
         error = FieldError("cursor", "not a cursor from this API", "cursor")
         raise invalid_fields("query", [error]) from None
-    items = _dicts(page.items)
+    items = _with_members(_dicts(page.items))
     return json_body(IncidentPage.model_validate({"items": items, "next_cursor": page.next_cursor}))
 
 
@@ -136,6 +147,50 @@ def transition(incident_id: int) -> Response:
         incident_id, body.status, actor=actor(), note=body.note
     )
     return _out(incident)
+
+
+@bp.post("/<int:incident_id>/split")
+@require_role(Role.RESPONDER)
+@documented(
+    "Split members out of a drift incident into a new incident linked to it (409 when it is "
+    "resolved or the split would take every member; 422 for a feature it does not hold)",
+    tag="incidents",
+    body=SplitRequest,
+    responses={201: IncidentOut},
+    problems={409},
+)
+def split(incident_id: int) -> Response:
+    body = parse_body(SplitRequest)
+    try:
+        new = services().incidents.split(incident_id, body.features, actor=actor())
+    except UnknownMembers as exc:
+        errors = [
+            FieldError(f"features.{body.features.index(name)}", f"not a member: {name}", "value")
+            for name in exc.features
+        ]
+        raise invalid_fields("body", errors) from None
+    response = _out(new, 201)
+    response.headers["Location"] = f"/incidents/{new.id}"
+    return response
+
+
+@bp.post("/<int:incident_id>/merge")
+@require_role(Role.RESPONDER)
+@documented(
+    "Merge another drift incident of the same dataset into this one: its members move here "
+    "and it is resolved as merged (409 for another dataset, a resolved incident or one "
+    "without members)",
+    tag="incidents",
+    body=MergeRequest,
+    responses={200: IncidentOut},
+    problems={409},
+)
+def merge(incident_id: int) -> Response:
+    body = parse_body(MergeRequest)
+    if body.from_ == incident_id:
+        error = FieldError("from", "an incident cannot be merged into itself", "value")
+        raise invalid_fields("body", [error])
+    return _out(services().incidents.merge(incident_id, body.from_, actor=actor()))
 
 
 @bp.post("/<int:incident_id>/comments")

@@ -121,6 +121,42 @@ class IncidentQuery(Strict):
         return iso_8601_only(value)
 
 
+class MemberOut(BaseModel):
+    """A feature that breached within a drift incident."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    feature: str
+    status: Literal["warn", "critical", "error"]
+    psi: float | None
+    first_partition: str | None
+    last_partition: str | None
+    measures: dict[str, Any] = Field(description="its latest breach's measures")
+    recovered: bool = Field(description="healthy for resolve_after partitions since")
+    recovered_at: datetime | None
+    added_at: datetime
+    updated_at: datetime
+
+
+class SplitRequest(Strict):
+    features: list[str] = Field(
+        min_length=1, max_length=500, description="members to move into a new incident"
+    )
+
+    @field_validator("features")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        if any(not name.strip() or len(name) > 200 for name in value):
+            raise ValueError("each feature is a name of 1 to 200 characters")
+        return value
+
+
+class MergeRequest(Strict):
+    from_: int = Field(
+        alias="from", ge=1, le=2**31 - 1, description="the incident whose members move here"
+    )
+
+
 class IncidentOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -144,6 +180,10 @@ class IncidentOut(BaseModel):
     acknowledged_at: datetime | None
     resolved_at: datetime | None
     previous_incident_id: int | None
+    members: list[MemberOut] = Field(
+        default_factory=list,
+        description="a drift incident's features that breached, oldest first (empty for others)",
+    )
 
 
 class IncidentPage(BaseModel):

@@ -15,7 +15,14 @@ from incident_api.console.access import console_page
 from incident_api.console.listing import list_page, list_query
 from incident_api.console.pages import bp, error_page, page, see_other
 from incident_api.services import services
-from warehouse.incidents import IncidentFilter, IncidentNotFound, IncidentRow
+from warehouse.incidents import (
+    GroupingConflict,
+    IncidentNotFound,
+    IncidentRow,
+    MemberRow,
+    UnknownMembers,
+    severity_of,
+)
 from warehouse.lifecycle import InvalidTransition, ReopenConflict, Severity, Source, Status
 from warehouse.users import Role
 
@@ -64,18 +71,28 @@ def _dagster_base(run_url: str | None) -> str | None:
     return run_url.rsplit("/runs/", 1)[0]
 
 
+def _worst_first(members: list[MemberRow]) -> list[MemberRow]:
+    return sorted(
+        members,
+        key=lambda m: (m.recovered, -severity_of(m.status).rank, -(m.psi or 0.0), m.feature),
+    )
+
+
 def _incident_page(incident_id: int, status: int = 200, error: str | None = None) -> Response:
     store = services().incidents
     try:
         incident = store.get(incident_id)
     except IncidentNotFound:
         return error_page(404, f"There is no incident {incident_id}.")
-    evidence = incident.evidence or {}
+    members = _worst_first(store.members([incident_id]).get(incident_id, []))
+    # the worst member's evidence is drawn; the selector draws another's
+    shown = next((m for m in members if m.feature == request.args.get("member")), None)
+    shown = shown or (members[0] if members else None)
+    evidence = dict(shown.evidence or {}) if shown is not None else incident.evidence or {}
+    feature = shown.feature if shown is not None else incident.feature
     trend = None
-    if incident.dataset and incident.feature:
-        results = services().results.recent_partitions(
-            incident.dataset, incident.feature, TREND_PARTITIONS
-        )
+    if incident.dataset and feature:
+        results = services().results.recent_partitions(incident.dataset, feature, TREND_PARTITIONS)
         levels = (evidence.get("levels") or {}).get("psi") or DEFAULT_PSI
         trend = charts.psi_trend([(r.partition, r.psi, r.status) for r in results], levels)
     dagster = _dagster_base(evidence.get("run_url"))
@@ -88,6 +105,8 @@ def _incident_page(incident_id: int, status: int = 200, error: str | None = None
         "incident.html",
         status=status,
         incident=incident,
+        members=members,
+        shown=feature,
         evidence=evidence,
         source=_source_name(incident),
         bins=charts.bin_chart(evidence.get("bins")),
@@ -160,6 +179,40 @@ def comment(incident_id: int) -> Response:
     return _act(incident_id, "comment")
 
 
+@bp.post("/incidents/<int:incident_id>/split")
+@console_page(Role.RESPONDER)
+def split(incident_id: int) -> Response:
+    features = [f for f in request.form.getlist("features") if f]
+    if not features:
+        return _incident_page(incident_id, 422, "Tick the members to split out.")
+    try:
+        new = services().incidents.split(incident_id, features, actor=str(g.token_claims["sub"]))
+    except IncidentNotFound:
+        return error_page(404, f"There is no incident {incident_id}.")
+    except (GroupingConflict, UnknownMembers) as exc:
+        code = 422 if isinstance(exc, UnknownMembers) else 409
+        return _incident_page(incident_id, code, f"Not split: {exc}.")
+    return see_other(url_for("console.incident", incident_id=new.id))
+
+
+@bp.post("/incidents/<int:incident_id>/merge")
+@console_page(Role.RESPONDER)
+def merge(incident_id: int) -> Response:
+    other = request.form.get("from", "").strip().lstrip("#")
+    if not other.isdigit():
+        return _incident_page(incident_id, 422, "Give the number of the incident to merge.")
+    try:
+        services().incidents.merge(incident_id, int(other), actor=str(g.token_claims["sub"]))
+    except IncidentNotFound as exc:
+        missing = exc.incident_id == incident_id
+        if missing:
+            return error_page(404, f"There is no incident {incident_id}.")
+        return _incident_page(incident_id, 404, f"Not merged: there is no incident {other}.")
+    except GroupingConflict as exc:
+        return _incident_page(incident_id, 409, f"Not merged: {exc}.")
+    return see_other(url_for("console.incident", incident_id=incident_id))
+
+
 @bp.get("/datasets")
 @console_page()
 def datasets() -> Response:
@@ -168,11 +221,8 @@ def datasets() -> Response:
     grids = []
     for name in results.datasets():
         days, cells = results.grid(name, GRID_PARTITIONS)
-        links = {
-            row.feature: row.id
-            for row in reversed(store.list(IncidentFilter(dataset=name), limit=200).items)
-            if row.feature
-        }
+        # a red cell links to the incident that holds that feature now
+        links = store.holders(name)
         grids.append({"name": name, "days": days, "cells": cells, "incidents": links})
     return page("datasets.html", grids=grids)
 

@@ -81,5 +81,5 @@ def test_flask_db_upgrade_as_a_command(tmp_path):
         text=True,
         check=True,
     )
-    assert "database at revision 0009 (head 0009)" in done.stdout
+    assert "database at revision 0010 (head 0010)" in done.stdout
     assert (tmp_path / "cli.db").exists()

@@ -13,7 +13,8 @@ from flask.testing import FlaskClient
 from incident_api.services import services
 from tests.api.conftest import PASSWORD, bearer
 from warehouse.drift_results import DriftResultStore, NewResult
-from warehouse.lifecycle import Status
+from warehouse.incidents import Join
+from warehouse.lifecycle import Source, Status
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
 
@@ -282,7 +283,13 @@ def test_the_incident_page_draws_bins_and_the_psi_trend_with_its_levels(app, bro
 
 def test_the_datasets_grid_colours_each_feature_and_partition(app, browser):
     _drift_results(app)
-    incident = _create(app, dataset="shop", feature="price")
+    with app.app_context():
+        joined = services().incidents.apply_one(
+            Join("shop", "price", status="critical", source=Source.DAGSTER, actor="dagster")
+        )
+        assert joined.incident is not None
+        incident = joined.incident.id
+    _create(app, dataset="shop", feature="qty")  # by hand: not a member, no link
     html = _page(browser, "/console/datasets")
     rows = dict(re.findall(r'<tr><th scope="row">(\w+)</th>(.*?)</tr>', html, re.S))
     price = re.findall(r'class="cell st-(\w+)"', rows["price"])
@@ -291,6 +298,7 @@ def test_the_datasets_grid_colours_each_feature_and_partition(app, browser):
     assert qty == ["missing", "missing", "error", "ok"]
     assert f'href="/console/incidents/{incident}"' in rows["price"]
     assert 'href="/console/datasets/shop/price/2026-11-01"' in rows["price"]
+    assert "/console/incidents/" not in rows["qty"]
     result = _page(browser, "/console/datasets/shop/price/2026-11-02")
     assert "shop.price on 2026-11-02: warn" in result and '<rect class="cur"' in result
     assert browser.get("/console/datasets/shop/price/2030-01-01").status_code == 404

@@ -153,3 +153,48 @@ def test_pages_fit_a_phone_and_load_no_blocked_resource(app, served, chrome):
     blocked = [e["message"] for e in chrome.get_log("browser")]
     csp = [m for m in blocked if "Content Security Policy" in m]
     assert len(csp) == 1 and "style-src" in csp[0], blocked  # the injected one, nothing else
+
+
+def test_a_responder_splits_a_member_out_and_merges_it_back(app, served, chrome):
+    from warehouse.fingerprint import GroupBy
+    from warehouse.incidents import Join
+    from warehouse.lifecycle import Source
+
+    with app.app_context():
+        (first, *_) = services().incidents.apply(
+            [
+                Join("shop", feature, status=status, source=Source.DAGSTER, actor="dagster",
+                     group_by=GroupBy.DATASET, psi=psi, partition="2026-11-10")
+                for feature, status, psi in (
+                    ("amount", "critical", 0.9), ("device", "warn", 0.2), ("channel", "warn", 0.1)
+                )
+            ]
+        )  # fmt: skip
+        assert first.incident is not None
+        event = first.incident.id
+    _sign_in_by_keyboard(chrome, served, "responder")
+    chrome.get(f"{served}/console/incidents/{event}")
+
+    def members() -> list[str]:
+        rows = chrome.find_elements(By.CSS_SELECTOR, "table.members tbody tr")
+        return [r.get_attribute("data-feature") for r in rows]
+
+    assert members() == ["amount", "device", "channel"]
+    chrome.find_element(By.CSS_SELECTOR, "input[aria-label='split device']").click()
+    split = "//button[text()='Split the ticked members into a new incident']"
+    _then(chrome, chrome.find_element(By.XPATH, split).click)
+    new = int(chrome.current_url.rsplit("/", 1)[1])
+    assert new != event and members() == ["device"]
+    assert "Drift in shop: 1 feature since 2026-11-10 (device)" in chrome.title
+
+    chrome.get(f"{served}/console/incidents/{event}")
+    assert members() == ["amount", "channel"]
+    chrome.find_element(By.ID, "merge-from").send_keys(str(new))
+    _then(chrome, chrome.find_element(By.XPATH, "//button[text()='Merge into this one']").click)
+    assert chrome.current_url.endswith(f"/console/incidents/{event}")
+    assert members() == ["amount", "device", "channel"]
+    timeline = [li.text for li in chrome.find_elements(By.CSS_SELECTOR, ".timeline li")]
+    assert any(f"responder split: moved device to incident {new}" in t for t in timeline)
+    assert any(f"responder merged: merged incident {new}" in t for t in timeline)
+    chrome.get(f"{served}/console/incidents/{new}")
+    assert chrome.find_element(By.ID, "status").text == "resolved"

@@ -242,6 +242,9 @@ OTHER_ROUTES = {
     ("DELETE", "/users/<username>/sessions/<sid>"): "admin",  # test_sessions.py
     ("POST", "/alerts/alertmanager"): "webhook credential",
     ("POST", "/notifications/<int:delivery>/retry"): "admin",  # test_notifications.py
+    # need a drift incident with members: roles and problems in test_grouping.py
+    ("POST", "/incidents/<int:incident_id>/split"): "responder",
+    ("POST", "/incidents/<int:incident_id>/merge"): "responder",
     # The console: its cookie, roles and CSRF are tested in test_console.py.
     ("GET", "/console/login"): "anyone",
     ("POST", "/console/login"): "anyone (login CSRF cookie)",
@@ -251,6 +254,8 @@ OTHER_ROUTES = {
     ("POST", "/console/incidents/<int:incident_id>/transition"): "console cookie, responder",
     ("POST", "/console/incidents/<int:incident_id>/assign"): "console cookie, responder",
     ("POST", "/console/incidents/<int:incident_id>/comment"): "console cookie, responder",
+    ("POST", "/console/incidents/<int:incident_id>/split"): "console cookie, responder",
+    ("POST", "/console/incidents/<int:incident_id>/merge"): "console cookie, responder",
     ("GET", "/console/datasets"): "console cookie",
     ("GET", "/console/datasets/<dataset>/<feature>/<partition>"): "console cookie",
     ("GET", "/console/assets/<name>"): "anyone",
