@@ -60,14 +60,41 @@ def _psi(incident: dict[str, Any]) -> str:
     return "—" if psi is None else f"{psi:.4f}"
 
 
-def _facts(incident: dict[str, Any]) -> list[tuple[str, str]]:
+MEMBERS_SHOWN: Final = 8
+
+
+def _members(incident: dict[str, Any]) -> str | None:
+    """A drift incident's members in one line, breaching ones first: ``amount (critical, PSI
+    0.91), device (warn, PSI 0.15), … 3 more``."""
+    members = incident.get("members")
+    if not members:
+        return None
+    ordered = sorted(members, key=lambda m: bool(m.get("recovered")))
+    parts = []
+    for member in ordered[:MEMBERS_SHOWN]:
+        psi = member.get("psi")
+        state = "recovered" if member.get("recovered") else str(member.get("status"))
+        parts.append(f"{member.get('feature')} ({state}" + (f", PSI {psi:.2f})" if isinstance(
+            psi, int | float) else ")"))  # fmt: skip
+    more = len(ordered) - MEMBERS_SHOWN
+    return ", ".join(parts) + (f", … {more} more" if more > 0 else "")
+
+
+def _facts(incident: dict[str, Any], change: dict[str, Any] | None = None) -> list[tuple[str, str]]:
     """What every channel shows of an incident, in this order."""
-    return [
+    facts = [
         ("Severity", incident["severity"]),
         ("Status", incident["status"]),
         ("Dataset / feature", _where(incident)),
         ("PSI", _psi(incident)),
     ]
+    members = _members(incident)
+    if members:
+        facts.append(("Members", members))
+    joined = (change or {}).get("new_members")
+    if joined:
+        facts.append(("New members", ", ".join(str(name) for name in joined)))
+    return facts
 
 
 def _slack_escape(text: str) -> str:
@@ -80,7 +107,7 @@ def slack_body(delivery: Claimed, public_url: str) -> bytes:
     ``blocks`` — a header, the fields, and links to the incident and the Dagster run."""
     incident = incident_of(delivery, public_url)
     headline = _headline(delivery, incident)
-    fields = _facts(incident)
+    fields = _facts(incident, delivery.payload.get("change"))
     if incident.get("partition"):
         fields.append(("Partition", str(incident["partition"])))
     links = [f"<{incident['url']}|Incident {incident['id']}>"]
@@ -111,7 +138,7 @@ def email_message(
     incident = incident_of(delivery, public_url)
     headline = _headline(delivery, incident)
     rows = [
-        *_facts(incident),
+        *_facts(incident, delivery.payload.get("change")),
         ("Occurrences", str(incident["occurrences"])),
         ("Incident", incident["url"]),
     ]

@@ -393,3 +393,62 @@ def test_bad_notification_config_is_refused_in_one_line(make_app, overrides, mes
     text = str(caught.value)
     assert "\n" not in text
     assert "hooks.slack.com/x" not in text and "127.0.0.1:9/a" not in text
+
+
+def test_a_drift_event_pages_once_and_a_raising_join_once_more(notifying, sink):
+    """Five features of one dataset breach in one sensor tick: one page listing all five. A
+    quiet join (no higher severity) is not told; a critical one is, naming the new member."""
+    from warehouse.fingerprint import GroupBy
+    from warehouse.incidents import Join
+    from warehouse.lifecycle import Source
+
+    slack = Sink()
+    url = f"http://127.0.0.1:{slack.start()}/services/T000/B000/XXXX"
+    try:
+        app, run = notifying(
+            notify_webhook_urls=f"http://127.0.0.1:{sink.start()}/hook",
+            notify_slack_webhook_url=url,
+        )
+
+        def breach(feature: str, status: str, partition: str = "2026-11-10") -> Join:
+            return Join(
+                "shop_orders",
+                feature,
+                status=status,
+                source=Source.DAGSTER,
+                actor="dagster",
+                group_by=GroupBy.DATASET,
+                psi=0.3,
+                partition=partition,
+                dedup_key=f"{feature}:{partition}",
+            )
+
+        five = ["amount", "session_minutes", "device", "payment_method", "delivery_days"]
+        with app.app_context():
+            store = services().incidents
+            store.apply([breach(f, "warn") for f in five])
+            run.until(lambda: len(sink.accepted()) == 1 and len(slack.accepted()) == 1)
+            store.apply([breach("channel", "warn", "2026-11-11")])  # quiet: timeline only
+            store.apply([breach("coupon_value", "critical", "2026-11-11")])
+            run.until(lambda: len(sink.accepted()) == 2 and len(slack.accepted()) == 2)
+        for _ in range(20):
+            run.worker.step()
+    finally:
+        slack.stop()
+    pages = [a.json() for a in sink.accepted()]
+    assert [p["event"] for p in pages] == ["incident.opened", "incident.severity_raised"]
+    assert [m["feature"] for m in pages[0]["incident"]["members"]] == five
+    assert pages[0]["incident"]["title"] == (
+        "Drift in shop_orders: 5 features since 2026-11-10 (amount, delivery_days, device, …)"
+    )
+    raised = pages[1]
+    assert raised["change"] == {"previous_severity": "medium", "new_members": ["coupon_value"]}
+    assert [m["feature"] for m in raised["incident"]["members"]][-2:] == [
+        "channel",
+        "coupon_value",
+    ]
+    texts = [f["text"] for f in slack.accepted()[1].json()["blocks"][1]["fields"]]
+    assert "*New members*\ncoupon_value" in texts
+    members = next(t for t in texts if t.startswith("*Members*"))
+    assert "amount (warn, PSI 0.30)" in members and "… 2 more" not in members
+    assert "coupon_value (critical, PSI 0.30)" in members
