@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: help venv lint typecheck pytest test demo bench evidently-venv evidently-fixture clean \
-	system-deps lint-workflows security docs-check bench-api bench-notify bench-backfill
+	system-deps lint-workflows security docs-check bench-api bench-notify bench-backfill \
+	bench-grouping
 
 help:
 	@echo "make demo   - set up and run the whole demo: Dagster on :3000, the incident API on :8000"
@@ -15,6 +16,7 @@ help:
 	@echo "make bench-api - the incident API under load with wrk (DURATION=60, PROFILE=dir)"
 	@echo "make bench-notify - incident change -> webhook received, from the API and from Dagster"
 	@echo "make bench-backfill - a year of partitions: one run over the range vs a run per day"
+	@echo "make bench-grouping - 50 root events: incidents and pages per event, by group_by"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "driftwatch needs Python >= 3.11")'
@@ -116,3 +118,7 @@ bench-notify: $(STAMP)
 # 365 days x 100k rows x 19 features (written once under bench/data/year): docs/benchmarks.md.
 bench-backfill: $(STAMP)
 	$(PY) -m bench.backfill_year
+
+# 50 injected root events in 200 partitions, group_by dataset vs feature: docs/benchmarks.md.
+bench-grouping: $(STAMP)
+	$(PY) -m bench.grouping
