@@ -22,16 +22,20 @@ from warehouse.fingerprint import GroupBy
 from warehouse.incidents import Join
 from warehouse.lifecycle import Source
 
+WEBHOOK_TOKEN = "am-" + "g" * 40
 BINS = {"labels": ["a", "b"], "reference": [0.5, 0.5], "current": [0.2, 0.8]}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_app(request: pytest.FixtureRequest, make_app: Any) -> Iterator[Flask]:
     if request.param == "sqlite":
-        yield make_app()
+        yield make_app(alertmanager_webhook_token=WEBHOOK_TOKEN)
         return
     with postgres_schema() as (schema, _):
-        app = make_app(database_url=f"{POSTGRES_URL}?options={quote(f'-csearch_path={schema}')}")
+        app = make_app(
+            database_url=f"{POSTGRES_URL}?options={quote(f'-csearch_path={schema}')}",
+            alertmanager_webhook_token=WEBHOOK_TOKEN,
+        )
         try:
             yield app
         finally:
@@ -280,3 +284,59 @@ def test_the_datasets_grid_links_a_red_cell_to_the_incident_holding_it(app, brow
     rows = dict(re.findall(r'<tr><th scope="row">(\w+)</th>(.*?)</tr>', html, re.S))
     assert f'href="/console/incidents/{incident}"' in rows["amount"]
     assert f'href="/console/incidents/{split.id}"' in rows["device"]
+
+
+def test_the_sensor_and_an_alertmanager_delivery_at_once_make_one_incident(store_app):
+    """The webhook (through its HTTP endpoint) and the sensor's joins add members to the same
+    dataset's event at the same moment: one incident holds every member, paged once."""
+    import json
+    import threading
+
+    from sqlalchemy import select
+
+    from tests.api.test_alertmanager import alert, payload
+    from warehouse.models import NotificationEvent
+
+    sensor_side = [f"s{i}" for i in range(6)]
+    alert_side = [f"a{i}" for i in range(6)]
+    start = threading.Barrier(2)
+    problems: list[BaseException] = []
+
+    def sensor() -> None:
+        try:
+            start.wait()
+            for feature in sensor_side:
+                event(store_app, (feature, "warn", 0.2))
+        except BaseException as exc:  # reported by the assertion below
+            problems.append(exc)
+
+    def webhook() -> None:
+        try:
+            client = store_app.test_client()
+            start.wait()
+            for n, feature in enumerate(alert_side):
+                body = payload(alert(fingerprint=f"x{n}", dataset="shop", feature=feature))
+                answer = client.post(
+                    "/alerts/alertmanager",
+                    data=json.dumps(body),
+                    content_type="application/json",
+                    headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"},
+                )
+                assert answer.status_code == 200, answer.get_json()
+        except BaseException as exc:  # reported by the assertion below
+            problems.append(exc)
+
+    threads = [threading.Thread(target=sensor), threading.Thread(target=webhook)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert problems == []
+    with store_app.app_context():
+        (incident,) = services().incidents.list().items
+        held = services().incidents.members([incident.id])[incident.id]
+        with services().db.reads() as session:
+            told = session.scalars(select(NotificationEvent.event)).all()
+    assert sorted(m.feature for m in held) == sorted(sensor_side + alert_side)
+    assert incident.severity == "critical"  # the alerts' critical members raised it
+    assert told.count("incident.opened") == 1
