@@ -49,7 +49,14 @@ def crowded() -> Iterator[Database]:
                     count=OLD,
                 )
             )
+            # old drift incidents hold members (what ?feature= reads through its second walk)
+            connection.exec_driver_sql(
+                "INSERT INTO incident_members (incident_id, dataset, feature, status, measures, "
+                "evidence, recovered, added_at, updated_at) SELECT id, dataset, 'm' || mod(id, "
+                "10), 'warn', '{}', '{}', false, now(), now() FROM incidents"
+            )
             connection.exec_driver_sql("ANALYZE incidents")
+            connection.exec_driver_sql("ANALYZE incident_members")
             connection.exec_driver_sql(
                 _INSERT.format(
                     severity="'low'",
@@ -69,8 +76,10 @@ def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _nodes(child)
 
 
-def _explain(connection: Connection, flt: IncidentFilter) -> dict[str, Any]:
-    statement, params = IncidentStore.page_query(flt, LIMIT, None)
+def _explain(
+    connection: Connection, flt: IncidentFilter, *, by_member: bool = False
+) -> dict[str, Any]:
+    statement, params = IncidentStore.page_query(flt, LIMIT, None, by_member=by_member)
     compiled = statement.compile(dialect=connection.dialect)
     result = connection.exec_driver_sql(
         f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled}", compiled.construct_params(params)
@@ -105,6 +114,21 @@ def test_a_filtered_page_reads_little_more_than_it_returns(
     assert returned == LIMIT + 1, name
     assert read <= 3 * LIMIT, (name, read, [n.get("Index Name") for n in nodes])
     assert not any(n.get("Index Name") == "incidents_pkey" for n in nodes), name
+
+
+@pytest.mark.parametrize("plan_mode", ["force_custom_plan", "force_generic_plan"])
+def test_a_member_page_reads_little_more_than_it_returns(crowded: Database, plan_mode: str):
+    """``?feature=`` also walks drift incidents' members: through their index, not backwards
+    through every newer incident."""
+    with crowded.engine.begin() as connection:
+        connection.execute(text(f"SET LOCAL plan_cache_mode = {plan_mode}"))
+        plan = _explain(connection, IncidentFilter(dataset="ds3", feature="m3"), by_member=True)
+    nodes = list(_nodes(plan))
+    read = sum(n.get("Rows Removed by Filter", 0) for n in nodes)
+    assert plan["Actual Rows"] == LIMIT + 1
+    assert read <= 3 * LIMIT, (read, [n.get("Index Name") for n in nodes])
+    page = IncidentStore(crowded).list(IncidentFilter(dataset="ds3", feature="m3"), limit=LIMIT)
+    assert len(page.items) == LIMIT and {row.dataset for row in page.items} == {"ds3"}
 
 
 def test_the_store_returns_the_newest_matches_first(crowded: Database) -> None:
