@@ -37,13 +37,25 @@ _CALLSITE: Final = (
 )
 
 
+EXCEPTIONS: Final = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+)
+"""An exception as type, message and frames — never the frames' local variables, which hold
+passwords, channel URLs and signing secrets (``dict_tracebacks`` includes them by default)."""
+
+
 def configure_logging(json_lines: bool) -> None:
     """JSON lines carry an exception as a structured list (type, message, frames) instead of
-    the traceback object's repr; a console line prints the usual traceback."""
+    the traceback object's repr; a console line prints the plain traceback. Neither shows a
+    frame's locals."""
     renderer: list[Any] = (
-        [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
+        [EXCEPTIONS, structlog.processors.JSONRenderer()]
         if json_lines
-        else [structlog.dev.ConsoleRenderer(colors=False)]
+        else [
+            structlog.dev.ConsoleRenderer(
+                colors=False, exception_formatter=structlog.dev.plain_traceback
+            )
+        ]
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
