@@ -74,7 +74,7 @@ def create() -> Response:
         dataset=body.dataset,
         feature=body.feature,
         assignee=body.assignee,
-        evidence=body.evidence,
+        evidence=body.evidence.model_dump(exclude_unset=True, mode="json"),
         actor=actor(),
     )
     response = _out(incident, 201)

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
+from incident_api.safe import safe_url
 from warehouse.incidents import MAX_ID
 from warehouse.lifecycle import Severity, Source, Status
 
@@ -69,6 +78,61 @@ class TokenPair(BaseModel):
     expires_in: int = Field(description="seconds the access token stays valid")
 
 
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+"""A JSON number: a string, a bool, NaN or infinity is refused, not read as one."""
+
+
+def _http_url(value: str) -> str:
+    if safe_url(value) is None:
+        raise ValueError("expected an absolute http(s) URL without spaces, quotes, <, > or |")
+    return value
+
+
+HttpUrlText = Annotated[str, Field(max_length=2000), AfterValidator(_http_url)]
+
+
+class Bins(NoNul):
+    """Reference vs current share per bin, as the drift engine reports them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    labels: list[Annotated[str, Field(max_length=200)]] = Field(min_length=1, max_length=1000)
+    reference: list[Annotated[Number, Field(ge=0)]]
+    current: list[Annotated[Number, Field(ge=0)]]
+
+    @model_validator(mode="after")
+    def _aligned(self) -> Self:
+        if not len(self.labels) == len(self.reference) == len(self.current):
+            raise ValueError("labels, reference and current need one entry per bin each")
+        return self
+
+
+class Level(NoNul):
+    model_config = ConfigDict(extra="forbid")
+
+    warn: Number
+    critical: Number
+
+
+class Evidence(NoNul):
+    """What the incident page draws and notifications link to; the documented fields are
+    checked, other keys are kept as given."""
+
+    model_config = ConfigDict(extra="allow")
+
+    partition: str | None = Field(None, max_length=32)
+    run_id: str | None = Field(None, max_length=200)
+    run_url: HttpUrlText | None = None
+    psi: Number | None = None
+    drift_ratio: Number | None = None
+    mean_shift_std: Number | None = None
+    js_distance: Number | None = None
+    missing_share_delta: Number | None = None
+    unseen_share: Number | None = None
+    bins: Bins | None = None
+    levels: dict[str, Level] | None = None
+
+
 class IncidentCreate(Strict):
     title: str = Name
     description: str = Field("", max_length=10_000)
@@ -76,7 +140,7 @@ class IncidentCreate(Strict):
     dataset: str | None = Field(None, max_length=200)
     feature: str | None = Field(None, max_length=200)
     assignee: str | None = Field(None, max_length=150)
-    evidence: dict[str, Any] = Field(default_factory=dict)
+    evidence: Evidence = Field(default_factory=lambda: Evidence.model_validate({}))
 
 
 class IncidentPatch(Strict):

@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from incident_api.safe import number
+
 WIDTH: Final = 640
 HEIGHT: Final = 220
 MARGIN: Final = 36
@@ -33,13 +35,19 @@ class BinChart:
 
 def bin_chart(bins: Mapping[str, Any] | None) -> BinChart | None:
     """Paired bars per bin, or None when the evidence has no bins (a schema break, an alert)."""
-    if not bins:
+    if not isinstance(bins, Mapping):
         return None
-    labels = [str(label) for label in bins.get("labels", [])]
-    reference = [float(v) for v in bins.get("reference", [])]
-    current = [float(v) for v in bins.get("current", [])]
+    labels = bins.get("labels")
+    shares = [bins.get("reference"), bins.get("current")]
+    if not isinstance(labels, list) or not all(isinstance(v, list) for v in shares):
+        return None  # stored evidence of another shape: drawn as nothing, never an error
+    read = [[number(v) for v in side or []] for side in shares]
+    if any(v is None or v < 0 for side in read for v in side):
+        return None
+    reference, current = ([v for v in side if v is not None] for side in read)
     if not labels or len(reference) != len(labels) or len(current) != len(labels):
         return None
+    labels = [str(label) for label in labels]
     top = max(max(reference), max(current), 1e-9)
     slot = (WIDTH - 2 * MARGIN) / len(labels)
     bar = slot * 0.38

@@ -3,7 +3,8 @@ evidence drawn, the actions a role allows) and the datasets' partition grid."""
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Any, Final, Literal
+from urllib.parse import quote, urlencode
 
 from flask import Response, g, request, url_for
 from pydantic import ValidationError
@@ -14,6 +15,7 @@ from incident_api.console import charts
 from incident_api.console.access import console_page
 from incident_api.console.listing import list_page, list_query
 from incident_api.console.pages import bp, error_page, page, see_other
+from incident_api.safe import number, safe_url
 from incident_api.services import services
 from warehouse.incidents import (
     GroupingConflict,
@@ -71,6 +73,16 @@ def _dagster_base(run_url: str | None) -> str | None:
     return run_url.rsplit("/runs/", 1)[0]
 
 
+def _psi_levels(evidence: dict[str, Any]) -> dict[str, float]:
+    """The PSI levels the evidence was graded with, where they are numbers; else the defaults."""
+    given = evidence.get("levels")
+    psi = given.get("psi") if isinstance(given, dict) else None
+    if not isinstance(psi, dict):
+        return DEFAULT_PSI
+    levels = {name: number(psi.get(name)) for name in ("warn", "critical")}
+    return {k: v for k, v in levels.items() if v is not None} or DEFAULT_PSI
+
+
 def _worst_first(members: list[MemberRow]) -> list[MemberRow]:
     return sorted(
         members,
@@ -93,13 +105,16 @@ def _incident_page(incident_id: int, status: int = 200, error: str | None = None
     trend = None
     if incident.dataset and feature:
         results = services().results.recent_partitions(incident.dataset, feature, TREND_PARTITIONS)
-        levels = (evidence.get("levels") or {}).get("psi") or DEFAULT_PSI
-        trend = charts.psi_trend([(r.partition, r.psi, r.status) for r in results], levels)
-    dagster = _dagster_base(evidence.get("run_url"))
+        trend = charts.psi_trend(
+            [(r.partition, r.psi, r.status) for r in results], _psi_levels(evidence)
+        )
+    run_url = safe_url(evidence.get("run_url"))
+    dagster = _dagster_base(run_url)
     partition_url = None
     if dagster and evidence.get("partition") and incident.dataset:
+        where = quote(f"{incident.dataset}/feature_drift")
         partition_url = (
-            f"{dagster}/assets/{incident.dataset}/feature_drift?partition={evidence['partition']}"
+            f"{dagster}/assets/{where}?{urlencode({'partition': evidence['partition']})}"
         )
     return page(
         "incident.html",
@@ -108,6 +123,8 @@ def _incident_page(incident_id: int, status: int = 200, error: str | None = None
         members=members,
         shown=feature,
         evidence=evidence,
+        psi=number(evidence.get("psi")),
+        run_url=run_url,
         source=_source_name(incident),
         bins=charts.bin_chart(evidence.get("bins")),
         trend=trend,

@@ -9,6 +9,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any, Final
 
+from incident_api.safe import number, one_line, safe_url
 from warehouse.notifications import Claimed
 
 _HEADLINES: Final = {
@@ -27,8 +28,11 @@ def incident_url(public_url: str, incident_id: int) -> str:
 
 
 def incident_of(delivery: Claimed, public_url: str) -> dict[str, Any]:
+    """The incident as the outbox row froze it, with its console URL; a ``run_url`` that is
+    not a clean http(s) URL is dropped (it would become a link)."""
     incident = dict(delivery.payload["incident"])
     incident["url"] = incident_url(public_url, incident["id"])
+    incident["run_url"] = safe_url(incident.get("run_url"))
     return incident
 
 
@@ -47,7 +51,7 @@ def webhook_body(delivery: Claimed, public_url: str) -> bytes:
 
 def _headline(delivery: Claimed, incident: dict[str, Any]) -> str:
     what = _HEADLINES.get(delivery.event, delivery.event)
-    return f"{what}: [{incident['severity'].upper()}] {incident['title']}"
+    return one_line(f"{what}: [{str(incident['severity']).upper()}] {incident['title']}")
 
 
 def _where(incident: dict[str, Any]) -> str:
@@ -56,7 +60,7 @@ def _where(incident: dict[str, Any]) -> str:
 
 
 def _psi(incident: dict[str, Any]) -> str:
-    psi = incident.get("psi")
+    psi = number(incident.get("psi"))
     return "—" if psi is None else f"{psi:.4f}"
 
 
@@ -72,10 +76,10 @@ def _members(incident: dict[str, Any]) -> str | None:
     ordered = sorted(members, key=lambda m: bool(m.get("recovered")))
     parts = []
     for member in ordered[:MEMBERS_SHOWN]:
-        psi = member.get("psi")
+        psi = number(member.get("psi"))
         state = "recovered" if member.get("recovered") else str(member.get("status"))
-        parts.append(f"{member.get('feature')} ({state}" + (f", PSI {psi:.2f})" if isinstance(
-            psi, int | float) else ")"))  # fmt: skip
+        shown = f", PSI {psi:.2f}" if psi is not None else ""
+        parts.append(f"{member.get('feature')} ({state}{shown})")
     more = len(ordered) - MEMBERS_SHOWN
     return ", ".join(parts) + (f", … {more} more" if more > 0 else "")
 
@@ -145,7 +149,7 @@ def email_message(
     if incident.get("run_url"):
         rows.append(("Dagster run", incident["run_url"]))
     message = EmailMessage()
-    message["Subject"] = f"[driftwatch] {headline}"
+    message["Subject"] = f"[driftwatch] {headline}"  # one line: _headline folds CR/LF
     message["From"] = sender
     message["To"] = ", ".join(recipients)
     message["Date"] = formatdate(usegmt=True)
@@ -153,7 +157,7 @@ def email_message(
     message["Message-ID"] = make_msgid(idstring=delivery.delivery_id, domain=domain)
     message["X-Driftwatch-Delivery"] = delivery.delivery_id
     message["X-Driftwatch-Event"] = delivery.event
-    text = "\n".join([headline, "", *(f"{name}: {value}" for name, value in rows)])
+    text = "\n".join([headline, "", *(f"{name}: {one_line(value)}" for name, value in rows)])
     message.set_content(text + "\n")
     cells = "".join(
         f"<tr><th align='left'>{html.escape(name)}</th><td>{_cell(value)}</td></tr>"
@@ -168,4 +172,4 @@ def email_message(
 
 def _cell(value: str) -> str:
     escaped = html.escape(value)
-    return f"<a href='{escaped}'>{escaped}</a>" if value.startswith("http") else escaped
+    return f"<a href='{escaped}'>{escaped}</a>" if safe_url(value) else escaped

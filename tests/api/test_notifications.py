@@ -452,3 +452,58 @@ def test_a_drift_event_pages_once_and_a_raising_join_once_more(notifying, sink):
     members = next(t for t in texts if t.startswith("*Members*"))
     assert "amount (warn, PSI 0.30)" in members and "… 2 more" not in members
     assert "coupon_value (critical, PSI 0.30)" in members
+
+
+def test_slack_and_email_render_hostile_evidence_and_deliver_the_next_one(notifying):
+    """Evidence stored past validation (an older row, another writer): no mention, no phishing
+    link, a subject on one line — and the next incident is delivered as usual."""
+    from tests.api.test_hostile_evidence import HOSTILE, stored
+
+    received: list[Any] = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 — aiosmtpd's API
+            received.append(envelope)
+            return "250 OK"
+
+    slack = Sink()
+    url = f"http://127.0.0.1:{slack.start()}/services/T000/B000/XXXX"
+    try:
+        with smtp_server(Handler()) as port:
+            app, run = notifying(
+                notify_slack_webhook_url=url,
+                smtp_url=f"smtp://127.0.0.1:{port}",
+                notify_email_from="driftwatch@example.com",
+                notify_email_to="oncall@example.com",
+            )
+            stored(
+                app,
+                title="Drift <!channel>\r\nBcc: victim@example.com",
+                severity="critical",
+                dataset="shop",
+                evidence=HOSTILE,
+            )
+            stored(app, title="The next one", severity="critical", dataset="shop")
+            run.until(lambda: len(slack.accepted()) == 2 and len(received) == 2)
+    finally:
+        slack.stop()
+    first = slack.accepted()[0].json()
+    assert "evil.example" not in str(first)
+    # mrkdwn (the fallback text, fields, links) would ping the channel: escaped there; the
+    # header is plain_text, which Slack never parses for mentions or links
+    mrkdwn = [first["text"], *(f["text"] for f in first["blocks"][1]["fields"])]
+    mrkdwn.append(first["blocks"][2]["text"]["text"])
+    assert not any("<!channel>" in part for part in mrkdwn)
+    assert "&lt;!channel&gt;" in first["text"]
+    assert first["blocks"][0]["text"]["type"] == "plain_text"
+    links = first["blocks"][2]["text"]["text"]
+    assert "Dagster run" not in links  # the hostile run_url is no link at all
+    fields = {f["text"].split("\n")[0]: f["text"] for f in first["blocks"][1]["fields"]}
+    assert fields["*PSI*"] == "*PSI*\n—"
+    message = email.message_from_bytes(received[0].content, policy=email.policy.default)
+    assert "\n" not in message["Subject"] and "Bcc" not in message
+    assert message["Subject"].strip().startswith("[driftwatch] Opened: [CRITICAL] Drift <!channel>")
+    html = message.get_body(("html",)).get_content()
+    assert "evil.example" not in html and "&lt;!channel&gt;" in html
+    second = email.message_from_bytes(received[1].content, policy=email.policy.default)
+    assert "The next one" in second["Subject"]
