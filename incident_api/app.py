@@ -113,6 +113,7 @@ def create_app(
         MAX_CONTENT_LENGTH=settings.max_content_length,
         LOGIN_RATE_LIMIT=settings.login_rate_limit,
         LOGIN_FAILURE_LIMIT=settings.login_failure_limit,
+        REFRESH_RATE_LIMIT=settings.refresh_rate_limit,
         # Shared by every worker and instance through Redis when it is configured; while Redis
         # is down each worker counts in its own memory (docs/operations.md).
         RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",

@@ -133,6 +133,10 @@ def _login_failure_limit() -> str:
     return str(current_app.config["LOGIN_FAILURE_LIMIT"])
 
 
+def _refresh_limit() -> str:
+    return str(current_app.config["REFRESH_RATE_LIMIT"])
+
+
 def sign_in_limits(view: F) -> F:
     """The sign-in limits, shared by ``POST /auth/token`` and the console's sign-in form:
     every attempt per client, and failures per username and client."""
@@ -160,11 +164,13 @@ def token() -> Response:
 
 
 @bp.post("/refresh")
+@limiter.limit(_refresh_limit)
 @documented(
     "Trade the session's refresh token for a new pair; presenting a rotated refresh token "
     "again ends the whole session",
     tag="auth",
     responses={200: TokenPair},
+    problems={429},
 )
 def refresh() -> Response:
     claims = verified("refresh")

@@ -1,11 +1,13 @@
 """Configuration from environment variables, validated when the app starts.
 
 Production (``ENVIRONMENT=production``) refuses to start on weak configuration: a missing,
-short (< 32 bytes) or well-known ``JWT_SECRET_KEY``.
+short (< 32 bytes) or well-known ``JWT_SECRET_KEY``, and an ``ALERTMANAGER_WEBHOOK_TOKEN``
+shorter than 32 bytes.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from enum import StrEnum
 from pathlib import Path
@@ -36,6 +38,15 @@ WEAK_SECRETS: Final = frozenset(
 DEV_SECRET_FILE: Final = Path("var/dev-jwt-secret")
 
 
+def well_known(secret: str) -> bool:
+    """A listed value, one repeated (``changeme`` x 4 is 32 bytes, and no secret), or one of
+    fewer than 8 distinct characters: checked before the length, so a listed value is named as
+    such whatever its length."""
+    words = "|".join(re.escape(word) for word in sorted(WEAK_SECRETS, key=len, reverse=True))
+    repeated = re.fullmatch(rf"(?:(?:{words})[-_. ]?)+", secret.lower())
+    return repeated is not None or len(set(secret)) < 8
+
+
 class ConfigError(RuntimeError):
     """The configuration is unusable; the message names the variable."""
 
@@ -58,6 +69,9 @@ class Settings(NotificationSettings):
     max_content_length: int = Field(64 * 1024, ge=1024)
     login_rate_limit: str = "10 per minute"
     """Sign-in attempts per client address."""
+    refresh_rate_limit: str = "30 per minute"
+    """Refresh-token trades per client address: a stolen refresh token cannot be tried at
+    speed, a console refreshing every few minutes never meets it."""
     login_failure_limit: str = "5 per 15 minutes"
     """Failed sign-ins per username and client address: slows a guesser, never locks the
     user out of signing in from elsewhere."""
@@ -84,10 +98,15 @@ class Settings(NotificationSettings):
         secret = self.jwt_secret_key
         if secret is None:
             raise ValueError("JWT_SECRET_KEY is required when ENVIRONMENT=production")
+        if well_known(secret):
+            raise ValueError("JWT_SECRET_KEY is a well-known or trivial value")
         if len(secret.encode()) < MIN_SECRET_BYTES:
             raise ValueError(f"JWT_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes")
-        if secret.lower() in WEAK_SECRETS or len(set(secret)) < 8:
-            raise ValueError("JWT_SECRET_KEY is a well-known or trivial value")
+        token = self.alertmanager_webhook_token
+        if token is not None and len(token.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"ALERTMANAGER_WEBHOOK_TOKEN must be at least {MIN_SECRET_BYTES} bytes"
+            )
         return self
 
     @property

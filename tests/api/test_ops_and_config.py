@@ -103,7 +103,9 @@ def test_security_headers(client):
     [
         (None, "JWT_SECRET_KEY is required"),
         ("short-secret", "at least 32 bytes"),
-        ("changeme", "at least 32 bytes"),
+        ("changeme", "well-known or trivial"),  # the list is checked first, whatever the length
+        ("change-me-" * 4, "well-known or trivial"),  # 40 bytes of a listed value
+        ("Super-Secret-Key super-secret-key", "well-known or trivial"),
         ("a" * 40, "well-known or trivial"),
     ],
 )
@@ -111,6 +113,10 @@ def test_production_refuses_weak_config(tmp_path, secret, message):
     config = {"environment": "production", "database_url": f"sqlite:///{tmp_path}/p.db"}
     if secret is not None:
         config["jwt_secret_key"] = secret
+    _refused(config, secret, message)
+
+
+def _refused(config: dict[str, str], secret: str | None, message: str) -> None:
     env = {k: v for k, v in os.environ.items() if k != "JWT_SECRET_KEY"}
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(os, "environ", env)
@@ -118,6 +124,29 @@ def test_production_refuses_weak_config(tmp_path, secret, message):
             create_app(config)
     if secret:
         assert secret not in str(caught.value)  # never echo the secret
+
+
+@pytest.mark.parametrize("token", ["am-short-token", "é" * 15 + "t"])  # 31 bytes, 16 chars
+def test_production_refuses_a_short_webhook_token(tmp_path, token):
+    config = {
+        "environment": "production",
+        "database_url": f"sqlite:///{tmp_path}/p.db",
+        "jwt_secret_key": "k3y-" + "0123456789abcdefghijklmnopqrstuvwxyz",
+        "alertmanager_webhook_token": token,
+    }
+    _refused(config, token, "ALERTMANAGER_WEBHOOK_TOKEN must be at least 32 bytes")
+
+
+def test_production_takes_a_32_byte_webhook_token(tmp_path):
+    app = create_app(
+        {
+            "environment": "production",
+            "database_url": f"sqlite:///{tmp_path}/p.db",
+            "jwt_secret_key": "k3y-" + "0123456789abcdefghijklmnopqrstuvwxyz",
+            "alertmanager_webhook_token": "w3bh00k-" + "0123456789abcdefghijklmnopqrstuv",
+        }
+    )
+    assert app.test_client().get("/health").status_code == 200
 
 
 def test_production_with_a_strong_secret_adds_hsts(tmp_path):

@@ -173,6 +173,32 @@ def test_failed_logins_slow_the_guesser_not_the_user(make_app):
     assert client.post("/auth/token", json=wrong, environ_base=elsewhere).status_code == 401
 
 
+def test_refresh_is_rate_limited_per_client(make_app):
+    """A stolen refresh token cannot be tried at speed: the trades per client address are
+    limited (429 + Retry-After) like sign-ins; another client is not held back."""
+    app = make_app(refresh_rate_limit="3 per minute")
+    client = app.test_client()
+    thief = {"REMOTE_ADDR": "10.7.7.7"}
+    pair = login(client, "viewer")
+    for _ in range(3):
+        answer = client.post(
+            "/auth/refresh", headers=bearer(pair["refresh_token"]), environ_base=thief
+        )
+        assert answer.status_code == 200
+        pair = answer.get_json()
+    limited = client.post(
+        "/auth/refresh", headers=bearer(pair["refresh_token"]), environ_base=thief
+    )
+    assert limited.status_code == 429
+    assert limited.content_type == PROBLEM
+    assert int(limited.headers["Retry-After"]) > 0
+    forged = client.post("/auth/refresh", headers=bearer("not-a-token"), environ_base=thief)
+    assert forged.status_code == 429  # checked before the token: guesses cost the budget too
+    owner = {"REMOTE_ADDR": "10.7.7.8"}
+    again = client.post("/auth/refresh", headers=bearer(pair["refresh_token"]), environ_base=owner)
+    assert again.status_code == 200
+
+
 def test_every_attempt_counts_per_client(make_app):
     app = make_app(login_rate_limit="3 per minute", login_failure_limit="100 per minute")
     client = app.test_client()
