@@ -29,7 +29,7 @@ from incident_api.schemas import NoNul
 from incident_api.services import services
 from incident_api.validation import parse_body
 from warehouse.fingerprint import alert_fingerprint
-from warehouse.incidents import Join, Recover, Request, Resolve, Touch
+from warehouse.incidents import TITLE_LENGTH, Join, Recover, Request, Resolve, Touch, clip_title
 from warehouse.lifecycle import Severity, Source
 
 ACTOR: Final = "alertmanager"
@@ -111,9 +111,12 @@ def severity_of(labels: dict[str, str]) -> Severity:
 
 
 def member_of(alert: Alert) -> tuple[str, str] | None:
-    """``(dataset, feature)`` when the alert is about a drift incident's member."""
+    """``(dataset, feature)`` when the alert is about a drift incident's member (names longer
+    than the store keeps are no dataset's: such an alert is filed as any other)."""
     dataset, feature = alert.labels.get("dataset"), alert.labels.get("feature")
-    return (dataset, feature) if dataset and feature else None
+    if not dataset or not feature or max(len(dataset), len(feature)) > TITLE_LENGTH:
+        return None
+    return dataset, feature
 
 
 def member_status(alert: Alert) -> str:
@@ -204,14 +207,15 @@ def _request_for(alert: Alert) -> Request:
     dedup = f"am:{key}:{alert.fingerprint}:{alert.startsAt.isoformat()}:{alert.status}"
     name = alert.labels.get("alertname", "alert")
     if alert.status == "firing":
+        # the title column keeps 200 characters; the whole summary stays in the evidence
         return Touch(
             key,
-            title=alert.annotations.get("summary") or name,
+            title=clip_title(alert.annotations.get("summary") or name),
             description=alert.annotations.get("description", ""),
             severity=severity_of(alert.labels),
             source=Source.ALERTMANAGER,
             actor=ACTOR,
-            dataset=alert.labels.get("dataset"),
+            dataset=(alert.labels.get("dataset") or "")[:TITLE_LENGTH] or None,
             dedup_key=dedup,
             note=f"{name} firing since {alert.startsAt.isoformat()}",
             update_evidence=_alert_state(alert, "firing"),

@@ -327,3 +327,25 @@ def test_interleaved_firing_and_resolved_deliveries_end_resolved(any_store_app):
         None,
         "resolved",
     ]
+
+
+def test_a_long_summary_is_cut_for_the_title_and_kept_whole_in_the_evidence(any_store_app):
+    """PostgreSQL refuses a title over the column's 200 characters: the whole group would get
+    a 500 and Alertmanager would retry it forever."""
+    summary = "Disk almost full on " + "node-" * 100
+    long_name = "d" * 300
+    body = payload(
+        {**alert(fingerprint="long"), "annotations": {"summary": summary}},
+        alert(fingerprint="other", alertname="Other", dataset=long_name, feature="f"),
+    )
+    answer = _deliver(any_store_app)(json.dumps(body))
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["opened"] == 2
+    by_key = {i.fingerprint: i for i in incidents(any_store_app)}
+    cut = by_key[alert_fingerprint("long")]
+    assert len(cut.title) == 200 and cut.title.endswith("…")
+    assert summary.startswith(cut.title[:-1])
+    assert cut.evidence["alerts"]["long"]["annotations"]["summary"] == summary
+    other = by_key[alert_fingerprint("other")]  # too long a dataset: filed as any alert
+    assert other.dataset == long_name[:200]
+    assert other.evidence["alerts"]["other"]["labels"]["dataset"] == long_name

@@ -6,8 +6,10 @@
 
 from warehouse.incidents.members import (
     MEMBER_SEVERITY,
+    TITLE_LENGTH,
     GroupingConflict,
     UnknownMembers,
+    clip_title,
     severity_of,
 )
 from warehouse.incidents.reads import (
@@ -39,6 +41,7 @@ __all__ = [
     "MAX_ID",
     "MAX_PAGE",
     "MEMBER_SEVERITY",
+    "TITLE_LENGTH",
     "EventRow",
     "EvidenceUpdate",
     "GroupingConflict",
@@ -57,6 +60,7 @@ __all__ = [
     "Resolve",
     "Touch",
     "UnknownMembers",
+    "clip_title",
     "decode_cursor",
     "encode_cursor",
     "severity_of",

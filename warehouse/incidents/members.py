@@ -33,7 +33,7 @@ SCHEMA_CASES: Final[Mapping[str, str]] = {
 }
 """A schema break (drift results' ``schema_break``) in words."""
 TITLE_NAMES: Final = 3
-TITLE_LENGTH: Final = 200  # the title column's width
+TITLE_LENGTH: Final = 200  # the title column's width (and the dataset's, the feature's)
 
 
 class UnknownMembers(ValueError):
@@ -72,7 +72,7 @@ def title(dataset: str, members: Sequence[IncidentMember]) -> str:
     if len(members) == 1 and broken:
         case = SCHEMA_CASES.get(str(broken[0].measures.get("schema_break") or ""))
         text = f"Schema break in {dataset}.{broken[0].feature}: {case or 'cannot be scored'}"
-        return _clip(text + when)
+        return clip_title(text + when)
     what = "Schema break" if len(broken) == len(members) else "Drift"
     if broken and len(broken) < len(members):
         what = "Drift and schema break"
@@ -80,10 +80,11 @@ def title(dataset: str, members: Sequence[IncidentMember]) -> str:
     if len(members) > TITLE_NAMES:
         names.append("…")
     count = f"{len(members)} feature{'' if len(members) == 1 else 's'}"
-    return _clip(f"{what} in {dataset}: {count}{when} ({', '.join(names)})")
+    return clip_title(f"{what} in {dataset}: {count}{when} ({', '.join(names)})")
 
 
-def _clip(text: str) -> str:
+def clip_title(text: str) -> str:
+    """``text`` cut to the title column with an ellipsis (PostgreSQL refuses a longer one)."""
     return text if len(text) <= TITLE_LENGTH else text[: TITLE_LENGTH - 1] + "…"
 
 
