@@ -50,16 +50,23 @@ class Sink:
     echo: bool = False
     retry_after: str | None = None
     """Sent as ``Retry-After`` with every 429 and 503."""
+    tolerance: float = 300.0
+    """Seconds a signed timestamp may be off from ``clock()`` (replays older than this fail)."""
+    clock: Callable[[], float] = time.time
     arrivals: list[Arrival] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
 
     def verified(self, arrival: Arrival) -> bool:
+        """The signature covers ``"<X-Driftwatch-Timestamp>." + body``, and the timestamp is
+        within ``tolerance`` seconds of now: a captured request replayed later is refused."""
         if self.secret is None:
             return True
-        expected = (
-            "sha256=" + hmac.new(self.secret.encode(), arrival.body, hashlib.sha256).hexdigest()
-        )
+        stamp = arrival.headers.get("x-driftwatch-timestamp", "")
+        if not stamp.isdigit() or abs(self.clock() - int(stamp)) > self.tolerance:
+            return False
+        signed = f"{stamp}.".encode() + arrival.body
+        expected = "sha256=" + hmac.new(self.secret.encode(), signed, hashlib.sha256).hexdigest()
         given = arrival.headers.get("x-driftwatch-signature", "")
         return hmac.compare_digest(given, expected)
 

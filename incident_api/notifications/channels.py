@@ -12,6 +12,7 @@ import hmac
 import http.client
 import smtplib
 import ssl
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from warehouse.notifications import Claimed, Route
 
 USER_AGENT: Final = "driftwatch-notifier/1"
 SIGNATURE_HEADER: Final = "X-Driftwatch-Signature"
+TIMESTAMP_HEADER: Final = "X-Driftwatch-Timestamp"
 EVENT_HEADER: Final = "X-Driftwatch-Event"
 DELIVERY_HEADER: Final = "X-Driftwatch-Delivery"
 _RETRYABLE_STATUS: Final = frozenset({408, 429})
@@ -48,9 +50,13 @@ class Channel(Protocol):
     def send(self, delivery: Claimed) -> None: ...
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The signature header's value: ``sha256=`` and the hex HMAC-SHA256 of the raw body."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The signature header's value: ``sha256=`` and the hex HMAC-SHA256 of
+    ``"<timestamp>." + raw body``. The timestamp (Unix seconds, sent as
+    ``X-Driftwatch-Timestamp``) is signed with the body, so a receiver that refuses old
+    timestamps refuses a replayed request too."""
+    signed = f"{timestamp}.".encode() + body
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -108,10 +114,12 @@ class WebhookChannel:
 
     def send(self, delivery: Claimed) -> None:
         body = render.webhook_body(delivery, self.public_url)
+        now = int(time.time())  # each attempt is signed afresh; the delivery id stays
         headers = {
             EVENT_HEADER: delivery.event,
             DELIVERY_HEADER: delivery.delivery_id,
-            SIGNATURE_HEADER: sign(self.secret, body),
+            TIMESTAMP_HEADER: str(now),
+            SIGNATURE_HEADER: sign(self.secret, now, body),
         }
         post_json(self.url, body, headers, self.timeout)
 

@@ -143,7 +143,10 @@ def test_a_flaky_receiver_gets_the_event_once_with_one_delivery_id(notifying, si
     ids = {a.headers["x-driftwatch-delivery"] for a in sink.arrivals}
     assert len(ids) == 1  # the same delivery id on every attempt
     for arrival in sink.arrivals:
-        expected = hmac.new(SECRET.encode(), arrival.body, hashlib.sha256).hexdigest()
+        stamp = arrival.headers["x-driftwatch-timestamp"]
+        assert abs(int(stamp) - time.time()) < 60
+        signed = f"{stamp}.".encode() + arrival.body  # the timestamp is signed with the body
+        expected = hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
         assert arrival.headers["x-driftwatch-signature"] == f"sha256={expected}"
         assert arrival.headers["x-driftwatch-event"] == "incident.opened"
         assert arrival.headers["content-type"] == "application/json"
@@ -169,6 +172,35 @@ def test_a_flaky_receiver_gets_the_event_once_with_one_delivery_id(notifying, si
     (row,) = run.deliveries("delivered")
     assert (row.attempts, row.channel) == (3, "webhook-1")
     assert (run.count("webhook-1", "retried"), run.count("webhook-1", "delivered")) == (2, 1)
+
+
+def test_a_replayed_or_restamped_delivery_is_refused_by_the_receiver(notifying, sink):
+    """A captured request sent again later fails the receiver's timestamp window; changing
+    its timestamp breaks the signature. The documented check, as scripts/notify_sink.py does."""
+    import urllib.request
+
+    port = sink.start()
+    app, run = notifying(notify_webhook_urls=f"http://127.0.0.1:{port}/hook")
+    _create(app.test_client(), _headers_for(app))
+    (captured,) = run.until(lambda: sink.accepted())
+
+    def replay(headers: dict[str, str]) -> int:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/hook", data=captured.body, headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as refused:
+            return int(refused.code)
+
+    headers = {k: v for k, v in captured.headers.items() if k.startswith("x-driftwatch")}
+    headers["content-type"] = "application/json"
+    assert replay(headers) == 200  # within the window, the same request verifies
+    sink.clock = lambda: time.time() + 600  # ten minutes later
+    assert replay(headers) == 401
+    stamp = str(int(time.time()) + 600)
+    assert replay({**headers, "x-driftwatch-timestamp": stamp}) == 401  # not signed so
 
 
 @pytest.mark.parametrize("status", [408, 429])
