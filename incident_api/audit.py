@@ -34,6 +34,11 @@ def events() -> Response:
 
     def lines() -> Iterator[str]:
         for row in rows:
-            yield AuditEvent.model_validate(row._asdict()).model_dump_json() + "\n"
+            fields = row._asdict()
+            fields["incident"] = {
+                name: fields.pop(f"incident_{name}")
+                for name in ("title", "severity", "status", "dataset", "deleted_at", "deleted_by")
+            }
+            yield AuditEvent.model_validate(fields).model_dump_json() + "\n"
 
     return Response(stream_with_context(lines()), mimetype=NDJSON)

@@ -283,10 +283,22 @@ class AuditQuery(Strict):
         return iso_8601_only(value)
 
 
+class AuditIncident(BaseModel):
+    """The incident an audit line's event belongs to, as it is now."""
+
+    title: str
+    severity: Severity
+    status: Status
+    dataset: str | None
+    deleted_at: datetime | None = Field(description="when an admin deleted it (hidden from reads)")
+    deleted_by: str | None = Field(description="the admin who deleted it")
+
+
 class AuditEvent(EventOut):
     """One line of the audit export: a timeline event and the incident it belongs to."""
 
     incident_id: int
+    incident: AuditIncident
 
 
 class SessionOut(BaseModel):

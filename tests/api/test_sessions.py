@@ -182,7 +182,13 @@ def test_audit_export_filters_and_refuses_bad_input(client, headers):
         (ids[0], "deleted"),
     ]
     assert set(lines[0]) == {"id", "incident_id", "at", "actor", "kind", "from_status",
-                             "to_status", "note"}  # fmt: skip
+                             "to_status", "note", "incident"}  # fmt: skip
+    # a deleted incident can be read from the export alone: what it was, who deleted it, when
+    deleted = lines[0]["incident"]
+    assert (deleted["title"], deleted["severity"], deleted["status"]) == ("t0", "low", "open")
+    assert deleted["deleted_by"] == "admin" and deleted["deleted_at"] == lines[2]["at"]
+    assert lines[1]["incident"]["deleted_at"] is None
+    assert lines[1]["incident"]["deleted_by"] is None
     since = lines[-1]["at"].replace("+00:00", "Z")
     later = client.get("/audit/events", query_string={"since": since}, headers=admin)
     assert [json.loads(x)["kind"] for x in later.get_data(as_text=True).splitlines()] == ["deleted"]

@@ -94,8 +94,31 @@ def _page_statement(bound: frozenset[str], by_member: bool = False) -> Select[An
 AUDIT_BATCH: Final = 500
 
 
+_DELETER: Final = EVENTS.alias("deletion")
+_AUDIT_COLUMNS: Final = (
+    *EVENTS.c,
+    INCIDENTS.c.title.label("incident_title"),
+    INCIDENTS.c.severity.label("incident_severity"),
+    INCIDENTS.c.status.label("incident_status"),
+    INCIDENTS.c.dataset.label("incident_dataset"),
+    INCIDENTS.c.deleted_at.label("incident_deleted_at"),
+    select(_DELETER.c.actor)
+    .where(_DELETER.c.incident_id == EVENTS.c.incident_id, _DELETER.c.kind == "deleted")
+    .order_by(_DELETER.c.id)
+    .limit(1)
+    .scalar_subquery()
+    .label("incident_deleted_by"),
+)
+"""An event with its incident as it is now (title, severity, status, and who deleted it when),
+so a deleted incident can be read from the export alone."""
+
+
 def _audit_statement(bound: frozenset[str]) -> Select[Any]:
-    query = select(EVENTS).where(EVENTS.c.id > bindparam("after_id"))
+    query = (
+        select(*_AUDIT_COLUMNS)
+        .join(INCIDENTS, INCIDENTS.c.id == EVENTS.c.incident_id)
+        .where(EVENTS.c.id > bindparam("after_id"))
+    )
     if "incident_id" in bound:
         query = query.where(EVENTS.c.incident_id == bindparam("incident_id"))
     if "since" in bound:
