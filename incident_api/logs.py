@@ -109,17 +109,28 @@ def install_request_logging(app: Flask) -> None:
         duration = (time.perf_counter() - started) * 1000 if started else None
         claims = g.get("token_claims")  # set once a token is accepted (valid, not revoked)
         username = claims.get("sub") if isinstance(claims, Mapping) else None
-        incident_id = (request.view_args or {}).get("incident_id")
-        if incident_id is None and response.status_code == 201 and response.is_json:
-            body = response.get_json(silent=True)
-            incident_id = body.get("id") if isinstance(body, dict) else None
+        incident_id, severity = _incident_of(response)
         access_log.info(
             "request",
             method=request.method,
             route=request.url_rule.rule if request.url_rule else None,
             status=response.status_code,
             duration_ms=round(duration, 2) if duration is not None else None,
-            user=username,
+            user_id=username,
             incident_id=incident_id,
+            severity=severity,
         )
         return response
+
+
+def _incident_of(response: Response) -> tuple[object, object]:
+    """The incident a request is about (its path's, or the one it created) and its severity
+    when the answer shows the incident."""
+    incident_id = (request.view_args or {}).get("incident_id")
+    created = response.status_code == 201 and request.path == "/incidents"
+    if (incident_id is None and not created) or response.status_code not in (200, 201):
+        return incident_id, None
+    body = response.get_json(silent=True) if response.is_json else None
+    if not isinstance(body, dict) or "severity" not in body:
+        return incident_id, None
+    return (body.get("id") if incident_id is None else incident_id), body["severity"]

@@ -509,6 +509,7 @@ def test_request_log_lines_are_json_with_context_and_no_secrets(tmp_path, capsys
     )
     cookie = {"Cookie": "session=cookie-value"}
     client.get("/incidents/999", headers={**bearer(pair["access_token"]), **cookie})
+    client.get(f"/incidents/{created.get_json()['id']}", headers=bearer(pair["access_token"]))
     lines = [
         json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
     ]
@@ -517,13 +518,21 @@ def test_request_log_lines_are_json_with_context_and_no_secrets(tmp_path, capsys
         line for line in requests if line["method"] == "POST" and line["route"] == "/incidents"
     )
     assert create_line["status"] == 201
-    assert create_line["user"] == "rita"
+    assert create_line["user_id"] == "rita"
     assert create_line["incident_id"] == created.get_json()["id"]
+    assert create_line["severity"] == "low"
     assert create_line["trace_id"] == created.headers["X-Trace-Id"]
     assert isinstance(create_line["duration_ms"], float)
     assert {"span_id", "level", "timestamp"} <= set(create_line)
-    missing = next(line for line in requests if line["route"] == "/incidents/<int:incident_id>")
-    assert (missing["status"], missing["incident_id"]) == (404, 999)
+    by_id = [line for line in requests if line["route"] == "/incidents/<int:incident_id>"]
+    missing, found = by_id
+    assert (missing["status"], missing["incident_id"], missing["severity"]) == (404, 999, None)
+    assert (found["status"], found["incident_id"], found["severity"], found["user_id"]) == (
+        200,
+        created.get_json()["id"],
+        "low",
+        "rita",
+    )
     everything = "\n".join(json.dumps(line) for line in lines)
     # (not "abc": random hex trace ids contain it now and then, and the test failed by chance)
     for leaked in (PASSWORD, pair["access_token"], pair["refresh_token"], secret, "cookie-value"):
