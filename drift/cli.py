@@ -72,8 +72,12 @@ def cli() -> None:
     """Data drift between Parquet or CSV feature snapshots (PSI, drift ratio, JS distance, …)."""
 
 
+SNAPSHOT = click.Path(path_type=Path)
+"""A file, a directory (every Parquet/CSV file under it) or a quoted glob pattern."""
+
+
 @cli.command("profile")
-@click.argument("snapshot", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("snapshot", type=SNAPSHOT)
 @click.option(
     "-o",
     "--output",
@@ -114,7 +118,10 @@ def profile_command(
     top_k: int,
     types: dict[str, pa.DataType] | None,
 ) -> None:
-    """Profile SNAPSHOT (Parquet, or CSV by its .csv name) once and save it as a reference."""
+    """Profile SNAPSHOT (Parquet, or CSV by its .csv name) once and save it as a reference.
+
+    SNAPSHOT may be a directory (every Parquet and CSV file under it, e.g. a date=… partition
+    folder) or a quoted glob ('days/*.parquet'), read as one snapshot in path order."""
     result = profile_file(
         snapshot,
         types=types,
@@ -133,8 +140,8 @@ def profile_command(
 
 
 @cli.command("scan")
-@click.argument("reference", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("current", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("reference", type=SNAPSHOT)
+@click.argument("current", type=SNAPSHOT)
 @click.option("--columns", help="Comma-separated columns (default: every scorable column).")
 @click.option(
     "--binning",
@@ -206,7 +213,8 @@ def scan_command(
 ) -> int:
     """Compare CURRENT (Parquet or CSV) with REFERENCE (Parquet, CSV or a saved profile).
 
-    A file named *.csv (.csv.gz, .csv.bz2) is read as CSV, a profile is told by content."""
+    A file named *.csv (.csv.gz, .csv.bz2) is read as CSV, a profile is told by content. Either
+    may be a directory (every Parquet and CSV file under it) or a quoted glob pattern."""
     measures = parse_measures(measures_text)
     if binning == Binning.EVIDENTLY.value and n_bins is not None:
         click.echo(

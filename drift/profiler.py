@@ -14,7 +14,7 @@ from drift.columns import default_columns
 from drift.errors import DriftInputError
 from drift.parquet import ParquetSource
 from drift.profile import DEFAULT_BINS, DEFAULT_TOP_K, Binning, Profile
-from drift.sources import Source, open_file
+from drift.sources import Source, open_snapshot
 
 Batch = pa.RecordBatch | pa.Table
 
@@ -95,8 +95,9 @@ def profile_file(
     columns: Sequence[str] | None = None,
     **options: Unpack[ProfileOptions],
 ) -> Profile:
-    """Profile a Parquet or CSV file (``types``: the CSV's column types, else inferred)."""
-    return profile_source(open_file(path, types), columns=columns, **options)
+    """Profile a Parquet or CSV file, or every one of a directory or glob (``types``: the
+    CSV's column types, else inferred)."""
+    return profile_source(open_snapshot(path, types), columns=columns, **options)
 
 
 def profile_parquet(

@@ -19,7 +19,7 @@ from drift.parquet import is_parquet
 from drift.profile import DEFAULT_BINS, DEFAULT_TOP_K, Binning, Profile
 from drift.profiler import profile_batches
 from drift.results import FeatureResult
-from drift.sources import Source, open_file, type_hints
+from drift.sources import Source, open_snapshot, snapshot_files, type_hints
 from drift.thresholds import MEASURES, Status, Thresholds, known_measures
 
 
@@ -76,9 +76,10 @@ class ScanReport:
 def load_reference(
     path: str | Path, types: Mapping[str, pa.DataType] | None = None
 ) -> Profile | Source:
-    """A Parquet file (by content), a CSV file (by name) or a saved profile (JSON)."""
-    if is_parquet(path) or is_csv(path):
-        return open_file(path, types)
+    """A Parquet file (by content), a CSV file (by name), a directory or glob of them, or a
+    saved profile (JSON)."""
+    if snapshot_files(path) is not None or is_parquet(path) or is_csv(path):
+        return open_snapshot(path, types)
     if not Path(path).exists():
         raise DriftInputError(f"{path}: no such file")
     return Profile.load(path)
@@ -138,7 +139,7 @@ def scan(
     ``on_batch(rows)`` report progress.
     """
     ref_source = load_reference(reference, schema)
-    cur = open_file(current, type_hints(_schema_of(ref_source), schema))
+    cur = open_snapshot(current, type_hints(_schema_of(ref_source), schema))
     return scan_sources(
         ref_source, cur, columns=columns, labels=(str(reference), str(current)), **options
     )

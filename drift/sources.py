@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Final, Protocol
 
 import pyarrow as pa
 
+from drift.chain import SourceChain
 from drift.columns import kind_of
 from drift.csv_source import CsvSource, is_csv
-from drift.parquet import ParquetSource
+from drift.errors import DriftInputError
+from drift.parquet import ParquetSource, is_parquet
 
 Batch = pa.RecordBatch | pa.Table
 
@@ -58,6 +61,43 @@ def open_file(path: str | Path, types: Mapping[str, pa.DataType] | None = None) 
     if is_csv(path):
         return CsvSource(path, types)
     return ParquetSource(path)
+
+
+GLOB_CHARS: Final = frozenset("*?[")
+
+
+def snapshot_files(path: str | Path) -> list[Path] | None:
+    """The files a directory (every Parquet and CSV file under it, such as a ``date=…``
+    partition folder) or a glob pattern names, in path order; None for a plain path."""
+    given = Path(path)
+    if given.is_dir():
+        found = [p for p in sorted(given.rglob("*")) if p.is_file() and _snapshot_like(p)]
+        if not found:
+            raise DriftInputError(f"{given}: no Parquet or CSV files under this directory")
+        return found
+    if given.exists() or not GLOB_CHARS.intersection(str(path)):
+        return None
+    matched = [Path(p) for p in sorted(glob.glob(str(path), recursive=True))]
+    found = [p for p in matched if p.is_file() and _snapshot_like(p)]
+    if not found:
+        raise DriftInputError(f"{path}: no Parquet or CSV file matches")
+    return found
+
+
+def _snapshot_like(path: Path) -> bool:
+    """A Parquet file (by content) or a CSV file (by name); not ``_SUCCESS`` markers and the
+    like that writers leave in a partition folder."""
+    return is_csv(path) or is_parquet(path)
+
+
+def open_snapshot(path: str | Path, types: Mapping[str, pa.DataType] | None = None) -> Source:
+    """A file, or every file of a directory or glob read as one snapshot."""
+    files = snapshot_files(path)
+    if files is None:
+        return open_file(path, types)
+    if len(files) == 1:
+        return open_file(files[0], types)
+    return SourceChain([open_file(file, types) for file in files])
 
 
 def type_hints(

@@ -201,3 +201,59 @@ def test_truncated_parquet_is_a_clean_error(capsys, pair, tmp_path, keep):
     code, _, err = run(capsys, "scan", pair[0], broken)
     assert code == EXIT_BAD_INPUT
     assert_one_line_error(err, "broken.parquet: not a readable Parquet file")
+
+
+@pytest.fixture
+def day_folder(tmp_path):
+    """A day written in parts, the way Spark or Dagster leave it: a ``date=…`` folder of Parquet
+    files (one nested), a CSV part and a ``_SUCCESS`` marker."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(5)
+    folder = tmp_path / "shop" / "date=2026-11-10"
+    (folder / "late").mkdir(parents=True)
+    parts = []
+    for n, where in enumerate([folder / "part-0.parquet", folder / "late" / "part-1.parquet"]):
+        part = pa.table(
+            {"age": rng.normal(40 + n, 10, 3_000), "city": rng.choice(["a", "b"], 3_000)}
+        )
+        pq.write_table(part, where)
+        parts.append(part)
+    (folder / "_SUCCESS").write_text("")
+    csv_part = pa.table({"age": rng.normal(40, 10, 1_000), "city": rng.choice(["a", "b"], 1_000)})
+    csv_part.to_pandas().to_csv(folder / "part-2.csv", index=False)
+    return folder, pa.concat_tables([*parts, csv_part])
+
+
+def test_profile_and_scan_take_a_directory_and_a_glob(capsys, tmp_path, day_folder, pair):
+    folder, whole = day_folder
+    code, _, err = run(capsys, "profile", folder, "-o", tmp_path / "day.json")
+    assert code == EXIT_OK, err
+    assert "profiled 7,000 rows" in err  # both Parquet parts and the CSV one; no _SUCCESS
+    day = json.loads((tmp_path / "day.json").read_text())
+    assert day["rows"] == whole.num_rows
+    pattern = str(tmp_path / "shop" / "date=*" / "**" / "*.parquet")
+    code, out, err = run(capsys, "scan", pair[0], pattern, "--format", "json")
+    assert code == EXIT_OK, err
+    assert json.loads(out)["summary"]["rows_current"] == 6_000  # the two Parquet parts
+    code, out, err = run(capsys, "scan", folder, folder, "--format", "json")
+    assert code == EXIT_OK, err
+    assert {f["status"] for f in json.loads(out)["features"]} == {"ok"}
+
+
+@pytest.mark.parametrize(
+    ("target", "fragment"),
+    [
+        ("{tmp}/empty", "no Parquet or CSV files under this directory"),
+        ("{tmp}/nothing/*.parquet", "no Parquet or CSV file matches"),
+        ("{tmp}/missing.parquet", "no such file"),
+    ],
+)
+def test_an_empty_directory_or_glob_is_one_line_error(capsys, tmp_path, pair, target, fragment):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "_SUCCESS").write_text("")
+    path = target.format(tmp=tmp_path)
+    code, _, err = run(capsys, "scan", pair[0], path)
+    assert code == EXIT_BAD_INPUT
+    assert_one_line_error(err, fragment)
