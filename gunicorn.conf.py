@@ -43,10 +43,19 @@ def on_starting(server: Any) -> None:
     """Refuse bad configuration in one line before any worker boots (each would print a
     traceback and exit), then wipe the samples of an earlier run: stale files would be added
     to the new counts."""
+    from incident_api.schema import prepare
     from incident_api.settings import ConfigError, load_settings
+    from warehouse.db import Database
 
     try:
-        load_settings()
+        settings = load_settings()
+        # once, here: development migrates before the workers race to; production refuses a
+        # schema that is behind the code
+        db = Database.from_url(settings.database_url)
+        try:
+            prepare(settings, db)
+        finally:
+            db.dispose()
     except ConfigError as exc:
         sys.stderr.write(f"driftwatch: {exc}\n")
         sys.exit(1)

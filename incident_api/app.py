@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import click
 from flask import Flask, Response, g, request
@@ -22,6 +22,7 @@ from incident_api import (
     errors,
     incidents,
     ops,
+    schema,
     sessions,
     tokens,
 )
@@ -38,6 +39,8 @@ from warehouse.incidents import IncidentStore
 from warehouse.notifications import NotificationStore
 from warehouse.sessions import SessionStore
 from warehouse.users import UserStore
+
+T = TypeVar("T")
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 CONSOLE_CSP = (  # the console's CSS is a file of ours; it runs no script at all
@@ -94,19 +97,24 @@ def _one_connection_per_request(app: Flask, db: Database) -> None:
             db.unpin(token)
 
 
+def _or_one_line(step: Callable[[], T]) -> T:
+    """``step()``; its ConfigError under ``flask --app incident_api …`` becomes one line and
+    exit status 1, not a traceback."""
+    try:
+        return step()
+    except ConfigError as exc:
+        if click.get_current_context(silent=True) is not None:
+            raise click.ClickException(str(exc)) from None
+        raise
+
+
 def create_app(
     config: Mapping[str, Any] | None = None, *, span_exporter: SpanExporter | None = None
 ) -> Flask:
     """Build the API. ``config`` overrides environment settings by name (``database_url``,
     ``redis_url``, ``jwt_secret_key``, …); bad configuration raises ConfigError.
     ``span_exporter`` replaces the OTLP exporter (tests, embedding)."""
-    try:
-        settings = load_settings(dict(config or {}))
-    except ConfigError as exc:
-        if click.get_current_context(silent=True) is not None:
-            # `flask --app incident_api …`: one line and exit status 1, not a traceback.
-            raise click.ClickException(str(exc)) from None
-        raise
+    settings = _or_one_line(lambda: load_settings(dict(config or {})))
     configure_logging(json_lines=settings.production)
     app = Flask(__name__)
     app.config.update(
@@ -128,6 +136,7 @@ def create_app(
         )
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the models' field order
     db = Database.from_url(settings.database_url)
+    _or_one_line(lambda: schema.prepare(settings, db))
     svc = Services(
         settings=settings,
         db=db,
