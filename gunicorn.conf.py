@@ -34,9 +34,16 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # fork, never inherited from the master.
 preload_app = False
 
+
 # prometheus_client's multiprocess mode: every worker writes its samples to this directory and
 # /metrics adds them up. It must be set before workers import prometheus_client.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "var/prometheus-multiproc")
+def _home() -> Path:
+    from warehouse.home import home  # DRIFTWATCH_HOME, whatever the working directory
+
+    return home()
+
+
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_home() / "prometheus-multiproc"))
 
 
 def on_starting(server: Any) -> None:

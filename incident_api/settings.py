@@ -10,14 +10,13 @@ from __future__ import annotations
 import re
 import secrets
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Final, Self
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from incident_api.notifications.config import NotificationSettings, split_list
-from warehouse.db import DEFAULT_DATABASE_URL
+from warehouse.home import default_database_url, home
 
 MIN_SECRET_BYTES: Final = 32
 WEAK_SECRETS: Final = frozenset(
@@ -35,7 +34,8 @@ WEAK_SECRETS: Final = frozenset(
         "test",
     }
 )
-DEV_SECRET_FILE: Final = Path("var/dev-jwt-secret")
+DEV_KEY_FILE: Final = "dev-jwt-secret"
+"""The development signing key's file in DRIFTWATCH_HOME."""
 
 
 def well_known(secret: str) -> bool:
@@ -61,7 +61,7 @@ class Settings(NotificationSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     environment: Environment = Environment.DEVELOPMENT
-    database_url: str = DEFAULT_DATABASE_URL
+    database_url: str = Field(default_factory=default_database_url)
     redis_url: str | None = None
     jwt_secret_key: str | None = None
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -114,16 +114,18 @@ class Settings(NotificationSettings):
         return self.environment is Environment.PRODUCTION
 
     def signing_key(self) -> str:
-        """The configured secret, or outside production one kept in ./var (0600) so tokens
-        survive restarts of a development server without a secret in the repo."""
+        """The configured secret, or outside production one kept in DRIFTWATCH_HOME (0600) so
+        tokens survive restarts of a development server, from any directory, without a secret
+        in the repo."""
         if self.jwt_secret_key:
             return self.jwt_secret_key
-        if DEV_SECRET_FILE.exists():
-            return DEV_SECRET_FILE.read_text().strip()
-        DEV_SECRET_FILE.parent.mkdir(parents=True, exist_ok=True)
+        stored = home() / DEV_KEY_FILE
+        if stored.exists():
+            return stored.read_text().strip()
+        stored.parent.mkdir(parents=True, exist_ok=True)
         secret = secrets.token_urlsafe(48)
-        DEV_SECRET_FILE.touch(mode=0o600)
-        DEV_SECRET_FILE.write_text(secret)
+        stored.touch(mode=0o600)
+        stored.write_text(secret)
         return secret
 
 

@@ -17,7 +17,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from warehouse.engine import (
-    DEFAULT_DATABASE_URL,
     answers,
     custom_plans,
     database_url,
@@ -28,7 +27,6 @@ from warehouse.engine import (
 )
 
 __all__ = [
-    "DEFAULT_DATABASE_URL",
     "Database",
     "custom_plans",
     "database_url",

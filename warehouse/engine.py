@@ -1,5 +1,5 @@
-"""The engine from ``DATABASE_URL`` (default: a SQLite file under ./var) and the settings each
-of its connections gets: SQLite made safe for concurrent writers, PostgreSQL sessions planned
+"""The engine from ``DATABASE_URL`` (default: a SQLite file in DRIFTWATCH_HOME) and the settings
+each of its connections gets: SQLite made safe for concurrent writers, PostgreSQL sessions planned
 and zoned for our reads, stale pooled connections found before use."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 
-DEFAULT_DATABASE_URL: Final = "sqlite:///var/driftwatch.db"
+from warehouse.home import default_database_url
+
 PING_AFTER_IDLE_SECONDS: Final = 1.0
 """A pooled connection idle for longer is pinged before use (see :func:`_ping_when_idle`)."""
 clock: Callable[[], float] = time.monotonic
@@ -26,7 +27,7 @@ suggest 1.1 where the data is cached or on SSD). See :func:`_session_settings`."
 
 
 def database_url() -> str:
-    return os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    return os.environ.get("DATABASE_URL") or default_database_url()
 
 
 def normalise_url(url: str) -> str:

@@ -2,8 +2,8 @@
 
 Writers add files; the store hands out the paths of a day's files, and readers stream them
 through drift's one Parquet reader (:class:`drift.parquet.ParquetFiles`), one row group at a
-time, so a day of any size is read in bounded memory. The root defaults to ./var/warehouse
-(``WAREHOUSE_ROOT``).
+time, so a day of any size is read in bounded memory. The root is ``WAREHOUSE_ROOT``, by
+default ``warehouse/`` in DRIFTWATCH_HOME.
 """
 
 from __future__ import annotations
@@ -13,17 +13,18 @@ import re
 import uuid
 from datetime import date
 from pathlib import Path
-from typing import Final
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-DEFAULT_ROOT: Final = "var/warehouse"
+from warehouse.home import home
+
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 def warehouse_root() -> Path:
-    return Path(os.environ.get("WAREHOUSE_ROOT") or DEFAULT_ROOT)
+    given = os.environ.get("WAREHOUSE_ROOT")
+    return Path(given) if given else home() / "warehouse"
 
 
 def _check_name(dataset: str) -> str:
