@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from incident_api import (
+    accounts,
     alerts,
     audit,
     auth,
@@ -155,6 +156,9 @@ def create_app(
     init_metrics(app, collector)
     tokens.configure(app, settings.signing_key(), secure_cookies=settings.production)
     auth.limiter.init_app(app)
+    # The limiter is module-wide and init_app keeps its "storage is down" flag: an app built
+    # after another one's Redis went away would count in memory until a backoff ran out.
+    auth.limiter._storage_dead = False
     CORS(
         app,
         origins=settings.cors_origins or [],
@@ -164,6 +168,7 @@ def create_app(
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(sessions.bp)
+    app.register_blueprint(accounts.bp)
     app.register_blueprint(incidents.bp)
     app.register_blueprint(alerts.bp)
     app.register_blueprint(audit.bp)

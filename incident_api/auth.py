@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 import jwt
@@ -27,7 +27,7 @@ from incident_api import tokens
 from incident_api.guards import require_role, unauthorized, verified
 from incident_api.metrics import count_refresh_reuse
 from incident_api.openapi import documented
-from incident_api.passwords import verify_password
+from incident_api.passwords import hash_password, verify_password
 from incident_api.schemas import LogoutRequest, TokenPair, TokenRequest
 from incident_api.services import services
 from incident_api.tokens import ACCESS_LIFETIME, REFRESH_LIFETIME
@@ -51,23 +51,59 @@ def end_session(sid: str, reason: EndReason) -> None:
     svc.denylist.revoke_session(sid, expires)
 
 
-def disable_user(username: str) -> None:
-    """Disable ``username`` and revoke every token it holds. The database is written first, so
-    no token can be issued or refreshed after this starts; when the denylist cannot be reached
-    the revocation raises DenylistUnavailable, and running this again completes it."""
+def end_user_sessions(username: str, reason: EndReason) -> int:
+    """End every session of ``username`` — one statement, however many — and cut off every
+    token issued until now (the subject's entry in the denylist, which every request reads).
+    The database is written first, so no token can be refreshed after this starts; when the
+    denylist cannot be reached this raises DenylistUnavailable, and running it again completes
+    it. How many sessions it ended."""
     svc = services()
-    svc.users.set_active(username, False)
-    for session in svc.sessions.of_user(username):
-        svc.sessions.revoke(session.sid, EndReason.DISABLED)
+    ended = svc.sessions.revoke_user(username, reason)
     now = datetime.now(UTC)
     svc.denylist.revoke_subject(username, now, now + REFRESH_LIFETIME)
+    return ended
+
+
+def disable_user(username: str) -> None:
+    """Disable ``username`` and revoke every token it holds."""
+    services().users.set_active(username, False)
+    end_user_sessions(username, EndReason.DISABLED)
+
+
+def set_password(username: str, password: str) -> int:
+    """A new password (8–128 characters, else WeakPassword); every session ends."""
+    services().users.set_password(username, hash_password(password))
+    return end_user_sessions(username, EndReason.PASSWORD)
+
+
+def set_role(username: str, role: Role) -> int:
+    """A new role; every session ends, so no token carries the old one."""
+    services().users.set_role(username, role)
+    return end_user_sessions(username, EndReason.ROLE)
 
 
 def tokens_for(user: User, sid: str, refresh_jti: str) -> tuple[str, str]:
-    """An access and a refresh token of session ``sid``."""
-    access = create_access_token(user.username, additional_claims={"role": user.role, "sid": sid})
+    """An access and a refresh token of session ``sid``. ``iat`` keeps its microseconds, so a
+    subject cut-off revokes the tokens issued before it and not those of a sign-in a moment
+    after it (in the same second)."""
+    issued = datetime.now(UTC).timestamp()
+    access = create_access_token(
+        user.username,
+        additional_claims={
+            "role": user.role,
+            "sid": sid,
+            "iat": issued,
+            "exp": issued + ACCESS_LIFETIME.total_seconds(),
+        },
+    )
     refresh = create_refresh_token(
-        user.username, additional_claims={"sid": sid, "jti": refresh_jti}
+        user.username,
+        additional_claims={
+            "sid": sid,
+            "jti": refresh_jti,
+            "iat": issued,
+            "exp": issued + REFRESH_LIFETIME.total_seconds(),
+        },
     )
     return access, refresh
 
@@ -181,7 +217,11 @@ def refresh() -> Response:
     successor = _new_jti()
     try:
         svc.sessions.rotate(
-            claims["sid"], claims["jti"], successor, datetime.now(UTC) + REFRESH_LIFETIME
+            claims["sid"],
+            claims["jti"],
+            successor,
+            datetime.now(UTC) + REFRESH_LIFETIME,
+            max_age=timedelta(days=svc.settings.session_max_days),
         )
     except SessionEnded:
         raise unauthorized("the token has been revoked") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import click
 from flask import Flask
@@ -72,6 +73,38 @@ def disable_user(username: str) -> None:
             "run this again when it is back"
         ) from None
     click.echo(f"disabled {username}; its tokens are revoked")
+
+
+def _ended(username: str, what: str, change: Callable[[], int]) -> None:
+    try:
+        ended = change()
+    except (WeakPassword, UserNotFound) as exc:
+        raise click.ClickException(str(exc)) from None
+    except DenylistUnavailable:
+        raise click.ClickException(
+            f"{what} of {username} changed and its sessions ended, but its tokens could not be "
+            "revoked: the token denylist is unreachable; run this again when it is back"
+        ) from None
+    click.echo(f"{what} of {username} changed; {ended} session(s) ended, earlier tokens revoked")
+
+
+@users.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def set_password(username: str, password_stdin: bool) -> None:
+    """Give USERNAME a new password (prompted for, or read from stdin); every session of the
+    user ends and every token issued before is revoked."""
+    password = _read_password(password_stdin)
+    _ended(username, "password", lambda: auth.set_password(username, password))
+
+
+@users.command("set-role")
+@click.argument("username")
+@click.argument("role", type=click.Choice([r.value for r in Role]))
+def set_role(username: str, role: str) -> None:
+    """Give USERNAME another ROLE; every session of the user ends and every token issued
+    before (which carries the old role) is revoked."""
+    _ended(username, "role", lambda: auth.set_role(username, Role(role)))
 
 
 @db.command("upgrade")

@@ -1,9 +1,11 @@
 """The checks every protected route goes through, on flask-jwt-extended.
 
-A request is authorised by its access token alone plus one denylist lookup (token, session and
-subject in one round trip): the role is a claim of the token, and a disabled user's tokens are
-revoked as a whole (:func:`incident_api.auth.disable_user`), so no request reads the users
-table. Every way the extension can refuse a token answers with problem+json.
+A read is authorised by its access token plus one denylist lookup (token, session and subject
+in one round trip): the role is a claim of the token. A write also reads the user from the
+store and goes by the role it has there now, so a demoted or disabled user changes nothing
+with a token issued before (changing a role or a password ends every session too:
+:func:`incident_api.auth.set_role`). Every way the extension can refuse a token answers with
+problem+json.
 """
 
 from __future__ import annotations
@@ -74,6 +76,16 @@ def _allowed(claims: Mapping[str, Any], role: Role) -> None:
         raise ApiProblem(403, f"this needs the {role.value} role")
 
 
+def _allowed_now(claims: Mapping[str, Any], role: Role) -> None:
+    """The role the store holds for the token's user now, not the one the token was issued
+    with."""
+    user = services().users.get(claims["sub"])
+    if user is None or not user.active:
+        raise unauthorized("the token's user is unknown or disabled")
+    if not Role(user.role).allows(role):
+        raise ApiProblem(403, f"this needs the {role.value} role")
+
+
 def _overlapped(view: Callable[..., Any], role: Role, *args: Any, **kwargs: Any) -> Any:
     """A safe (read-only) request: the denylist is asked first and its answer read after the
     view, so the two round trips (denylist, database) overlap. A revoked token still gets 401,
@@ -100,7 +112,7 @@ def require_role(role: Role) -> Callable[[F], F]:
         def guarded(*args: Any, **kwargs: Any) -> Any:
             if request.method in SAFE_METHODS:
                 return _overlapped(view, role, *args, **kwargs)
-            _allowed(verified("access"), role)
+            _allowed_now(verified("access"), role)
             return view(*args, **kwargs)
 
         setattr(guarded, REQUIRED_ROLE, role.value)  # read by the OpenAPI document

@@ -19,6 +19,7 @@ from pydantic import (
 from incident_api.safe import safe_url
 from warehouse.incidents import MAX_ID
 from warehouse.lifecycle import Severity, Source, Status
+from warehouse.users import Role
 
 Name = Field(min_length=1, max_length=200)
 ISO_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
@@ -63,6 +64,14 @@ class Strict(NoNul):
 class TokenRequest(Strict):
     username: str = Field(min_length=1, max_length=150)
     password: str = Field(min_length=1, max_length=1024)
+
+
+class PasswordChange(Strict):
+    password: str = Field(min_length=1, max_length=1024, description="8 to 128 characters")
+
+
+class RoleChange(Strict):
+    role: Role
 
 
 class LogoutRequest(Strict):

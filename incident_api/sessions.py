@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from incident_api.auth import end_session, security_log
+from incident_api.auth import end_session, end_user_sessions, security_log
 from incident_api.guards import actor, require_role
 from incident_api.openapi import documented
 from incident_api.problems import ApiProblem
@@ -48,7 +48,6 @@ def revoke_session(username: str, sid: str) -> Response:
 @documented("Revoke every session of the user", tag="auth", responses={204: None})
 def revoke_all(username: str) -> Response:
     _known(username)
-    for session in services().sessions.of_user(username):
-        end_session(session.sid, EndReason.ADMIN)
-        security_log.info("session_revoked", by=actor(), user=username, sid=session.sid)
+    ended = end_user_sessions(username, EndReason.ADMIN)  # every one, not a listed page
+    security_log.info("sessions_revoked", by=actor(), user=username, sessions_ended=ended)
     return Response(status=204)

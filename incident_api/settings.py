@@ -69,6 +69,8 @@ class Settings(NotificationSettings):
     max_content_length: int = Field(64 * 1024, ge=1024)
     login_rate_limit: str = "10 per minute"
     """Sign-in attempts per client address."""
+    session_max_days: int = Field(30, ge=1, le=365)
+    """A session ends this many days after its sign-in, however often it was refreshed."""
     refresh_rate_limit: str = "30 per minute"
     """Refresh-token trades per client address: a stolen refresh token cannot be tried at
     speed, a console refreshing every few minutes never meets it."""

@@ -96,7 +96,9 @@ def write_demo(store: SnapshotStore, rows: int = 100_000, days: int = DAYS) -> l
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--root", help="warehouse root (default: WAREHOUSE_ROOT or warehouse/ in DRIFTWATCH_HOME)")
+    parser.add_argument(
+        "--root", help="warehouse root (default: WAREHOUSE_ROOT or warehouse/ in DRIFTWATCH_HOME)"
+    )
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=DAYS)
     args = parser.parse_args()

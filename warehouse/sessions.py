@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
@@ -27,6 +27,9 @@ class EndReason(StrEnum):
     REUSE = "refresh_reuse"
     ADMIN = "admin"
     DISABLED = "user_disabled"
+    PASSWORD = "password_changed"  # noqa: S105 — a reason, not a password
+    ROLE = "role_changed"
+    MAX_AGE = "max_age"
 
 
 class SessionEnded(LookupError):
@@ -89,28 +92,62 @@ class SessionStore:
         self.purge_expired()
         return sid
 
-    def rotate(self, sid: str, presented: str, successor: str, expires_at: datetime) -> None:
-        """Make ``successor`` the session's refresh token if ``presented`` still is.
-        Raises :class:`SessionEnded` for a dead session and :class:`RefreshReused` when
-        ``presented`` was rotated away before (the caller revokes the session)."""
+    def rotate(
+        self,
+        sid: str,
+        presented: str,
+        successor: str,
+        expires_at: datetime,
+        *,
+        max_age: timedelta,
+    ) -> datetime:
+        """Make ``successor`` the session's refresh token if ``presented`` still is; the
+        session's new expiry, never later than ``max_age`` after its sign-in (rotation does not
+        keep a session alive for ever). Raises :class:`SessionEnded` for a dead or too old
+        session and :class:`RefreshReused` when ``presented`` was rotated away before (the
+        caller revokes the session)."""
         now = utcnow()
-        rotated = (
+        raise_after: Exception
+        with self.db.transaction() as session:
+            row = session.get(AuthSession, sid)
+            if row is None or row.revoked_at is not None or row.expires_at <= now:
+                raise SessionEnded(sid)
+            ends = row.created_at + max_age
+            if ends <= now:
+                row.revoked_at, row.revoked_reason = now, EndReason.MAX_AGE.value
+                raise_after = SessionEnded(sid)
+            else:
+                capped = min(expires_at, ends)
+                rotated = (
+                    update(AuthSession)
+                    .where(
+                        AuthSession.sid == sid,
+                        AuthSession.refresh_jti == presented,
+                        AuthSession.revoked_at.is_(None),
+                        AuthSession.expires_at > now,
+                    )
+                    .values(refresh_jti=successor, refreshed_at=now, expires_at=capped)
+                )
+                if session.execute(rotated).rowcount == 1:  # type: ignore[attr-defined]
+                    return capped
+                raise_after = RefreshReused(sid, row.username)
+        raise raise_after
+
+    def revoke_user(self, username: str, reason: EndReason) -> int:
+        """End every live session of ``username`` in one statement, however many there are;
+        how many it ended."""
+        now = utcnow()
+        ended = (
             update(AuthSession)
             .where(
-                AuthSession.sid == sid,
-                AuthSession.refresh_jti == presented,
+                AuthSession.username == username,
                 AuthSession.revoked_at.is_(None),
                 AuthSession.expires_at > now,
             )
-            .values(refresh_jti=successor, refreshed_at=now, expires_at=expires_at)
+            .values(revoked_at=now, revoked_reason=reason.value)
         )
         with self.db.transaction() as session:
-            if session.execute(rotated).rowcount == 1:  # type: ignore[attr-defined]
-                return
-            row = session.get(AuthSession, sid)
-        if row is None or row.revoked_at is not None or row.expires_at <= now:
-            raise SessionEnded(sid)
-        raise RefreshReused(sid, row.username)
+            return int(session.execute(ended).rowcount)  # type: ignore[attr-defined]
 
     def revoke(self, sid: str, reason: EndReason) -> SessionInfo | None:
         """End the session (idempotent: the first reason stays); the session, or None if

@@ -58,10 +58,20 @@ class UserStore:
         with self.db.reads() as session:
             return list(session.scalars(select(User).order_by(User.username)))
 
-    def set_active(self, username: str, active: bool) -> User:
+    def _change(self, username: str, **values: object) -> User:
         with self.db.transaction() as session:
             user = session.scalars(select(User).where(User.username == username)).first()
             if user is None:
                 raise UserNotFound(f"no user {username!r}")
-            user.active = active
+            for name, value in values.items():
+                setattr(user, name, value)
             return user
+
+    def set_active(self, username: str, active: bool) -> User:
+        return self._change(username, active=active)
+
+    def set_password(self, username: str, password_hash: str) -> User:
+        return self._change(username, password_hash=password_hash)
+
+    def set_role(self, username: str, role: Role) -> User:
+        return self._change(username, role=Role(role).value)

@@ -14,6 +14,7 @@ from openapi_spec_validator import validate
 
 from incident_api import ConfigError, create_app
 from incident_api.schemas import IncidentCreate
+from tests.api.conftest import production_app
 from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +26,7 @@ def test_health_and_ready(client):
     assert ready.status_code == 200
     assert ready.get_json() == {
         "status": "ready",
-        "checks": {"database": "ok", "denylist (database)": "ok"},
+        "checks": {"database": "ok", "schema": "ok", "denylist (database)": "ok"},
     }
 
 
@@ -138,7 +139,7 @@ def test_production_refuses_a_short_webhook_token(tmp_path, token):
 
 
 def test_production_takes_a_32_byte_webhook_token(tmp_path):
-    app = create_app(
+    app = production_app(
         {
             "environment": "production",
             "database_url": f"sqlite:///{tmp_path}/p.db",
@@ -150,7 +151,7 @@ def test_production_takes_a_32_byte_webhook_token(tmp_path):
 
 
 def test_production_with_a_strong_secret_adds_hsts(tmp_path):
-    app = create_app(
+    app = production_app(
         {
             "environment": "production",
             "database_url": f"sqlite:///{tmp_path}/p.db",

@@ -64,7 +64,11 @@ def test_redis_down_fails_closed_then_recovers_by_itself(make_app, own_redis):
     assert refresh.status_code == 503
     ready = client.get("/ready")
     assert ready.status_code == 503
-    assert ready.get_json()["checks"] == {"database": "ok", "denylist (redis)": "unavailable"}
+    assert ready.get_json()["checks"] == {
+        "database": "ok",
+        "schema": "ok",
+        "denylist (redis)": "unavailable",
+    }
     assert client.get("/health").status_code == 200
 
     own_redis.start()  # same port, empty: no restart of the API

@@ -14,10 +14,9 @@ import jwt as pyjwt
 import pytest
 from flask import Flask
 
-from incident_api import create_app
 from incident_api.auth import disable_user
 from incident_api.services import services
-from tests.api.conftest import PASSWORD, bearer, login
+from tests.api.conftest import PASSWORD, bearer, login, production_app
 from tests.services import POSTGRES_URL, postgres_schema
 from warehouse.migrate import upgrade
 
@@ -266,6 +265,8 @@ OTHER_ROUTES = {
     ("POST", "/auth/refresh"): "refresh token",
     ("POST", "/auth/logout"): "viewer",
     ("DELETE", "/users/<username>/sessions/<sid>"): "admin",  # test_sessions.py
+    ("PUT", "/users/<username>/password"): "admin",  # test_account_changes.py
+    ("PUT", "/users/<username>/role"): "admin",  # test_account_changes.py
     ("POST", "/alerts/alertmanager"): "webhook credential",
     ("POST", "/notifications/<int:delivery>/retry"): "admin",  # test_notifications.py
     # need a drift incident with members: roles and problems in test_grouping.py
@@ -492,7 +493,7 @@ def test_request_log_lines_are_json_with_context_and_no_secrets(tmp_path, capsys
     from warehouse.users import Role
 
     secret = "prod-" + "0123456789abcdefghijklmnopqrstuv"
-    app = create_app(
+    app = production_app(
         {
             "environment": "production",
             "jwt_secret_key": secret,
@@ -540,7 +541,7 @@ def test_request_log_lines_are_json_with_context_and_no_secrets(tmp_path, capsys
 
 
 def test_a_production_log_line_carries_the_structured_traceback(tmp_path, capsys):
-    app = create_app(
+    app = production_app(
         {
             "environment": "production",
             "jwt_secret_key": "prod-" + "9876543210abcdefghijklmnopqrstuv",

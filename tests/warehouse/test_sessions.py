@@ -11,6 +11,7 @@ from warehouse.models import utcnow
 from warehouse.sessions import EndReason, RefreshReused, SessionEnded, SessionStore
 
 WEEK = timedelta(days=7)
+MONTH = timedelta(days=30)
 
 
 def _start(store: SessionStore, user: str = "ann", jti: str = "r1") -> str:
@@ -20,8 +21,8 @@ def _start(store: SessionStore, user: str = "ann", jti: str = "r1") -> str:
 def test_rotation_moves_the_session_to_the_new_token(database):
     store = SessionStore(database)
     sid = _start(store)
-    store.rotate(sid, "r1", "r2", utcnow() + WEEK)
-    store.rotate(sid, "r2", "r3", utcnow() + WEEK)
+    store.rotate(sid, "r1", "r2", utcnow() + WEEK, max_age=MONTH)
+    store.rotate(sid, "r2", "r3", utcnow() + WEEK, max_age=MONTH)
     info = store.get(sid)
     assert info is not None and info.active and info.refreshed_at >= info.created_at
 
@@ -29,11 +30,13 @@ def test_rotation_moves_the_session_to_the_new_token(database):
 def test_presenting_a_rotated_token_is_reuse(database):
     store = SessionStore(database)
     sid = _start(store)
-    store.rotate(sid, "r1", "r2", utcnow() + WEEK)
+    store.rotate(sid, "r1", "r2", utcnow() + WEEK, max_age=MONTH)
     with pytest.raises(RefreshReused) as reused:
-        store.rotate(sid, "r1", "r9", utcnow() + WEEK)
+        store.rotate(sid, "r1", "r9", utcnow() + WEEK, max_age=MONTH)
     assert (reused.value.sid, reused.value.username) == (sid, "ann")
-    store.rotate(sid, "r2", "r3", utcnow() + WEEK)  # the store only reports; the caller revokes
+    store.rotate(
+        sid, "r2", "r3", utcnow() + WEEK, max_age=MONTH
+    )  # the store only reports; the caller revokes
 
 
 def test_an_ended_or_unknown_session_cannot_rotate(database):
@@ -45,9 +48,9 @@ def test_an_ended_or_unknown_session_cannot_rotate(database):
     assert again is not None and again.revoked_reason == "refresh_reuse"
     for presented in ("r1", "r0"):
         with pytest.raises(SessionEnded):
-            store.rotate(sid, presented, "r2", utcnow() + WEEK)
+            store.rotate(sid, presented, "r2", utcnow() + WEEK, max_age=MONTH)
     with pytest.raises(SessionEnded):
-        store.rotate("no-such-session", "r1", "r2", utcnow() + WEEK)
+        store.rotate("no-such-session", "r1", "r2", utcnow() + WEEK, max_age=MONTH)
     assert store.revoke("no-such-session", EndReason.ADMIN) is None
 
 
@@ -60,7 +63,7 @@ def test_of_concurrent_rotations_with_one_token_exactly_one_wins(database):
     def refresh(n: int) -> None:
         barrier.wait()
         try:
-            store.rotate(sid, "r1", f"next-{n}", utcnow() + WEEK)
+            store.rotate(sid, "r1", f"next-{n}", utcnow() + WEEK, max_age=MONTH)
             outcomes.append("rotated")
         except RefreshReused:
             outcomes.append("reused")
