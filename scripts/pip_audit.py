@@ -1,9 +1,11 @@
-"""``make security``'s dependency audit: pip-audit over the virtualenv.
+"""``make security``'s dependency audit (``make pip-audit``): pip-audit over the virtualenv.
 
 Fails on any known vulnerability. When the advisory service cannot be reached (no JSON back, or
 every package unauditable, as on a machine that reaches the package index but not PyPI's JSON
-API) it fails on GitHub's CI (``GITHUB_ACTIONS`` and ``CI`` true), where the service must be
-reachable; anywhere else it says loudly on stderr that the audit was skipped.
+API), or any one package could not be audited, it fails on GitHub's CI (``GITHUB_ACTIONS`` and
+``CI`` true), where the service must be reachable; anywhere else it says loudly on stderr that
+the audit was skipped. (Strict whenever ``CI=true`` would fail ``.ci/run`` on the project's own
+machine, which cannot reach the advisory service.)
 """
 
 from __future__ import annotations
@@ -41,6 +43,16 @@ def verdict(stdout: str, stderr: str, *, must_reach: bool) -> tuple[int, str]:
     if not audited:
         return _unreachable(
             f"the advisory service was unreachable for all {len(deps)} packages", must_reach
+        )
+    unaudited = [
+        f"{d['name']} {d.get('version', '')}".strip()
+        for d in deps
+        if "skip_reason" in d and "editable" not in str(d["skip_reason"])  # ours, on purpose
+    ]
+    if unaudited:  # a package nobody looked at is not a package without advisories
+        return _unreachable(
+            f"{len(unaudited)} package(s) could not be audited: {', '.join(unaudited[:20])}",
+            must_reach,
         )
     return 0, f"pip-audit: no known vulnerabilities in {len(audited)} packages"
 

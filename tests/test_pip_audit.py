@@ -33,3 +33,19 @@ def test_verdicts():
         assert code == 1 and message.startswith("pip-audit: FAILED:")
         code, message = verdict(stdout, "connection refused", must_reach=False)
         assert code == 0 and "SKIPPED" in message
+
+
+def test_on_githubs_ci_one_package_that_could_not_be_audited_fails_the_audit():
+    partial = json.dumps(
+        {
+            "dependencies": [
+                {"name": "flask", "version": "3.1", "vulns": []},
+                {"name": "private-lib", "version": "1.0", "skip_reason": "not on PyPI"},
+                {"name": "driftwatch", "skip_reason": "distribution marked as editable"},
+            ]
+        }
+    )
+    code, message = verdict(partial, "", must_reach=True)
+    assert code == 1 and "1 package(s) could not be audited: private-lib 1.0" in message
+    code, message = verdict(partial, "", must_reach=False)
+    assert code == 0 and "SKIPPED" in message and "private-lib" in message
