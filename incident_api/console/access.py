@@ -34,10 +34,13 @@ LOGIN_CSRF_COOKIE: Final = "console_login_csrf"
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path of the console itself: never another site (an open redirect)."""
-    if target:
+    """Only a path of the console itself: never another site (an open redirect). Browsers
+    read ``\\`` as ``/`` and drop tabs and line breaks, so a target with either, or with a
+    ``..`` segment, is refused rather than interpreted."""
+    if target and not any(c == "\\" or ord(c) < 32 or ord(c) == 127 for c in target):
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and parts.path.startswith("/console/"):
+        local = not parts.scheme and not parts.netloc
+        if local and parts.path.startswith("/console/") and ".." not in parts.path.split("/"):
             return target
     return url_for("console.incidents")
 

@@ -28,6 +28,17 @@ PASSWORD = "a-long-enough-password"
 class Api:
     base: str
     log: Path
+    since: int = 0
+    """Where in the log the current test began: its lines are the ones read."""
+
+    def mark(self) -> None:
+        """From now on, read only the log lines written after this (a test's own)."""
+        self.since = self.log.stat().st_size if self.log.exists() else 0
+
+    def lines(self) -> list[str]:
+        with self.log.open("rb") as handle:
+            handle.seek(self.since)
+            return handle.read().decode(errors="replace").splitlines()
 
     def call(
         self,
@@ -65,14 +76,14 @@ class Api:
         return dict(pair)
 
     def workers_that_logged(self, route: str) -> set[str]:
-        """The PIDs of the workers whose access log lines name ``route``."""
-        lines = self.log.read_text(errors="replace").splitlines()
+        """The PIDs of the workers whose access log lines (since :meth:`mark`) name ``route``."""
+        lines = self.lines()
         found = (re.search(r"\bprocess=(\d+)", line) for line in lines if f"route={route} " in line)
         return {m.group(1) for m in found if m}
 
     def requests_logged(self, route: str) -> int:
-        """How many requests to ``route`` this server's access log names."""
-        lines = self.log.read_text(errors="replace").splitlines()
+        """How many requests to ``route`` this server's access log names (since :meth:`mark`)."""
+        lines = self.lines()
         return sum(1 for line in lines if f"route={route} " in line)
 
 

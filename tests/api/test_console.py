@@ -83,13 +83,36 @@ def test_wrong_password_and_forged_login_are_refused(app):
     assert not any("access_token_cookie" in c for c in forged.headers.getlist("Set-Cookie"))
 
 
-def test_next_never_leaves_the_console(app):
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/x",
+        "//evil.example/console/",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "/\t/evil.example",
+        "/console/\\..\\..\\/evil.example",
+        "/console/../..//evil.example",
+        "javascript:alert(1)",
+        "/docs/",
+    ],
+)
+def test_next_never_leaves_the_console(app, target):
     client = app.test_client()
     page = client.get("/console/login")
     token = csrf_of(page.get_data(as_text=True))
     form = {"csrf_token": token, "username": "viewer", "password": PASSWORD}
-    answer = client.post("/console/login", data={**form, "next": "https://evil.example/x"})
+    answer = client.post("/console/login", data={**form, "next": target})
+    assert answer.status_code == 303
     assert answer.headers["Location"] == "/console/"
+
+
+def test_next_returns_to_the_console_page_asked_for(app):
+    client = app.test_client()
+    token = csrf_of(client.get("/console/login").get_data(as_text=True))
+    form = {"csrf_token": token, "username": "viewer", "password": PASSWORD}
+    answer = client.post("/console/login", data={**form, "next": "/console/datasets?x=1"})
+    assert answer.headers["Location"] == "/console/datasets?x=1"
 
 
 def test_a_form_posted_after_the_cookie_expired_returns_to_its_page(app):
@@ -114,6 +137,44 @@ def test_sign_out_ends_the_session_for_the_api_too(app, browser):
     replay.set_cookie("access_token_cookie", token)
     assert replay.get("/console/").status_code == 303  # the old cookie is revoked
     assert app.test_client().get("/incidents", headers=bearer(token)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("action", "form"),
+    [
+        ("transition", {"status": "acknowledged"}),
+        ("assign", {"assignee": "mallory"}),
+        ("comment", {"body": "hi"}),
+        ("split", {"features": "amount"}),
+        ("merge", {"from": "1"}),
+    ],
+)
+def test_every_incident_form_refuses_a_missing_or_forged_csrf_token(app, browser, action, form):
+    incident = _create(app)
+    for token in (None, "forged"):
+        data = {**form, **({"csrf_token": token} if token else {})}
+        refused = browser.post(f"/console/incidents/{incident}/{action}", data=data)
+        assert refused.status_code == 400, (action, token)
+    with app.app_context():
+        stored = services().incidents.get(incident)
+        assert (stored.status, stored.assignee) == ("open", None)
+        assert [e.kind for e in services().incidents.events(incident)] == ["opened"]
+
+
+def test_sign_out_and_sign_in_refuse_a_missing_or_forged_csrf_token(app, browser):
+    for token in (None, "forged"):
+        data = {"csrf_token": token} if token else {}
+        assert browser.post("/console/logout", data=data).status_code == 400
+    assert browser.get("/console/").status_code == 200  # still signed in
+    fresh = app.test_client()
+    fresh.get("/console/login")  # sets the login CSRF cookie
+    form = {"username": "viewer", "password": PASSWORD}
+    for token in (None, "forged"):
+        data = {**form, **({"csrf_token": token} if token else {})}
+        answer = fresh.post("/console/login", data=data)
+        assert answer.status_code == 400 and "access_token_cookie" not in str(
+            answer.headers.getlist("Set-Cookie")
+        )
 
 
 def test_a_form_post_without_the_csrf_token_is_refused(app, browser):

@@ -17,6 +17,7 @@ from flask import Flask
 from incident_api.auth import disable_user
 from incident_api.services import services
 from tests.api.conftest import PASSWORD, bearer, login, production_app
+from tests.api.test_console import CSRF as CSRF_RE
 from tests.services import POSTGRES_URL, postgres_schema
 from warehouse.migrate import upgrade
 
@@ -310,6 +311,85 @@ def test_every_route_has_a_declared_guard_and_it_holds(app, client, headers):
             response = client.open(path, method=method, json={} if method == "POST" else None)
             assert response.status_code in (200, 422), (path, response.status_code)
     assert client.post("/auth/logout").status_code == 401
+
+
+GUARD_ROLES = {"viewer": "viewer", "responder": "responder", "admin": "admin"}
+CONSOLE_ROLES = {"console cookie": "viewer", "console cookie, responder": "responder"}
+SAMPLE = {
+    "<int:incident_id>": "{incident}",
+    "<username>": "viewer",
+    "<sid>": "no-such-session",
+    "<int:delivery>": "1",
+    "<dataset>": "shop",
+    "<feature>": "price",
+    "<partition>": "2026-11-01",
+    "<name>": "x",
+    "<path:filename>": "x",
+}
+
+
+def _guarded_routes() -> dict[tuple[str, str], tuple[str, str]]:
+    """Every route a role guards: (method, rule) → (face, role needed)."""
+    guarded = {}
+    for method, path, _, needed in ROUTES:
+        for param, rule in PATH_PARAMS.items():
+            path = path.replace(param, rule)
+        guarded[(method.upper(), path)] = ("api", needed)
+    for route, who in OTHER_ROUTES.items():
+        if who in GUARD_ROLES:
+            guarded[route] = ("api", GUARD_ROLES[who])
+        elif who in CONSOLE_ROLES:
+            guarded[route] = ("console", CONSOLE_ROLES[who])
+    return guarded
+
+
+def _url(rule: str, incident: int) -> str:
+    for param, value in SAMPLE.items():
+        rule = rule.replace(param, value)
+    return rule.format(incident=incident)
+
+
+def test_every_guarded_route_refuses_the_signed_out_and_every_lower_role(app, client, headers):
+    """Called for real, route by route: signed out (401, or the console's sign-in page) and
+    with each role below the one needed (403) — not only listed in a table."""
+    incident = client.post(
+        "/incidents", json={"title": "x", "severity": "low"}, headers=headers("admin")
+    ).get_json()["id"]
+    consoles = {}
+    for role in ROLES:
+        browser = app.test_client()
+        page = browser.get("/console/login")
+        token = CSRF_RE.search(page.get_data(as_text=True)).group(1)
+        form = {"csrf_token": token, "username": role, "password": PASSWORD}
+        assert browser.post("/console/login", data=form).status_code == 303
+        html = browser.get("/console/").get_data(as_text=True)
+        consoles[role] = (browser, CSRF_RE.search(html).group(1))
+    checked = 0
+    for (method, rule), (face, needed) in sorted(_guarded_routes().items()):
+        url = _url(rule, incident)
+        lower = ROLES[: ROLES.index(needed)]
+        if face == "api":
+            out = client.open(url, method=method, json={} if method in ("POST", "PUT") else None)
+            assert out.status_code == 401, (method, rule, out.status_code)
+            for role in lower:
+                body = {} if method in ("POST", "PUT", "PATCH") else None
+                answer = client.open(url, method=method, json=body, headers=headers(role))
+                assert answer.status_code == 403, (method, rule, role, answer.status_code)
+        else:
+            out = app.test_client().open(url, method=method)
+            expected = (303,) if method == "GET" else (303, 400)  # no cookie, or no CSRF
+            assert out.status_code in expected, (method, rule, out.status_code)
+            if method == "GET":
+                assert out.headers["Location"].startswith("/console/login")
+            for role in lower:
+                browser, token = consoles[role]
+                data = {"csrf_token": token} if method == "POST" else None
+                answer = browser.open(url, method=method, data=data)
+                assert answer.status_code == 403, (method, rule, role, answer.status_code)
+        checked += 1
+    assert checked >= 25
+    with app.app_context():
+        assert [e.kind for e in services().incidents.events(incident)] == ["opened"]
 
 
 def test_revoked_token_is_refused_everywhere(client):

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from drift import Level, Status, Thresholds, measures
@@ -64,6 +64,5 @@ def test_js_distance_equals_scipys(data):
     ref = data.draw(st.lists(st.integers(0, 1000), min_size=2, max_size=20))
     cur = data.draw(st.lists(st.integers(0, 1000), min_size=len(ref), max_size=len(ref)))
     p, q = measures.shares(ref), measures.shares(cur)
-    if p.sum() == 0 or q.sum() == 0:
-        return
+    assume(p.sum() > 0 and q.sum() > 0)  # scipy's distance is undefined for an empty side
     assert measures.js_distance(p, q) == pytest.approx(jensenshannon(p, q, base=2), abs=1e-9)

@@ -4,7 +4,6 @@ are fanned out, leased, settled and retried correctly — on SQLite and PostgreS
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -137,14 +136,33 @@ def test_dispatch_routes_by_severity_and_only_once(database):
     ]
 
 
-def test_claim_leases_and_an_expired_lease_is_claimed_again(database):
+class Clock:
+    """``utcnow`` for the store, moved forward by the test instead of by sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self):
+        return utcnow() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
+def test_claim_leases_and_an_expired_lease_is_claimed_again(database, monkeypatch):
+    from warehouse.notifications import store as store_module
+
+    clock = Clock()
+    monkeypatch.setattr(store_module, "utcnow", clock)
     IncidentStore(database).apply_one(_touch(key="a"))
     outbox = NotificationStore(database)
     outbox.dispatch(ALL)
-    first = outbox.claim("w1", lease_seconds=0.5, limit=10)
+    first = outbox.claim("w1", lease_seconds=30, limit=10)
     assert len(first) == 1 and first[0].attempts == 1
-    assert outbox.claim("w2", lease_seconds=0.5, limit=10) == []  # leased to w1
-    time.sleep(0.6)  # w1 "died" holding it
+    assert outbox.claim("w2", lease_seconds=30, limit=10) == []  # leased to w1
+    clock.advance(29)
+    assert outbox.claim("w2", lease_seconds=30, limit=10) == []  # a second of its lease left
+    clock.advance(2)  # w1 "died" holding it: its lease ran out
     again = outbox.claim("w2", lease_seconds=30, limit=10)
     assert [(c.delivery_id, c.attempts) for c in again] == [(first[0].delivery_id, 2)]
     assert not outbox.delivered(first[0].id, "w1")  # w1's lease is gone: it settles nothing
@@ -181,14 +199,18 @@ def test_failures_back_off_then_die_and_an_admin_retry_revives(database):
         outbox.retry(claimed.id)
 
 
-def test_stats_count_waiting_events_and_their_age(database):
+def test_stats_count_waiting_events_and_their_age(database, monkeypatch):
     outbox = NotificationStore(database)
     assert outbox.stats().pending == 0
     assert outbox.stats().oldest_pending_age_seconds == 0
     IncidentStore(database).apply_one(_touch(key="a"))
-    time.sleep(0.2)
+    from warehouse.notifications import reads as reads_module
+
+    clock = Clock()
+    clock.advance(5)
+    monkeypatch.setattr(reads_module, "utcnow", clock)
     stats = outbox.stats()
-    assert stats.pending == 1 and stats.oldest_pending_age_seconds >= 0.2  # not yet fanned out
+    assert stats.pending == 1 and 5 <= stats.oldest_pending_age_seconds < 60  # not fanned out
     outbox.dispatch([*ALL, Route("slack", Severity.LOW)])
     assert outbox.stats().pending == 2  # one per channel
     for claimed in outbox.claim("w", lease_seconds=30, limit=10):
