@@ -209,7 +209,13 @@ def token() -> Response:
     problems={429},
 )
 def refresh() -> Response:
-    claims = verified("refresh")
+    return _pair(*renew(verified("refresh")))
+
+
+def renew(claims: Mapping[str, Any]) -> tuple[str, str]:
+    """A new access and refresh token for the session of the (verified, unrevoked) refresh
+    token ``claims``, rotating it atomically; 401 when the session ended, and a rotated token
+    presented again ends the session (reuse). The API's refresh and the console's silent one."""
     svc = services()
     user = svc.users.get(claims["sub"])  # the database decides on the role, every time
     if user is None or not user.active:
@@ -236,7 +242,7 @@ def refresh() -> Response:
             action="session revoked",
         )
         raise unauthorized("the token has been revoked") from None
-    return _pair(*tokens_for(user, claims["sid"], successor))
+    return tokens_for(user, claims["sid"], successor)
 
 
 def _body_refresh_claims(subject: str) -> Mapping[str, Any] | None:

@@ -21,7 +21,6 @@ upgrade moves it).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -73,7 +72,7 @@ class TokenManager(JWTManager):
             return _shaped(found, encoded_token)
         key = str(current_app.config["JWT_SECRET_KEY"])
         claims = _remembered(self, key, encoded_token)
-        if int(claims["exp"]) <= time.time():  # as PyJWT decides it (no leeway)
+        if float(claims["exp"]) <= datetime.now(UTC).timestamp():  # as PyJWT decides it
             # Raised as the extension raises it, so its expired-token loader answers.
             expired = jwt.ExpiredSignatureError("Signature has expired")
             expired.jwt_header = jwt.get_unverified_header(encoded_token)  # type: ignore[attr-defined]
@@ -132,7 +131,9 @@ def configure(app: Flask, signing_key: str, *, secure_cookies: bool) -> None:
         JWT_CSRF_CHECK_FORM=True,  # server-rendered forms send the token as a field
         JWT_ACCESS_CSRF_FIELD_NAME=CSRF_FORM_FIELD,
         JWT_REFRESH_CSRF_FIELD_NAME=CSRF_FORM_FIELD,
-        JWT_REFRESH_COOKIE_PATH="/auth/",
+        # "/": the console renews its access cookie from it (silent refresh), and the API's
+        # POST /auth/refresh reads it too
+        JWT_REFRESH_COOKIE_PATH="/",
     )
     manager.init_app(app)
 

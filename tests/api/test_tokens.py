@@ -5,6 +5,7 @@ time (tokens.py)."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import jwt
@@ -45,7 +46,8 @@ def test_a_remembered_token_is_refused_once_it_expires(client, monkeypatch):
     access = login(client, "viewer")["access_token"]
     assert client.get("/incidents", headers=bearer(access)).status_code == 200
     exp = jwt.decode(access, options={"verify_signature": False})["exp"]
-    monkeypatch.setattr(tokens, "time", SimpleNamespace(time=lambda: exp + 1))
+    later = datetime.fromtimestamp(exp + 1, UTC)
+    monkeypatch.setattr(tokens, "datetime", SimpleNamespace(now=lambda _tz: later))
     response = client.get("/incidents", headers=bearer(access))
     assert response.status_code == 401
     assert response.get_json()["detail"] == "the token has expired"
@@ -99,7 +101,7 @@ def test_refused_tokens_are_not_remembered(app, client):
 
 def test_a_token_not_yet_valid_becomes_usable_when_its_time_comes(app, client, monkeypatch):
     """PyJWT's clock is moved forward by the test, not slept past."""
-    from datetime import datetime, timedelta
+    from datetime import datetime
 
     import jwt.api_jwt
 
