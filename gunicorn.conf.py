@@ -52,10 +52,12 @@ def on_starting(server: Any) -> None:
     to the new counts."""
     from incident_api.schema import prepare
     from incident_api.settings import ConfigError, load_settings
+    from incident_api.tracing import protocol
     from warehouse.db import Database
 
     try:
         settings = load_settings()
+        protocol()  # an OTLP protocol this service cannot speak: one line, before the workers
         # once, here: development migrates before the workers race to; production refuses a
         # schema that is behind the code
         db = Database.from_url(settings.database_url)

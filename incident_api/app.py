@@ -150,7 +150,7 @@ def create_app(
     )
     app.extensions[KEY] = svc
     _one_connection_per_request(app, db)
-    configure_tracing(app, db.engine, span_exporter)
+    _or_one_line(lambda: configure_tracing(app, db.engine, span_exporter))
     install_request_logging(app)
     collector = WarehouseCollector(svc.results, svc.incidents, svc.denylist, svc.notifications)
     init_metrics(app, collector)

@@ -1,9 +1,12 @@
 """OpenTelemetry: Flask requests and their SQLAlchemy queries as spans, exported over OTLP.
 
 Configured by the standard ``OTEL_*`` variables; a no-op when ``OTEL_SDK_DISABLED=true`` or no
-OTLP endpoint is set. The provider and its batch span processor (a thread) are created inside
-``create_app``, which gunicorn runs in each worker after the fork (no ``preload_app``), so no
-worker inherits a dead exporter thread.
+OTLP endpoint is set. ``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`` (else ``OTEL_EXPORTER_OTLP_PROTOCOL``)
+chooses the transport as the specification names it: ``grpc`` or ``http/protobuf`` (the
+default); ``http/json`` has no Python exporter and is refused at start, as is any other value.
+The provider and its batch span processor (a thread) are created inside ``create_app``, which
+gunicorn runs in each worker after the fork (no ``preload_app``), so no worker inherits a dead
+exporter thread.
 """
 
 from __future__ import annotations
@@ -19,7 +22,38 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from sqlalchemy import Engine
 
+from incident_api.settings import ConfigError
+
 EXCLUDED_URLS: Final = "health,ready,metrics"
+PROTOCOLS: Final = ("grpc", "http/protobuf")
+DEFAULT_PROTOCOL: Final = "http/protobuf"  # the specification's default for SDKs
+
+
+def protocol() -> str:
+    """The OTLP transport for traces, by the specification's precedence."""
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            if value not in PROTOCOLS:
+                raise ConfigError(
+                    f"{name}={value} is not supported; use one of {', '.join(PROTOCOLS)}"
+                )
+            return value
+    return DEFAULT_PROTOCOL
+
+
+def otlp_exporter() -> SpanExporter:
+    """The OTLP exporter of the configured protocol; endpoint, headers and timeout come from
+    the ``OTEL_*`` variables (each exporter reads them as the specification says)."""
+    if protocol() == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            OTLPSpanExporter as GrpcExporter,
+        )
+
+        return GrpcExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()
 SERVICE_NAME: Final = "driftwatch-incident-api"
 
 
@@ -39,9 +73,7 @@ def configure_tracing(
     if exporter is None:
         if not _wanted():
             return None
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        exporter = OTLPSpanExporter()  # endpoint, headers, timeout from OTEL_* variables
+        exporter = otlp_exporter()
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", SERVICE_NAME)})
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(exporter))
