@@ -54,6 +54,8 @@ def otlp_exporter() -> SpanExporter:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter()
+
+
 SERVICE_NAME: Final = "driftwatch-incident-api"
 
 

@@ -36,6 +36,20 @@ settings.register_profile("driftwatch", deadline=None)
 settings.load_profile("driftwatch")
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty store's URL: a SQLite file, or a fresh schema on the real PostgreSQL."""
+    from urllib.parse import quote
+
+    from tests.services import POSTGRES_URL, postgres_schema
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    with postgres_schema() as (schema, _):
+        yield f"{POSTGRES_URL}?options={quote(f'-csearch_path={schema}')}"
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A migrated, empty incident store on SQLite and on the real PostgreSQL."""

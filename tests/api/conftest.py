@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,17 @@ def make_app(tmp_path: Path) -> Callable[..., Flask]:
         return app
 
     return make
+
+
+@pytest.fixture
+def store_app(make_app: Callable[..., Flask], database_url: str) -> Iterator[Flask]:
+    """The API on SQLite and on PostgreSQL (``database_url``'s two params)."""
+    app = make_app(database_url=database_url)
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            services().db.dispose()
 
 
 @pytest.fixture

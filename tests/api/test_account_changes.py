@@ -4,37 +4,18 @@ absolute lifetime however often it is refreshed, and writes go by the role in th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
-from urllib.parse import quote
 
-import pytest
-from flask import Flask
 from sqlalchemy import func, select, update
 
 from incident_api.services import services
 from tests.api.conftest import PASSWORD, bearer, login
-from tests.services import POSTGRES_URL, postgres_schema
 from warehouse.models import AuthSession, utcnow
 from warehouse.users import Role
 
 NEW_PASSWORD = "a brand new passphrase"
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_app(request: pytest.FixtureRequest, make_app: Any) -> Iterator[Flask]:
-    if request.param == "sqlite":
-        yield make_app()
-        return
-    with postgres_schema() as (schema, _):
-        app = make_app(database_url=f"{POSTGRES_URL}?options={quote(f'-csearch_path={schema}')}")
-        try:
-            yield app
-        finally:
-            with app.app_context():
-                services().db.dispose()
 
 
 def _incident(client: Any, token: str) -> int:

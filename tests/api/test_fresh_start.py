@@ -7,31 +7,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
 from incident_api import ConfigError, create_app
 from incident_api.services import services
-from tests.services import POSTGRES_URL, free_port, postgres_schema, stop_process_group
+from tests.services import free_port, stop_process_group
 from warehouse.db import Database
 from warehouse.migrate import current_revision, downgrade, head_revision, upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 STRONG = "k3y-" + "0123456789abcdefghijklmnopqrstuvwxyz"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database: no table, no revision."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    with postgres_schema() as (schema, _):
-        yield f"{POSTGRES_URL}?options={quote(f'-csearch_path={schema}')}"
 
 
 def _revision(url: str) -> str | None:
@@ -42,9 +30,9 @@ def _revision(url: str) -> str | None:
         db.dispose()
 
 
-def test_development_migrates_a_fresh_database_on_start(fresh_url):
-    app = create_app({"database_url": fresh_url, "environment": "development"})
-    assert _revision(fresh_url) == head_revision()
+def test_development_migrates_a_fresh_database_on_start(database_url):
+    app = create_app({"database_url": database_url, "environment": "development"})
+    assert _revision(database_url) == head_revision()
     client = app.test_client()
     wrong = client.post("/auth/token", json={"username": "nobody", "password": "whatever!"})
     assert wrong.status_code == 401  # an answer, not "the incident store is unavailable"
@@ -54,8 +42,8 @@ def test_development_migrates_a_fresh_database_on_start(fresh_url):
         services().db.dispose()
 
 
-def test_production_refuses_a_schema_behind_the_code_in_one_line(fresh_url):
-    config = {"database_url": fresh_url, "environment": "production", "jwt_secret_key": STRONG}
+def test_production_refuses_a_schema_behind_the_code_in_one_line(database_url):
+    config = {"database_url": database_url, "environment": "production", "jwt_secret_key": STRONG}
     with pytest.raises(ConfigError) as refused:
         create_app(config)
     message = str(refused.value)
@@ -64,9 +52,11 @@ def test_production_refuses_a_schema_behind_the_code_in_one_line(fresh_url):
         f"the incident store's schema is at revision none, this release needs "
         f"{head_revision()}: run `flask --app incident_api db upgrade` first"
     )
-    assert _revision(fresh_url) is None  # production never migrates by itself
+    assert _revision(database_url) is None  # production never migrates by itself
     # The command it names works in production, and then the API starts.
-    env = dict(os.environ, DATABASE_URL=fresh_url, ENVIRONMENT="production", JWT_SECRET_KEY=STRONG)
+    env = dict(
+        os.environ, DATABASE_URL=database_url, ENVIRONMENT="production", JWT_SECRET_KEY=STRONG
+    )
     done = subprocess.run(
         [str(BIN / "flask"), "--app", "incident_api", "db", "upgrade"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
@@ -79,11 +69,11 @@ def test_production_refuses_a_schema_behind_the_code_in_one_line(fresh_url):
         services().db.dispose()
 
 
-def test_ready_is_not_ready_while_the_schema_is_behind(fresh_url):
-    db = Database.from_url(fresh_url)
+def test_ready_is_not_ready_while_the_schema_is_behind(database_url):
+    db = Database.from_url(database_url)
     upgrade(db.engine)
     downgrade(db.engine, "0009")
-    app = create_app({"database_url": fresh_url, "environment": "test"})
+    app = create_app({"database_url": database_url, "environment": "test"})
     answer = app.test_client().get("/ready")
     assert answer.status_code == 503
     assert answer.headers["Retry-After"]

@@ -5,9 +5,7 @@ PostgreSQL: members in every read, ``?feature=`` finds the holder, split and mer
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from flask import Flask
@@ -16,7 +14,6 @@ from flask.testing import FlaskClient
 from incident_api.services import services
 from tests.api.conftest import role_headers
 from tests.api.test_console import csrf_of, sign_in
-from tests.services import POSTGRES_URL, postgres_schema
 from warehouse.drift_results import DriftResultStore, NewResult
 from warehouse.fingerprint import GroupBy
 from warehouse.incidents import Join
@@ -24,23 +21,6 @@ from warehouse.lifecycle import Source
 
 WEBHOOK_TOKEN = "am-" + "g" * 40
 BINS = {"labels": ["a", "b"], "reference": [0.5, 0.5], "current": [0.2, 0.8]}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_app(request: pytest.FixtureRequest, make_app: Any) -> Iterator[Flask]:
-    if request.param == "sqlite":
-        yield make_app(alertmanager_webhook_token=WEBHOOK_TOKEN)
-        return
-    with postgres_schema() as (schema, _):
-        app = make_app(
-            database_url=f"{POSTGRES_URL}?options={quote(f'-csearch_path={schema}')}",
-            alertmanager_webhook_token=WEBHOOK_TOKEN,
-        )
-        try:
-            yield app
-        finally:
-            with app.app_context():
-                services().db.dispose()
 
 
 def event(app: Flask, *breaches: tuple[str, str, float | None], dataset: str = "shop") -> int:
@@ -286,7 +266,7 @@ def test_the_datasets_grid_links_a_red_cell_to_the_incident_holding_it(app, brow
     assert f'href="/console/incidents/{split.id}"' in rows["device"]
 
 
-def test_the_sensor_and_an_alertmanager_delivery_at_once_make_one_incident(store_app):
+def test_the_sensor_and_an_alertmanager_delivery_at_once_make_one_incident(make_app, database_url):
     """The webhook (through its HTTP endpoint) and the sensor's joins add members to the same
     dataset's event at the same moment: one incident holds every member, paged once."""
     import json
@@ -296,6 +276,8 @@ def test_the_sensor_and_an_alertmanager_delivery_at_once_make_one_incident(store
 
     from tests.api.test_alertmanager import alert, payload
     from warehouse.models import NotificationEvent
+
+    store_app = make_app(database_url=database_url, alertmanager_webhook_token=WEBHOOK_TOKEN)
 
     sensor_side = [f"s{i}" for i in range(6)]
     alert_side = [f"a{i}" for i in range(6)]
@@ -340,3 +322,5 @@ def test_the_sensor_and_an_alertmanager_delivery_at_once_make_one_incident(store
     assert sorted(m.feature for m in held) == sorted(sensor_side + alert_side)
     assert incident.severity == "critical"  # the alerts' critical members raised it
     assert told.count("incident.opened") == 1
+    with store_app.app_context():
+        services().db.dispose()

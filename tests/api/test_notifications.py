@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from flask import Flask
@@ -25,18 +24,9 @@ from incident_api.notifications.worker import Worker, notifications_counter
 from incident_api.services import services
 from scripts.notify_sink import Sink
 from tests.api.conftest import role_headers
-from tests.services import POSTGRES_URL, free_port, postgres_schema
+from tests.services import free_port
 
 SECRET = "a-webhook-secret-of-32-characters!"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'notify.db'}"
-        return
-    with postgres_schema() as (schema, _):
-        yield f"{POSTGRES_URL}?options={quote(f'-csearch_path={schema}')}"
 
 
 @pytest.fixture

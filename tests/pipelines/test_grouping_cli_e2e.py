@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -23,7 +22,6 @@ from incident_api.services import services
 from scripts.notify_sink import Sink
 from tests.pipelines.conftest import DATASET, day, make_config, snapshot
 from tests.pipelines.test_dagster_cli_e2e import Cli
-from tests.services import POSTGRES_URL, postgres_schema
 from warehouse.db import Database
 from warehouse.fingerprint import dataset_fingerprint
 from warehouse.incidents import IncidentStore
@@ -33,15 +31,6 @@ from warehouse.snapshots import SnapshotStore
 SECRET = "a-webhook-secret-of-32-characters!"
 WEBHOOK_TOKEN = "am-" + "t" * 40
 PAGES = ("incident.opened", "incident.reopened", "incident.severity_raised")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'dw.db'}"
-        return
-    with postgres_schema() as (schema, _):
-        yield f"{POSTGRES_URL}?options={quote(f'-csearch_path={schema}')}"
 
 
 @pytest.fixture
