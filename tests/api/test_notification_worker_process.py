@@ -20,7 +20,7 @@ import pytest
 
 from incident_api.services import services
 from scripts.notify_sink import Sink
-from tests.api.test_notifications import SECRET, database_url  # noqa: F401 — the fixture
+from tests.api.test_notifications import SECRET
 from tests.services import free_port, wait_for
 
 FLASK = Path(sys.executable).parent / "flask"
@@ -54,7 +54,7 @@ class Hanging:
 
 
 @pytest.fixture
-def worker_env(make_app, database_url, tmp_path) -> Callable[..., dict[str, str]]:  # noqa: F811
+def worker_env(make_app, database_url, tmp_path) -> Callable[..., dict[str, str]]:
     def env(**settings: Any) -> dict[str, str]:
         base = {
             "database_url": database_url,
