@@ -92,6 +92,22 @@ def http_receiver() -> Iterator[tuple[str, Received]]:
     assert all(path == "/v1/traces" for path in paths)
 
 
+@pytest.fixture(autouse=True)
+def providers_stopped() -> Iterator[None]:
+    """Each app's span processor stopped after its test: a thread left exporting to a receiver
+    that is gone would retry (and log) until the process exits."""
+    yield
+    from opentelemetry.sdk.trace import TracerProvider
+
+    for provider in STARTED:
+        assert isinstance(provider, TracerProvider)
+        provider.shutdown()
+    STARTED.clear()
+
+
+STARTED: list[Any] = []
+
+
 def _traced_request(monkeypatch: pytest.MonkeyPatch, endpoint: str, proto: str | None, app_db):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
     monkeypatch.setenv("OTEL_SERVICE_NAME", f"driftwatch-{proto or 'default'}")
@@ -102,6 +118,7 @@ def _traced_request(monkeypatch: pytest.MonkeyPatch, endpoint: str, proto: str |
     else:
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", proto)
     app = create_app({"database_url": app_db, "environment": "test", "jwt_secret_key": "o" * 40})
+    STARTED.append(app.extensions["otel_provider"])
     assert app.test_client().get("/incidents").status_code == 401  # a traced request
     app.extensions["otel_provider"].force_flush()
     return app
@@ -145,6 +162,7 @@ def test_the_traces_variable_wins_over_the_general_one(monkeypatch, tmp_path, gr
         {"database_url": f"sqlite:///{tmp_path / 't.db'}", "environment": "test",
          "jwt_secret_key": "o" * 40}
     )  # fmt: skip
+    STARTED.append(app.extensions["otel_provider"])
     app.test_client().get("/incidents")
     app.extensions["otel_provider"].force_flush()
     assert "GET /incidents" in _wait(received, "driftwatch-traces-var")

@@ -163,7 +163,7 @@ def test_each_instance_is_ready_on_the_shared_stores(cluster):
     for api in (*cluster["instances"], cluster["nginx"]):
         status, body = api.json("GET", "/ready")
         assert (status, body["status"]) == (200, "ready")
-        assert body["checks"] == {"database": "ok", "denylist (redis)": "ok"}
+        assert body["checks"] == {"database": "ok", "schema": "ok", "denylist (redis)": "ok"}
     # The per-process metrics are for Prometheus on each instance's own port, not for callers.
     assert cluster["nginx"].call("GET", "/metrics")[0] == 404
 
