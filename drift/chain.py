@@ -11,7 +11,7 @@ from drift.columns import kind_of
 from drift.errors import DriftInputError
 
 if TYPE_CHECKING:
-    from drift.sources import Batch, Source
+    from drift.stream import Batch, Source
 
 
 class SourceChain:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final
 
 import pyarrow as pa
 
@@ -14,25 +14,9 @@ from drift.columns import kind_of
 from drift.csv_source import CsvSource, is_csv
 from drift.errors import DriftInputError
 from drift.parquet import ParquetSource, is_parquet
+from drift.stream import Batch, Source
 
-Batch = pa.RecordBatch | pa.Table
-
-
-class Source(Protocol):
-    """A snapshot that can be streamed (more than once) in batches of chosen columns."""
-
-    @property
-    def schema(self) -> pa.Schema: ...
-
-    @property
-    def num_rows(self) -> int | None:
-        """Rows, where known before streaming (CSV: None)."""
-
-    @property
-    def label(self) -> str:
-        """How reports name the snapshot."""
-
-    def row_groups(self, columns: Sequence[str]) -> Iterator[Batch]: ...
+__all__ = ["Batch", "Source", "TableSource", "open_file", "open_snapshot", "snapshot_files"]
 
 
 class TableSource:
