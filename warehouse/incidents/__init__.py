@@ -34,6 +34,7 @@ from warehouse.incidents.requests import (
     Request,
     Resolve,
     Touch,
+    member_key,
 )
 from warehouse.incidents.store import IncidentStore
 
@@ -63,5 +64,6 @@ __all__ = [
     "clip_title",
     "decode_cursor",
     "encode_cursor",
+    "member_key",
     "severity_of",
 ]

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from warehouse.fingerprint import GroupBy
 from warehouse.lifecycle import Severity, Source, Status
 from warehouse.models import Incident, IncidentEvent
@@ -69,6 +72,11 @@ class Resolve:
     every few seconds should leave no trace until it resolves)."""
 
 
+def member_key(dataset: str, feature: str) -> str:
+    """What names one member in a batch and in dedup keys: ``(dataset, feature)``."""
+    return f"member:{dataset}\x1f{feature}"
+
+
 @dataclass(frozen=True)
 class Join:
     """A breach of ``(dataset, feature)``: update that member of the incident that holds it,
@@ -98,7 +106,7 @@ class Join:
     @property
     def fingerprint(self) -> str:
         """Requests are batched by fingerprint; a join never goes in bulk, so any unique key."""
-        return f"member:{self.dataset}\x1f{self.feature}"
+        return member_key(self.dataset, self.feature)
 
 
 @dataclass(frozen=True)
@@ -117,7 +125,7 @@ class Recover:
 
     @property
     def fingerprint(self) -> str:
-        return f"member:{self.dataset}\x1f{self.feature}"
+        return member_key(self.dataset, self.feature)
 
 
 @dataclass(frozen=True)
@@ -135,6 +143,14 @@ class Note:
 
 
 Request: TypeAlias = Touch | Resolve | Note | Join | Recover
+
+
+def seen(session: Session, dedup_key: str | None) -> bool:
+    """Whether a delivery with ``dedup_key`` was applied before (its event carries the key)."""
+    if dedup_key is None:
+        return False
+    found = session.scalar(select(IncidentEvent.id).where(IncidentEvent.dedup_key == dedup_key))
+    return found is not None
 
 
 def event_row(

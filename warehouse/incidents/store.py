@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session
 from warehouse.db import custom_plans
 from warehouse.fingerprint import GroupBy, manual_fingerprint
 from warehouse.incidents.batch import bulk_touchable, touch_many
-from warehouse.incidents.grouping import Ledger, join, merge, recover, split
+from warehouse.incidents.grouping import Ledger, join, recover
 from warehouse.incidents.members import newest_holder, publish_groupings
 from warehouse.incidents.moves import move
 from warehouse.incidents.reads import LIVE, UNRESOLVED, IncidentNotFound, IncidentReads, check_id
+from warehouse.incidents.regroup import merge, split
 from warehouse.incidents.requests import (
     Join,
     Note,
@@ -26,6 +27,7 @@ from warehouse.incidents.requests import (
     Resolve,
     Touch,
     event,
+    seen,
     touch_event,
 )
 from warehouse.lifecycle import Severity, Source, Status
@@ -45,15 +47,8 @@ def _open_for(session: Session, fingerprint: str) -> Incident | None:
     return session.scalars(query).first()
 
 
-def _seen(session: Session, dedup_key: str | None) -> bool:
-    if dedup_key is None:
-        return False
-    found = session.scalar(select(IncidentEvent.id).where(IncidentEvent.dedup_key == dedup_key))
-    return found is not None
-
-
 def _note(session: Session, request: Note) -> Outcome:
-    if _seen(session, request.dedup_key):
+    if seen(session, request.dedup_key):
         return Outcome(None, duplicate=True)
     if request.member is not None:
         incident = newest_holder(session, *request.member)
@@ -181,7 +176,7 @@ class IncidentStore(IncidentReads):
         return self._retrying(work)
 
     def _resolve(self, session: Session, request: Resolve) -> Outcome:
-        if request.dedup_key is not None and _seen(session, request.dedup_key):
+        if request.dedup_key is not None and seen(session, request.dedup_key):
             return Outcome(None, duplicate=True)
         incident = _open_for(session, request.fingerprint)
         if incident is None:
