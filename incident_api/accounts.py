@@ -6,11 +6,11 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from incident_api import auth
+from incident_api.account_schemas import PasswordChange, RoleChange
 from incident_api.guards import actor, require_role
 from incident_api.openapi import documented
 from incident_api.passwords import WeakPassword
 from incident_api.problems import ApiProblem
-from incident_api.schemas import PasswordChange, RoleChange
 from incident_api.validation import FieldError, invalid_fields, parse_body
 from warehouse.users import Role, UserNotFound
 

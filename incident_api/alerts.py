@@ -22,14 +22,23 @@ import structlog
 from flask import Blueprint, Response, request
 from pydantic import BaseModel, ConfigDict, Field
 
+from incident_api.bodies import NoNul
 from incident_api.openapi import documented
 from incident_api.problems import ApiProblem
 from incident_api.responses import json_body
-from incident_api.schemas import NoNul
 from incident_api.services import services
 from incident_api.validation import parse_body
 from warehouse.fingerprint import alert_fingerprint
-from warehouse.incidents import TITLE_LENGTH, Join, Recover, Request, Resolve, Touch, clip_title
+from warehouse.incidents import (
+    TITLE_LENGTH,
+    Join,
+    Recover,
+    Request,
+    Resolve,
+    Touch,
+    clip_title,
+    member_key,
+)
 from warehouse.lifecycle import Severity, Source
 
 ACTOR: Final = "alertmanager"
@@ -173,7 +182,7 @@ def _nothing_firing_about(dataset: str, feature: str) -> Any:
 
 
 def _member_request(alert: Alert, dataset: str, feature: str) -> Join | Recover:
-    key = f"member:{dataset}\x1f{feature}"
+    key = member_key(dataset, feature)
     dedup = f"am:{key}:{alert.fingerprint}:{alert.startsAt.isoformat()}:{alert.status}"
     name = alert.labels.get("alertname", "alert")
     if alert.status == "firing":

@@ -24,11 +24,11 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from incident_api import tokens
+from incident_api.account_schemas import LogoutRequest, TokenPair, TokenRequest
 from incident_api.guards import require_role, unauthorized, verified
 from incident_api.metrics import count_refresh_reuse
 from incident_api.openapi import documented
 from incident_api.passwords import hash_password, verify_password
-from incident_api.schemas import LogoutRequest, TokenPair, TokenRequest
 from incident_api.services import services
 from incident_api.tokens import ACCESS_LIFETIME, REFRESH_LIFETIME
 from incident_api.validation import FieldError, invalid_fields, parse_body

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -16,130 +14,10 @@ from pydantic import (
     model_validator,
 )
 
-from incident_api.safe import safe_url
+from incident_api.bodies import Name, Strict, iso_8601_only
+from incident_api.evidence import Evidence
 from warehouse.incidents import MAX_ID
 from warehouse.lifecycle import Severity, Source, Status
-from warehouse.users import Role
-
-Name = Field(min_length=1, max_length=200)
-ISO_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
-
-
-def _has_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
-def iso_8601_only(value: object) -> object:
-    """pydantic would read "0.5" as a Unix timestamp; the API promises ISO 8601 only."""
-    if isinstance(value, str) and not ISO_DATE_TIME.match(value):
-        raise ValueError("expected an ISO 8601 date-time with a UTC offset")
-    return value
-
-
-class NoNul(BaseModel):
-    """No text anywhere in the body (nested JSON included) holds a NUL character: PostgreSQL can
-    store none in text or jsonb, so it would fail at the database instead of here (a 500 found
-    by tests/api/test_security.py)."""
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        if _has_nul(value):
-            raise ValueError("must not contain NUL (\\u0000) characters")
-        return value
-
-
-class Strict(NoNul):
-    """Unknown fields are an error, not silently dropped."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class TokenRequest(Strict):
-    username: str = Field(min_length=1, max_length=150)
-    password: str = Field(min_length=1, max_length=1024)
-
-
-class PasswordChange(Strict):
-    password: str = Field(min_length=1, max_length=1024, description="8 to 128 characters")
-
-
-class RoleChange(Strict):
-    role: Role
-
-
-class LogoutRequest(Strict):
-    refresh_token: str | None = Field(
-        None, max_length=4096, description="also revoke this refresh token"
-    )
-
-
-class TokenPair(BaseModel):
-    access_token: str
-    refresh_token: str
-    token_type: Literal["bearer"] = "bearer"  # noqa: S105 — the scheme's name, not a secret
-    expires_in: int = Field(description="seconds the access token stays valid")
-
-
-Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-"""A JSON number: a string, a bool, NaN or infinity is refused, not read as one."""
-
-
-def _http_url(value: str) -> str:
-    if safe_url(value) is None:
-        raise ValueError("expected an absolute http(s) URL without spaces, quotes, <, > or |")
-    return value
-
-
-HttpUrlText = Annotated[str, Field(max_length=2000), AfterValidator(_http_url)]
-
-
-class Bins(NoNul):
-    """Reference vs current share per bin, as the drift engine reports them."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    labels: list[Annotated[str, Field(max_length=200)]] = Field(min_length=1, max_length=1000)
-    reference: list[Annotated[Number, Field(ge=0)]]
-    current: list[Annotated[Number, Field(ge=0)]]
-
-    @model_validator(mode="after")
-    def _aligned(self) -> Self:
-        if not len(self.labels) == len(self.reference) == len(self.current):
-            raise ValueError("labels, reference and current need one entry per bin each")
-        return self
-
-
-class Level(NoNul):
-    model_config = ConfigDict(extra="forbid")
-
-    warn: Number
-    critical: Number
-
-
-class Evidence(NoNul):
-    """What the incident page draws and notifications link to; the documented fields are
-    checked, other keys are kept as given."""
-
-    model_config = ConfigDict(extra="allow")
-
-    partition: str | None = Field(None, max_length=32)
-    run_id: str | None = Field(None, max_length=200)
-    run_url: HttpUrlText | None = None
-    psi: Number | None = None
-    drift_ratio: Number | None = None
-    mean_shift_std: Number | None = None
-    js_distance: Number | None = None
-    missing_share_delta: Number | None = None
-    unseen_share: Number | None = None
-    bins: Bins | None = None
-    levels: dict[str, Level] | None = None
 
 
 class IncidentCreate(Strict):
@@ -308,25 +186,6 @@ class AuditEvent(EventOut):
 
     incident_id: int
     incident: AuditIncident
-
-
-class SessionOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)  # from warehouse.sessions.SessionInfo
-
-    sid: str
-    username: str
-    created_at: datetime
-    refreshed_at: datetime
-    expires_at: datetime
-    client: str
-    user_agent: str
-    active: bool
-    revoked_at: datetime | None
-    revoked_reason: str | None
-
-
-class SessionList(BaseModel):
-    items: list[SessionOut]
 
 
 class FieldError(BaseModel):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
+from incident_api.account_schemas import SessionList, SessionOut
 from incident_api.auth import end_session, end_user_sessions, security_log
 from incident_api.guards import actor, require_role
 from incident_api.openapi import documented
 from incident_api.problems import ApiProblem
 from incident_api.responses import json_body
-from incident_api.schemas import SessionList, SessionOut
 from incident_api.services import services
 from warehouse.sessions import EndReason
 from warehouse.users import Role

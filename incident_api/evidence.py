@@ -1,0 +1,70 @@
+"""An incident's ``evidence`` as the API accepts it: the documented fields checked (what the
+console draws and notifications link to), every other key kept as given."""
+
+from __future__ import annotations
+
+from typing import Annotated, Self
+
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+
+from incident_api.bodies import NoNul
+from incident_api.safe import safe_url
+
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+"""A JSON number: a string, a bool, NaN or infinity is refused, not read as one."""
+
+
+def _http_url(value: str) -> str:
+    if safe_url(value) is None:
+        raise ValueError("expected an absolute http(s) URL without spaces, quotes, <, > or |")
+    return value
+
+
+HttpUrlText = Annotated[str, Field(max_length=2000), AfterValidator(_http_url)]
+
+
+class Bins(NoNul):
+    """Reference vs current share per bin, as the drift engine reports them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    labels: list[Annotated[str, Field(max_length=200)]] = Field(min_length=1, max_length=1000)
+    reference: list[Annotated[Number, Field(ge=0)]]
+    current: list[Annotated[Number, Field(ge=0)]]
+
+    @model_validator(mode="after")
+    def _aligned(self) -> Self:
+        if not len(self.labels) == len(self.reference) == len(self.current):
+            raise ValueError("labels, reference and current need one entry per bin each")
+        return self
+
+
+class Level(NoNul):
+    model_config = ConfigDict(extra="forbid")
+
+    warn: Number
+    critical: Number
+
+
+class Evidence(NoNul):
+    """What the incident page draws and notifications link to; the documented fields are
+    checked, other keys are kept as given."""
+
+    model_config = ConfigDict(extra="allow")
+
+    partition: str | None = Field(None, max_length=32)
+    run_id: str | None = Field(None, max_length=200)
+    run_url: HttpUrlText | None = None
+    psi: Number | None = None
+    drift_ratio: Number | None = None
+    mean_shift_std: Number | None = None
+    js_distance: Number | None = None
+    missing_share_delta: Number | None = None
+    unseen_share: Number | None = None
+    bins: Bins | None = None
+    levels: dict[str, Level] | None = None
