@@ -20,6 +20,7 @@ from incident_api.schemas import (
     IncidentPage,
     IncidentPatch,
     IncidentQuery,
+    MemberOut,
     MergeRequest,
     SplitRequest,
     TransitionRequest,
@@ -52,9 +53,13 @@ def _with_members(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _out(incident: Incident | IncidentRow, status: int = 200) -> Response:
-    row = incident if isinstance(incident, Row) else services().incidents.get(incident.id)
-    (fields,) = _with_members(_dicts([row]))
-    return json_body(IncidentOut.model_validate(fields), status)
+    """The incident as the store just returned it, with its members (one query)."""
+    out = IncidentOut.model_validate(
+        _dicts([incident])[0] if isinstance(incident, Row) else incident
+    )
+    held = services().incidents.members([out.id]).get(out.id, [])
+    out.members = [MemberOut.model_validate(member) for member in held]
+    return json_body(out, status)
 
 
 @bp.post("")
