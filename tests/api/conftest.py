@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import secrets
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +115,36 @@ def role_headers(client: FlaskClient) -> Callable[[str], dict[str, str]]:
         return cache[role]
 
     return for_role
+
+
+class _AnyDatetime(type):
+    """``isinstance(x, Clock)`` holds for every datetime, so code that checks what it was
+    given (PyJWT encoding ``exp``) treats real datetimes as before."""
+
+    def __instancecheck__(cls, instance: object) -> bool:
+        return isinstance(instance, datetime)
+
+
+class Clock(datetime, metaclass=_AnyDatetime):
+    offset = timedelta()
+
+    @classmethod
+    def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+        return datetime.now(tz) + cls.offset
+
+
+@pytest.fixture
+def token_clock(monkeypatch: pytest.MonkeyPatch) -> type[Clock]:
+    """One clock for whatever mints and checks tokens — PyJWT, the extension and ours — that a
+    test moves forward (``token_clock.offset``) instead of sleeping past a window."""
+    import flask_jwt_extended.tokens
+    import jwt.api_jwt
+
+    import incident_api.auth
+    import incident_api.tokens
+
+    Clock.offset = timedelta()
+    modules = (jwt.api_jwt, flask_jwt_extended.tokens, incident_api.auth, incident_api.tokens)
+    for module in modules:
+        monkeypatch.setattr(module, "datetime", Clock)
+    return Clock

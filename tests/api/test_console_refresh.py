@@ -4,11 +4,9 @@ Time is moved forward by the test (PyJWT's clock), not slept past."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-import jwt.api_jwt
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import update
@@ -17,37 +15,6 @@ from incident_api.services import services
 from tests.api.conftest import bearer, login
 from tests.api.test_console import csrf_of, sign_in
 from warehouse.models import AuthSession, utcnow
-
-
-class _AnyDatetime(type):
-    """``isinstance(x, Clock)`` holds for every datetime, so code that checks what it was
-    given (PyJWT encoding ``exp``) treats real datetimes as before."""
-
-    def __instancecheck__(cls, instance: object) -> bool:
-        return isinstance(instance, datetime)
-
-
-class Clock(datetime, metaclass=_AnyDatetime):
-    offset = timedelta()
-
-    @classmethod
-    def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
-        return datetime.now(tz) + cls.offset
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> type[Clock]:
-    """One moved clock for whatever mints and checks tokens: PyJWT, the extension and ours."""
-    import flask_jwt_extended.tokens
-
-    import incident_api.auth
-    import incident_api.tokens
-
-    Clock.offset = timedelta()
-    modules = (jwt.api_jwt, flask_jwt_extended.tokens, incident_api.auth, incident_api.tokens)
-    for module in modules:
-        monkeypatch.setattr(module, "datetime", Clock)
-    return Clock
 
 
 def _cookie(client: FlaskClient, name: str) -> str | None:
@@ -61,13 +28,13 @@ def _session(app: Flask) -> Any:
         return session
 
 
-def test_an_expired_access_cookie_is_renewed_silently_and_rotated(app, clock):
+def test_an_expired_access_cookie_is_renewed_silently_and_rotated(app, token_clock):
     browser = app.test_client()
     assert sign_in(browser, "responder").status_code == 303
     first_access = _cookie(browser, "access_token_cookie")
     first_refresh = _cookie(browser, "refresh_token_cookie")
     assert first_refresh is not None
-    clock.offset = timedelta(minutes=20)  # the 15-minute access token has expired
+    token_clock.offset = timedelta(minutes=20)  # the 15-minute access token has expired
     page = browser.get("/console/")
     assert page.status_code == 200  # not sent to the sign-in page
     assert "responder" in page.get_data(as_text=True)
@@ -84,14 +51,14 @@ def test_an_expired_access_cookie_is_renewed_silently_and_rotated(app, clock):
     assert browser.get("/console/").status_code == 303  # the whole session is gone
 
 
-def test_a_form_posted_with_an_expired_access_cookie_still_lands(app, clock):
+def test_a_form_posted_with_an_expired_access_cookie_still_lands(app, token_clock):
     with app.app_context():
         incident = services().incidents.create(title="t", severity="low", actor="t").id
     browser = app.test_client()
     sign_in(browser, "responder")
     path = f"/console/incidents/{incident}"
     token = csrf_of(browser.get(path).get_data(as_text=True))
-    clock.offset = timedelta(minutes=16)  # the page stayed open while the person worked
+    token_clock.offset = timedelta(minutes=16)  # the page stayed open while the person worked
     forged = browser.post(f"{path}/comment", data={"body": "x", "csrf_token": "forged"})
     assert forged.status_code == 400
     done = browser.post(f"{path}/comment", data={"body": "rolled back", "csrf_token": token})
@@ -101,24 +68,24 @@ def test_a_form_posted_with_an_expired_access_cookie_still_lands(app, clock):
     assert kinds[-1] == ("comment", "rolled back")
 
 
-def test_renewal_stops_when_the_session_ends(app, clock):
+def test_renewal_stops_when_the_session_ends(app, token_clock):
     browser = app.test_client()
     sign_in(browser, "responder")
     with app.app_context(), services().db.transaction() as write:
         write.execute(update(AuthSession).values(created_at=utcnow() - timedelta(days=31)))
-    clock.offset = timedelta(minutes=20)
+    token_clock.offset = timedelta(minutes=20)
     answer = browser.get("/console/datasets")
     assert answer.status_code == 303
     assert answer.headers["Location"].startswith("/console/login")
 
 
-def test_a_logout_from_the_api_ends_the_console_too(app, clock):
+def test_a_logout_from_the_api_ends_the_console_too(app, token_clock):
     browser = app.test_client()
     sign_in(browser, "responder")
     pair = login(app.test_client(), "responder")  # another session: unaffected
     access = _cookie(browser, "access_token_cookie")
     assert app.test_client().post("/auth/logout", headers=bearer(access or "")).status_code == 204
-    clock.offset = timedelta(minutes=20)
+    token_clock.offset = timedelta(minutes=20)
     assert browser.get("/console/").status_code == 303
     other = app.test_client().post("/auth/refresh", headers=bearer(pair["refresh_token"]))
     assert other.status_code == 200  # the other session lives on

@@ -10,15 +10,13 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from prometheus_client import CollectorRegistry
 from sqlalchemy import create_engine, text
 
 from incident_api.logs import configure_logging
 from incident_api.notifications import render
-from incident_api.notifications.channels import build_channels
-from incident_api.notifications.worker import Worker, notifications_counter
 from incident_api.services import services
 from tests.api.conftest import PASSWORD
+from tests.api.test_notifications import Harness
 from tests.services import POSTGRES_URL, postgres_schema
 
 SLACK_SECRET = "T0SECRET/B0SECRET/slack-secret-path-0123456789"
@@ -86,13 +84,7 @@ def test_a_crashing_channel_logs_no_url_or_secret(make_app, capsys, monkeypatch,
     monkeypatch.setattr(render, render_name, crash)
     with app.app_context():
         svc = services()
-        worker = Worker(
-            svc.notifications,
-            build_channels(svc.settings),
-            svc.settings,
-            counter=notifications_counter(CollectorRegistry()),
-            jitter=lambda: 0.0,
-        )
+        worker = Harness(app).worker  # the notification tests' worker: no jitter
         configure_logging(json_lines=True)
         capsys.readouterr()
         svc.incidents.create(title="Drift in shop.price", severity="high", actor="t")

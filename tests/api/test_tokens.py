@@ -99,26 +99,14 @@ def test_refused_tokens_are_not_remembered(app, client):
     assert (info.currsize, info.hits) == (0, 0)
 
 
-def test_a_token_not_yet_valid_becomes_usable_when_its_time_comes(app, client, monkeypatch):
+def test_a_token_not_yet_valid_becomes_usable_when_its_time_comes(app, client, token_clock):
     """PyJWT's clock is moved forward by the test, not slept past."""
-    from datetime import datetime
-
-    import jwt.api_jwt
-
-    class Clock(datetime):
-        offset = timedelta()
-
-        @classmethod
-        def now(cls, tz=None):
-            return datetime.now(tz) + cls.offset
-
-    monkeypatch.setattr(jwt.api_jwt, "datetime", Clock)
     now = int(time.time())
     token = _sign(app, _claims(app, nbf=now + 60, iat=now, exp=now + 900))
     assert client.get("/incidents", headers=bearer(token)).status_code == 401
-    Clock.offset = timedelta(seconds=50)
+    token_clock.offset = timedelta(seconds=50)
     assert client.get("/incidents", headers=bearer(token)).status_code == 401  # not yet
-    Clock.offset = timedelta(seconds=61)
+    token_clock.offset = timedelta(seconds=61)
     assert client.get("/incidents", headers=bearer(token)).status_code == 200
 
 

@@ -13,13 +13,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from incident_api import create_app
-from incident_api.notifications.channels import build_channels
-from incident_api.notifications.worker import Worker, notifications_counter
 from incident_api.services import services
 from scripts.notify_sink import Sink
+from tests.api.test_notifications import Harness
 from tests.pipelines.conftest import DATASET, day, make_config, snapshot
 from tests.pipelines.test_dagster_cli_e2e import Cli
 from warehouse.db import Database
@@ -58,15 +56,7 @@ def world(database_url: str, tmp_path: Path) -> Iterator[SimpleNamespace]:
             "notify_backoff_seconds": 0.05,
         }
     )
-    with app.app_context():
-        svc = services()
-        worker = Worker(
-            svc.notifications,
-            build_channels(svc.settings),
-            svc.settings,
-            counter=notifications_counter(CollectorRegistry()),
-            jitter=lambda: 0.0,
-        )
+    worker = Harness(app).worker  # the notification tests' worker: no jitter
     env = SimpleNamespace(root=root, database_url=database_url, config=make_config(), store=store)
     try:
         yield SimpleNamespace(
