@@ -19,6 +19,7 @@ from incident_api import (
     auth,
     cli,
     console,
+    datasets,
     docs_ui,
     errors,
     incidents,
@@ -32,12 +33,13 @@ from incident_api.logs import TRACE_HEADER, configure_logging, install_request_l
 from incident_api.metrics import WarehouseCollector, init_metrics
 from incident_api.notifications import views as notification_views
 from incident_api.services import KEY, Services
-from incident_api.settings import ConfigError, Settings, load_settings
+from incident_api.settings import ConfigError, FeatureSeries, Settings, load_settings
 from incident_api.tracing import configure_tracing
 from warehouse.db import Database
 from warehouse.drift_results import DriftResultStore
 from warehouse.incidents import IncidentStore
 from warehouse.notifications import NotificationStore
+from warehouse.present import PresentStore
 from warehouse.sessions import SessionStore
 from warehouse.users import UserStore
 
@@ -146,13 +148,20 @@ def create_app(
         sessions=SessionStore(db),
         notifications=NotificationStore(db),
         results=DriftResultStore(db),
+        present=PresentStore(db),
         denylist=make_denylist(settings.redis_url, db, settings.redis_timeout_seconds),
     )
     app.extensions[KEY] = svc
     _one_connection_per_request(app, db)
     _or_one_line(lambda: configure_tracing(app, db.engine, span_exporter))
     install_request_logging(app)
-    collector = WarehouseCollector(svc.results, svc.incidents, svc.denylist, svc.notifications)
+    collector = WarehouseCollector(
+        svc.present,
+        svc.incidents,
+        svc.denylist,
+        svc.notifications,
+        only_not_ok=settings.metrics_feature_series is FeatureSeries.NOT_OK,
+    )
     init_metrics(app, collector)
     tokens.configure(app, settings.signing_key(), secure_cookies=settings.production)
     auth.limiter.init_app(app)
@@ -170,6 +179,7 @@ def create_app(
     app.register_blueprint(sessions.bp)
     app.register_blueprint(accounts.bp)
     app.register_blueprint(incidents.bp)
+    app.register_blueprint(datasets.bp)
     app.register_blueprint(alerts.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(notification_views.bp)

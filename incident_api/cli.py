@@ -1,4 +1,4 @@
-"""``flask --app incident_api users …`` and ``flask --app incident_api db …``."""
+"""``flask --app incident_api users …``, ``… db …`` and ``… results …``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from warehouse.users import Role, UserExists, UserNotFound
 
 users = AppGroup("users", help="Manage who can sign in.")
 db = AppGroup("db", help="The incident database schema (alembic migrations).")
+results = AppGroup("results", help="The drift results the pipelines wrote.")
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -121,7 +122,18 @@ def db_current() -> None:
     click.echo(current_revision(services().db.engine) or "empty (run: db upgrade)")
 
 
+@results.command("rebuild-present")
+def rebuild_present() -> None:
+    """Recompute every (dataset, feature)'s present (its newest evaluated partition's latest
+    result, which /metrics and the datasets pages read) from the stored history: after a
+    restore or a manual fix of drift_results. One transaction; readers see the old present
+    until it commits."""
+    rows = services().present.rebuild()
+    click.echo(f"present rebuilt from history: {rows} (dataset, feature) rows")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(db)
+    app.cli.add_command(results)
     app.cli.add_command(notifications)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -21,13 +22,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from drift import Status
 from incident_api.denylist import Denylist
-from warehouse.drift_results import DriftResultStore
 from warehouse.incidents import IncidentStore
 from warehouse.notifications import NotificationStore
+from warehouse.present import PresentStore
 
 FEATURE_PSI: Final = "ml_feature_psi"
 FEATURE_DRIFT_RATIO: Final = "ml_feature_drift_ratio"
 FEATURE_DRIFT_STATUS: Final = "driftwatch_feature_drift_status"
+DATASET_DRIFT_STATUS: Final = "driftwatch_dataset_drift_status"
 INCIDENTS_OPEN: Final = "driftwatch_incidents_open"
 DENYLIST_UP: Final = "driftwatch_denylist_up"
 LAST_EVALUATION: Final = "driftwatch_drift_last_evaluation_timestamp_seconds"
@@ -46,6 +48,7 @@ EXPORTED: Final = frozenset(
         FEATURE_PSI,
         FEATURE_DRIFT_RATIO,
         FEATURE_DRIFT_STATUS,
+        DATASET_DRIFT_STATUS,
         INCIDENTS_OPEN,
         DENYLIST_UP,
         LAST_EVALUATION,
@@ -63,16 +66,22 @@ WORKER_EXPORTED: Final = frozenset({NOTIFICATIONS_TOTAL})
 
 
 class WarehouseCollector(Collector):
-    """Computed on every scrape, one query per family, so values are never stale."""
+    """Read on every scrape, so values are never stale; the drift families come from the
+    stored present, so a scrape costs datasets × features, not the history stored.
+    ``only_not_ok`` leaves out the per-feature series of features that are ok (a feature's
+    series vanishes when it recovers, which resolves its alert as a 0 would)."""
 
     def __init__(
         self,
-        results: DriftResultStore,
+        present: PresentStore,
         incidents: IncidentStore,
         denylist: Denylist,
         notifications: NotificationStore,
+        *,
+        only_not_ok: bool = False,
     ) -> None:
-        self.results = results
+        self.present = present
+        self.only_not_ok = only_not_ok
         self.incidents = incidents
         self.denylist = denylist
         self.notifications = notifications
@@ -103,21 +112,38 @@ class WarehouseCollector(Collector):
             "feature's thresholds: 0 ok, 1 warn, 2 critical, 3 error (a schema break)",
             labels=labels,
         )
-        for result in self.results.present_per_feature():
-            key = [result.dataset, result.feature]
-            if result.psi is not None:
-                psi.add_metric(key, result.psi)
-            if result.drift_ratio is not None:
-                ratio.add_metric(key, result.drift_ratio)
-            status.add_metric(key, Status(result.status).code)
+        dataset_status = GaugeMetricFamily(
+            DATASET_DRIFT_STATUS,
+            "Worst drift status among the dataset's features in their newest evaluated "
+            "partitions: 0 ok, 1 warn, 2 critical, 3 error",
+            labels=["dataset"],
+        )
+        worst: dict[str, int] = {}
+        last: dict[str, datetime] = {}
+        for row in self.present.features():
+            dataset, feature, psi_value, ratio_value = row[:2] + row[4:6]
+            code = Status(row.status).code
+            worst[dataset] = max(code, worst.get(dataset, 0))
+            last[dataset] = max(row.last_evaluated_at, last.get(dataset, row.last_evaluated_at))
+            if self.only_not_ok and code == 0:
+                continue
+            key = [dataset, feature]
+            if psi_value is not None:
+                psi.add_metric(key, psi_value)
+            if ratio_value is not None:
+                ratio.add_metric(key, ratio_value)
+            status.add_metric(key, code)
+        for dataset, code in worst.items():
+            dataset_status.add_metric([dataset], code)
         yield psi
         yield ratio
         yield status
+        yield dataset_status
 
         evaluated = GaugeMetricFamily(
             LAST_EVALUATION, "Unix time of the last successful drift evaluation", labels=["dataset"]
         )
-        for dataset, at in self.results.last_evaluation_per_dataset().items():
+        for dataset, at in last.items():
             evaluated.add_metric([dataset], at.timestamp())
         yield evaluated
 

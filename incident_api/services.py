@@ -14,6 +14,7 @@ from warehouse.db import Database
 from warehouse.drift_results import DriftResultStore
 from warehouse.incidents import IncidentStore
 from warehouse.notifications import NotificationStore
+from warehouse.present import PresentStore
 from warehouse.sessions import SessionStore
 from warehouse.users import UserStore
 
@@ -30,6 +31,7 @@ class Services:
     denylist: Denylist
     notifications: NotificationStore
     results: DriftResultStore
+    present: PresentStore
 
 
 def services() -> Services:

@@ -57,6 +57,11 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class FeatureSeries(StrEnum):
+    ALL = "all"
+    NOT_OK = "not_ok"
+
+
 class Settings(NotificationSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
@@ -82,6 +87,9 @@ class Settings(NotificationSettings):
     (Werkzeug's ProxyFix); 0 believes none, so no client can choose its own address."""
     redis_timeout_seconds: float = Field(0.5, gt=0)
     retry_after_seconds: int = Field(5, ge=1)
+    metrics_feature_series: FeatureSeries = FeatureSeries.ALL
+    """``all``: /metrics has every feature's series; ``not_ok``: only features not ok (the
+    per-dataset status still covers every dataset), for teams that must cap cardinality."""
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -42,6 +42,7 @@ from scripts.harness import (  # noqa: E402
 from warehouse.db import Database  # noqa: E402
 from warehouse.drift_results import DriftResultStore  # noqa: E402
 from warehouse.migrate import upgrade  # noqa: E402
+from warehouse.present import PresentStore  # noqa: E402
 from warehouse.snapshots import SnapshotStore  # noqa: E402
 
 VAR = ROOT / "var"
@@ -172,12 +173,12 @@ def launch_backfill(store: SnapshotStore, results: DriftResultStore) -> None:
     say(f"backfill {answer['backfillId']} launched: reference + {len(todo)} partitions")
 
 
-def wait_for_drift(results: DriftResultStore) -> list[str]:
+def wait_for_drift(results: DriftResultStore, present: PresentStore) -> list[str]:
     """The drifted features, once every partition is evaluated."""
 
     def drifted() -> list[str] | None:
         breaching = (Status.WARN, Status.CRITICAL)
-        found = {r.feature for r in results.present_per_feature() if r.status in breaching}
+        found = {r.feature for r in present.features() if r.status in breaching}
         evaluated = all(results.for_partition(DATASET, d) for d in DAYS_EVALUATED)
         return sorted(found) if evaluated and set(DRIFTED) <= found else None
 
@@ -236,7 +237,7 @@ def main() -> int:
     try:
         results = DriftResultStore(db)
         launch_backfill(store, results)
-        drifted = wait_for_drift(results)
+        drifted = wait_for_drift(results, PresentStore(db))
         say(f"drift found in {', '.join(drifted)}; the incident sensor checks every 30 s")
         if password:
             incidents = wait_for_incidents(sign_in(API, "admin", password))

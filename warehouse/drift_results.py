@@ -1,5 +1,6 @@
 """Drift results: one row per feature per evaluated partition, written by the pipelines and
-read by the incident sensor (cursor = id) and the API's metrics."""
+read by the incident sensor (cursor = id), the console and the results API. Every write also
+folds its rows into the stored present (:mod:`warehouse.present`), in its own transaction."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 
 from warehouse.db import Database
 from warehouse.models import DriftResult, utcnow
+from warehouse.present import record
 
 
 @dataclass(frozen=True)
@@ -35,14 +37,6 @@ class NewResult:
     wasserstein: float | None = None
 
 
-def _aware(value: datetime | str) -> datetime:
-    """``max()`` over a UTC column comes back naive (or as text on SQLite): make it UTC."""
-    from datetime import UTC
-
-    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
-
-
 class DriftResultStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -54,6 +48,7 @@ class DriftResultStore:
         with self.db.transaction() as session:
             session.add_all(rows)
             session.flush()
+            record(session, rows)
             return [row.id for row in rows]
 
     def add_once(self, results: Iterable[NewResult], *, at: datetime | None = None) -> list[int]:
@@ -82,6 +77,7 @@ class DriftResultStore:
             new = [DriftResult(evaluated_at=when, **r.__dict__) for r in rows]
             session.add_all(new)
             session.flush()
+            record(session, new)
             return [row.id for row in new]
 
     def after(self, last_id: int, limit: int = 1000) -> list[DriftResult]:
@@ -91,64 +87,36 @@ class DriftResultStore:
             return list(session.scalars(query.limit(limit)))
 
     def recent_partitions(self, dataset: str, feature: str, count: int) -> list[DriftResult]:
-        """The latest result of each of the ``count`` newest partitions, newest first."""
-        latest = (
-            select(func.max(DriftResult.id))
-            .where(DriftResult.dataset == dataset, DriftResult.feature == feature)
-            .group_by(DriftResult.partition)
-        )
-        query = (
+        """The latest result of each of the ``count`` newest partitions, newest first. Read
+        down one index, newest partition first, stopping at ``count``: its cost does not grow
+        with the history stored."""
+        base = (
             select(DriftResult)
-            .where(DriftResult.id.in_(latest))
-            .order_by(DriftResult.partition.desc())
-            .limit(count)
+            .where(DriftResult.dataset == dataset, DriftResult.feature == feature)
+            .order_by(DriftResult.partition.desc(), DriftResult.id.desc())
         )
+        found: list[DriftResult] = []
         with self.db.reads() as session:
-            return list(session.scalars(query))
+            while len(found) < count:
+                query = base
+                if found:
+                    query = base.where(DriftResult.partition < found[-1].partition)
+                # a re-run adds rows to its partition: read twice what is missing at a time
+                limit = 2 * (count - len(found))
+                rows = list(session.scalars(query.limit(limit)))
+                for row in rows:  # the first row of a partition is its latest
+                    if len(found) < count and (not found or row.partition != found[-1].partition):
+                        found.append(row)
+                if len(rows) < limit:
+                    break
+        return found
 
-    def present_per_feature(self) -> list[DriftResult]:
-        """Per (dataset, feature), the latest result of its newest evaluated partition: the
-        present, which gauges show. A result for an older partition (a backfill, a re-run) is
-        history, however recently it was written."""
-        newest = (
-            select(
-                DriftResult.dataset,
-                DriftResult.feature,
-                func.max(DriftResult.partition).label("partition"),
-            )
-            .group_by(DriftResult.dataset, DriftResult.feature)
-            .subquery()
-        )
-        latest = (
-            select(func.max(DriftResult.id))
-            .join(
-                newest,
-                and_(
-                    DriftResult.dataset == newest.c.dataset,
-                    DriftResult.feature == newest.c.feature,
-                    DriftResult.partition == newest.c.partition,
-                ),
-            )
-            .group_by(DriftResult.dataset, DriftResult.feature)
-        )
-        with self.db.reads() as session:
-            return list(session.scalars(select(DriftResult).where(DriftResult.id.in_(latest))))
-
-    def last_evaluation_per_dataset(self) -> dict[str, datetime]:
-        query = select(DriftResult.dataset, func.max(DriftResult.evaluated_at)).group_by(
-            DriftResult.dataset
-        )
-        with self.db.reads() as session:
-            rows = session.execute(query).all()
-        return {dataset: _aware(at) for dataset, at in rows if at is not None}
-
-    def datasets(self) -> list[str]:
-        query = select(DriftResult.dataset).distinct().order_by(DriftResult.dataset)
-        return self.db.read(lambda c: list(c.scalars(query)))
-
-    def grid(self, dataset: str, partitions: int) -> tuple[list[str], dict[str, dict[str, str]]]:
-        """The ``partitions`` newest evaluated partitions of ``dataset`` (newest last) and,
-        per feature, the status of its latest result in each (absent: not evaluated)."""
+    def grid(
+        self, dataset: str, partitions: int, features: Sequence[str]
+    ) -> tuple[list[str], dict[str, dict[str, str]]]:
+        """The ``partitions`` newest evaluated partitions of ``dataset`` (newest last) and, for
+        each of ``features`` (one page of them), the status of its latest result in each
+        (absent: not evaluated)."""
         newest = (
             select(DriftResult.partition)
             .where(DriftResult.dataset == dataset)
@@ -156,20 +124,25 @@ class DriftResultStore:
             .order_by(DriftResult.partition.desc())
             .limit(partitions)
         )
+        days = sorted(self.db.read(lambda c: list(c.scalars(newest))))
+        if not days or not features:
+            return days, {}
         latest = (
             select(func.max(DriftResult.id))
-            .where(DriftResult.dataset == dataset, DriftResult.partition.in_(newest))
+            .where(
+                DriftResult.dataset == dataset,
+                DriftResult.feature.in_(list(features)),
+                DriftResult.partition.in_(days),
+            )
             .group_by(DriftResult.feature, DriftResult.partition)
         )
         query = select(DriftResult.feature, DriftResult.partition, DriftResult.status).where(
             DriftResult.id.in_(latest)
         )
-        rows = self.db.read(lambda c: c.execute(query).all())
-        cells: dict[str, dict[str, str]] = {}
-        for feature, partition, status in rows:
-            cells.setdefault(feature, {})[partition] = status
-        days = sorted({partition for _, partition, _ in rows})
-        return days, dict(sorted(cells.items()))
+        cells: dict[str, dict[str, str]] = {feature: {} for feature in features}
+        for feature, partition, status in self.db.read(lambda c: c.execute(query).all()):
+            cells[feature][partition] = status
+        return days, cells
 
     def latest(self, dataset: str, feature: str, partition: str) -> DriftResult | None:
         """The latest result of one feature in one partition (a re-run supersedes)."""

@@ -10,6 +10,7 @@ from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from warehouse.base import Base, JSONType, UTCDateTime, utcnow
+from warehouse.result_tables import DriftPresent, DriftResult
 
 __all__ = [
     "NOT_RESOLVED",
@@ -17,6 +18,7 @@ __all__ = [
     "AuthSession",
     "Base",
     "DriftGrouping",
+    "DriftPresent",
     "DriftResult",
     "Incident",
     "IncidentEvent",
@@ -80,6 +82,14 @@ class Incident(Base):
         Index("ix_incidents_status_severity_id", "status", "severity", "id"),
         Index("ix_incidents_dataset_feature_id", "dataset", "feature", "id"),
         Index("ix_incidents_created_at", "created_at"),
+        # The open counts per severity read only the not-resolved rows, however many resolved
+        # incidents history holds.
+        Index(
+            "ix_incidents_unresolved_severity",
+            "severity",
+            sqlite_where=NOT_RESOLVED,
+            postgresql_where=NOT_RESOLVED,
+        ),
     )
 
 
@@ -191,40 +201,6 @@ class RevokedSubject(Base):
     subject: Mapped[str] = mapped_column(String(150), primary_key=True)
     issued_before: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-
-
-class DriftResult(Base):
-    """One feature of one evaluated partition (append-only; a re-run adds rows)."""
-
-    __tablename__ = "drift_results"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    dataset: Mapped[str] = mapped_column(String(128))
-    feature: Mapped[str] = mapped_column(String(200))
-    partition: Mapped[str] = mapped_column(String(32))
-    run_id: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))
-    psi: Mapped[float | None] = mapped_column(Float)
-    drift_ratio: Mapped[float | None] = mapped_column(Float)
-    mean_shift_std: Mapped[float | None] = mapped_column(Float)
-    js_distance: Mapped[float | None] = mapped_column(Float)
-    missing_share_delta: Mapped[float | None] = mapped_column(Float)
-    unseen_share: Mapped[float | None] = mapped_column(Float)
-    message: Mapped[str] = mapped_column(Text, default="")
-    bins: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
-    evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    schema_break: Mapped[str | None] = mapped_column(String(16))
-    """missing | all_null | retyped | unreadable when the status is error for that reason."""
-    chi2_statistic: Mapped[float | None] = mapped_column(Float)
-    chi2_pvalue: Mapped[float | None] = mapped_column(Float)
-    wasserstein: Mapped[float | None] = mapped_column(Float)
-    """The opt-in measures, where the dataset grades with them."""
-
-    __table_args__ = (
-        Index("ix_drift_results_feature_partition", "dataset", "feature", "partition"),
-        Index("ix_drift_results_dataset_evaluated", "dataset", "evaluated_at"),
-        Index("ix_drift_results_dataset_partition_run", "dataset", "partition", "run_id"),
-    )
 
 
 UNDISPATCHED = text("dispatched_at IS NULL")

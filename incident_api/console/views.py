@@ -1,5 +1,5 @@
-"""The console's pages about incidents and drift: the incident list, one incident (its drift
-evidence drawn, the actions a role allows) and the datasets' partition grid."""
+"""The console's pages about incidents: the incident list and one incident (its drift evidence
+drawn, the actions a role allows). The datasets' pages are in :mod:`.datasets`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from flask import Response, g, request, url_for
 from pydantic import ValidationError
 
 from drift.thresholds import DEFAULT_LEVELS as DRIFT_LEVELS
-from drift.thresholds import MEASURES, OPT_IN_FIELDS
 from incident_api.console import charts
 from incident_api.console.access import console_page
 from incident_api.console.listing import list_page, list_query
@@ -28,7 +27,6 @@ from warehouse.incidents import (
 from warehouse.lifecycle import InvalidTransition, ReopenConflict, Severity, Source, Status
 from warehouse.users import Role
 
-GRID_PARTITIONS: Final = 14
 TREND_PARTITIONS: Final = 30
 SOURCES: Final = {Source.DAGSTER: "Dagster", Source.ALERTMANAGER: "Alertmanager"}
 DEFAULT_PSI: Final = {
@@ -57,7 +55,7 @@ def incidents() -> Response:
         statuses=[s.value for s in Status],
         severities=[s.value for s in Severity],
         sources=[s.value for s in Source],
-        datasets=services().results.datasets(),
+        datasets=services().present.datasets(),
         source_name=_source_name,
     )
 
@@ -228,37 +226,3 @@ def merge(incident_id: int) -> Response:
     except GroupingConflict as exc:
         return _incident_page(incident_id, 409, f"Not merged: {exc}.")
     return see_other(url_for("console.incident", incident_id=incident_id))
-
-
-@bp.get("/datasets")
-@console_page()
-def datasets() -> Response:
-    results = services().results
-    store = services().incidents
-    grids = []
-    for name in results.datasets():
-        days, cells = results.grid(name, GRID_PARTITIONS)
-        # a red cell links to the incident that holds that feature now
-        links = store.holders(name)
-        grids.append({"name": name, "days": days, "cells": cells, "incidents": links})
-    return page("datasets.html", grids=grids)
-
-
-@bp.get("/datasets/<dataset>/<feature>/<partition>")
-@console_page()
-def result(dataset: str, feature: str, partition: str) -> Response:
-    results = services().results
-    found = results.latest(dataset, feature, partition)
-    if found is None:
-        return error_page(404, f"{dataset}.{feature} has no result for {partition}.")
-    recent = results.recent_partitions(dataset, feature, TREND_PARTITIONS)
-    trend = charts.psi_trend([(r.partition, r.psi, r.status) for r in recent], DEFAULT_PSI)
-    shown = [*MEASURES, *(name for name in OPT_IN_FIELDS if getattr(found, name) is not None)]
-    return page(
-        "result.html",
-        result=found,
-        bins=charts.bin_chart(found.bins),
-        trend=trend,
-        chart=charts,
-        measures=[(name, getattr(found, name)) for name in shown],
-    )

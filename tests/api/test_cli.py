@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from incident_api.services import services
 from tests.api.conftest import bearer, login
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,5 +82,30 @@ def test_flask_db_upgrade_as_a_command(tmp_path):
         text=True,
         check=True,
     )
-    assert "database at revision 0010 (head 0010)" in done.stdout
+    assert "database at revision 0011 (head 0011)" in done.stdout
     assert (tmp_path / "cli.db").exists()
+
+
+def test_results_rebuild_present_recomputes_it_from_history(app):
+    """A manual fix of drift_results (here: the newest day's rows deleted after a bad run)
+    leaves the stored present stale until ``results rebuild-present``."""
+    from sqlalchemy import delete
+
+    from warehouse.drift_results import DriftResultStore, NewResult
+    from warehouse.models import DriftResult
+    from warehouse.present import PresentStore
+
+    with app.app_context():
+        db = services().db
+        store = DriftResultStore(db)
+        store.add([NewResult("shop", "amount", "2026-11-01", "r1", "ok", psi=0.01)])
+        store.add([NewResult("shop", "amount", "2026-11-02", "bad", "critical", psi=0.9)])
+        with db.transaction() as session:
+            session.execute(delete(DriftResult).where(DriftResult.run_id == "bad"))
+        assert [r.status for r in PresentStore(db).features()] == ["critical"]  # stale
+    done = app.test_cli_runner().invoke(args=["results", "rebuild-present"])
+    assert done.exit_code == 0, done.output
+    assert done.output == "present rebuilt from history: 1 (dataset, feature) rows\n"
+    with app.app_context():
+        ((row,),) = [PresentStore(services().db).features()]
+        assert (row.partition, row.status, row.psi) == ("2026-11-01", "ok", 0.01)

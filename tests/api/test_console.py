@@ -351,7 +351,7 @@ def test_the_datasets_grid_colours_each_feature_and_partition(app, browser):
         assert joined.incident is not None
         incident = joined.incident.id
     _create(app, dataset="shop", feature="qty")  # by hand: not a member, no link
-    html = _page(browser, "/console/datasets")
+    html = _page(browser, "/console/datasets/shop")
     rows = dict(re.findall(r'<tr><th scope="row">(\w+)</th>(.*?)</tr>', html, re.S))
     price = re.findall(r'class="cell st-(\w+)"', rows["price"])
     qty = re.findall(r'class="cell st-(\w+)"', rows["qty"])

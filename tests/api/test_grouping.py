@@ -263,7 +263,7 @@ def test_the_datasets_grid_links_a_red_cell_to_the_incident_holding_it(app, brow
     incident = event(app, *FIVE)
     with app.app_context():
         split = services().incidents.split(incident, ["device"], actor="t")
-    html = _html(browser, "/console/datasets")
+    html = _html(browser, "/console/datasets/shop")
     rows = dict(re.findall(r'<tr><th scope="row">(\w+)</th>(.*?)</tr>', html, re.S))
     assert f'href="/console/incidents/{incident}"' in rows["amount"]
     assert f'href="/console/incidents/{split.id}"' in rows["device"]

@@ -248,3 +248,46 @@ def test_gauges_follow_the_newest_partition_not_the_newest_row(app, client):
         ]
     )
     assert gauges() == {"driftwatch_feature_drift_status": 3}
+
+
+def _statuses(found, name):
+    return {tuple(sorted(s.labels.values())): s.value for s in found.get(name, [])}
+
+
+@pytest.mark.parametrize("series", ["all", "not_ok"])
+def test_the_dataset_gauge_is_its_worst_feature_and_not_ok_drops_healthy_series(make_app, series):
+    app = make_app(metrics_feature_series=series)
+    results = DriftResultStore(app.extensions["driftwatch"].db)
+    results.add(
+        [
+            NewResult("orders", "amount", "2026-11-14", "r1", "critical", psi=0.5),
+            NewResult("orders", "country", "2026-11-14", "r1", "ok", psi=0.01, drift_ratio=0.0),
+            NewResult("clicks", "device", "2026-11-14", "r1", "ok", psi=0.02),
+            NewResult("views", "page", "2026-11-14", "r1", "warn", psi=0.15),
+        ]
+    )
+    found = samples(app.test_client().get("/metrics").get_data(as_text=True))
+    datasets = _statuses(found, "driftwatch_dataset_drift_status")
+    assert datasets == {("orders",): 2, ("clicks",): 0, ("views",): 1}  # every dataset, always
+    features = _statuses(found, "driftwatch_feature_drift_status")
+    psi = _statuses(found, "ml_feature_psi")
+    last = _statuses(found, "driftwatch_drift_last_evaluation_timestamp_seconds")
+    assert set(last) == {("orders",), ("clicks",), ("views",)}
+    if series == "all":
+        assert features == {
+            ("amount", "orders"): 2, ("country", "orders"): 0,
+            ("clicks", "device"): 0, ("page", "views"): 1,
+        }  # fmt: skip
+        assert len(psi) == 4 and ("country", "orders") in _statuses(found, "ml_feature_drift_ratio")
+    else:
+        assert features == {("amount", "orders"): 2, ("page", "views"): 1}
+        assert psi == {("amount", "orders"): 0.5, ("page", "views"): 0.15}
+        assert "ml_feature_drift_ratio" not in found
+
+
+def test_an_unknown_feature_series_setting_is_refused(make_app):
+    from incident_api.settings import ConfigError
+
+    refused = r"METRICS_FEATURE_SERIES: Input should be 'all' or 'not_ok'"
+    with pytest.raises(ConfigError, match=refused):
+        make_app(metrics_feature_series="some")

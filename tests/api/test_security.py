@@ -230,6 +230,7 @@ ROUTES = [
     ("delete", "/users/{user}/sessions", None, "admin"),
     ("get", "/notifications", None, "admin"),
     ("post", "/incidents/{id}/comments", {"body": "looking"}, "responder"),
+    ("get", "/datasets", None, "viewer"),
 ]
 PATH_PARAMS = {"{id}": "<int:incident_id>", "{user}": "<username>"}
 ROLES = ["viewer", "responder", "admin"]
@@ -285,6 +286,8 @@ OTHER_ROUTES = {
     ("POST", "/console/incidents/<int:incident_id>/split"): "console cookie, responder",
     ("POST", "/console/incidents/<int:incident_id>/merge"): "console cookie, responder",
     ("GET", "/console/datasets"): "console cookie",
+    ("GET", "/console/datasets/<dataset>"): "console cookie",
+    ("GET", "/datasets/<dataset>/results"): "viewer",  # 404 without results: test_results_api.py
     ("GET", "/console/datasets/<dataset>/<feature>/<partition>"): "console cookie",
     ("GET", "/console/assets/<name>"): "anyone",
 }

@@ -20,7 +20,8 @@ from warehouse.db import Database
 from warehouse.drift_results import DriftResultStore, NewResult
 from warehouse.incidents import IncidentFilter, IncidentRow, IncidentStore
 from warehouse.migrate import upgrade
-from warehouse.models import DriftResult, Incident, IncidentEvent, IncidentMember
+from warehouse.models import DriftPresent, DriftResult, Incident, IncidentEvent, IncidentMember
+from warehouse.present import PresentStore
 
 DAY0 = date(2026, 1, 1)
 
@@ -68,11 +69,11 @@ class World:
         return any(m.feature == feature and not m.recovered for m in members)
 
     def present(self) -> dict[str, tuple[str, str]]:
-        return {r.feature: (r.partition, r.status) for r in self.results.present_per_feature()}
+        return {r.feature: (r.partition, r.status) for r in PresentStore(self.db).features()}
 
     def reset(self) -> None:
         with self.db.transaction() as session:
-            for model in (IncidentMember, IncidentEvent, Incident, DriftResult):
+            for model in (IncidentMember, IncidentEvent, Incident, DriftResult, DriftPresent):
                 session.execute(delete(model))
         self.cursor = 0
 

@@ -29,7 +29,7 @@ from sqlalchemy import (
 
 from warehouse.db import Database
 from warehouse.lifecycle import Severity, Source, Status
-from warehouse.models import Incident, IncidentEvent, IncidentMember
+from warehouse.models import NOT_RESOLVED, Incident, IncidentEvent, IncidentMember
 
 MAX_PAGE: Final = 200
 MAX_ID: Final = 2**31 - 1
@@ -283,7 +283,9 @@ class IncidentReads:
     def open_by_severity(self) -> dict[str, int]:
         """Not-resolved incidents per severity (every severity present, zeros included)."""
         query = (
-            select(Incident.severity, func.count()).where(UNRESOLVED).group_by(Incident.severity)
+            select(Incident.severity, func.count())
+            .where(NOT_RESOLVED)  # as text, so the partial index's condition matches it
+            .group_by(Incident.severity)
         )
         with self.db.reads() as session:
             counts = {severity: int(n) for severity, n in session.execute(query)}

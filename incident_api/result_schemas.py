@@ -1,0 +1,74 @@
+"""Bodies of the drift results API (``GET /datasets``, ``GET /datasets/{dataset}/results``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from drift.thresholds import Status
+from incident_api.bodies import Strict
+
+DriftStatus = Literal["ok", "warn", "critical", "error"]
+"""A feature's grade (:class:`drift.thresholds.Status`), named apart from an incident's status
+in the OpenAPI document."""
+if set(get_args(DriftStatus)) != {s.value for s in Status}:  # pragma: no cover — a contract
+    raise ImportError("DriftStatus must list drift.thresholds.Status's values")
+
+PARTITION = Field(None, max_length=32, description="a partition key, compared as text")
+
+
+class DatasetQuery(Strict):
+    q: str | None = Field(None, max_length=200, description="part of the name, any case")
+    worst: DriftStatus | None = Field(None, description="only datasets whose worst feature is this")
+    limit: int = Field(50, ge=1, le=500)
+    cursor: str | None = Field(None, max_length=200, description="next_cursor of the last page")
+
+
+class DatasetOut(BaseModel):
+    """A dataset's present: its features' statuses in their newest evaluated partitions."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    dataset: str
+    features: int
+    worst: DriftStatus
+    counts: dict[str, int] = Field(description="features per status")
+    newest_partition: str
+    last_evaluated_at: datetime
+
+
+class DatasetPage(BaseModel):
+    items: list[DatasetOut]
+    next_cursor: str | None
+
+
+class ResultQuery(Strict):
+    feature: str | None = Field(None, max_length=200)
+    from_: str | None = Field(None, alias="from", max_length=32, description="first partition")
+    to: str | None = Field(None, max_length=32, description="last partition (inclusive)")
+    status: DriftStatus | None = None
+    limit: int = Field(100, ge=1, le=1000)
+    cursor: str | None = Field(None, max_length=400, description="next_cursor of the last page")
+
+
+class ResultOut(BaseModel):
+    """One feature of one evaluated partition, as the run that evaluated it recorded it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    feature: str
+    partition: str
+    run_id: str
+    status: DriftStatus
+    message: str
+    schema_break: str | None
+    evaluated_at: datetime
+    measures: dict[str, float | None]
+
+
+class ResultPage(BaseModel):
+    items: list[ResultOut]
+    next_cursor: str | None

@@ -1,0 +1,87 @@
+"""The console's datasets pages read the stored present: the list is searched, filtered by
+worst status, sorted worst first and paged; one dataset's grid pages its features."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask
+
+from incident_api.console.datasets import DATASETS_PER_PAGE, FEATURES_PER_PAGE
+from incident_api.services import services
+from tests.api.test_console import _page, browser  # noqa: F401 — the signed-in client
+from warehouse.drift_results import DriftResultStore, NewResult
+
+ROW = re.compile(r'<th scope="row"><a href="/console/datasets/([\w.-]+)">')
+
+
+def _seed(app: Flask, statuses: dict[str, list[str]], day: str = "2026-11-02") -> None:
+    with app.app_context():
+        store = DriftResultStore(services().db)
+        for dataset, graded in statuses.items():
+            rows = [
+                NewResult(dataset, f"f{n:03d}", day, "r", status, psi=0.01 * n)
+                for n, status in enumerate(graded)
+            ]
+            store.add(rows)
+
+
+def _listed(html: str) -> list[str]:
+    return ROW.findall(html)
+
+
+def test_the_list_is_worst_first_searchable_and_filtered_by_worst_status(app, browser):  # noqa: F811
+    _seed(
+        app,
+        {
+            "orders": ["ok", "warn"],
+            "clicks": ["ok", "ok"],
+            "payments": ["critical", "ok", "warn"],
+            "order_lines": ["error", "ok"],
+        },
+    )
+    html = _page(browser, "/console/datasets")
+    assert _listed(html) == ["order_lines", "payments", "orders", "clicks"]
+    payments = html.split('href="/console/datasets/payments"')[1].split("</tr>")[0]
+    # worst, features, then the count per status (error, critical, warn, ok)
+    cells = re.findall(r"<td>(?:<span[^>]*>)?([\w-]+)", payments)
+    assert cells[:6] == ["critical", "3", "0", "1", "1", "1"]
+    assert "2026-11-02" in payments and 'href="/console/?dataset=payments"' in payments
+    assert _listed(_page(browser, "/console/datasets?q=order")) == ["order_lines", "orders"]
+    assert _listed(_page(browser, "/console/datasets?q=ORDER_")) == ["order_lines"]
+    assert _listed(_page(browser, "/console/datasets?q=%25")) == []  # a literal %, not a wildcard
+    assert _listed(_page(browser, "/console/datasets?worst=warn")) == ["orders"]
+    assert _listed(_page(browser, "/console/datasets?worst=ok&q=click")) == ["clicks"]
+    assert "No dataset matches." in _page(browser, "/console/datasets?worst=ok&q=pay")
+    bad = browser.get("/console/datasets?worst=bad")
+    assert bad.status_code == 400 and "worst" in bad.get_data(as_text=True)
+    assert browser.get("/console/datasets?page=0").status_code == 400
+
+
+def test_the_list_pages_and_a_newer_partition_moves_the_present(app, browser):  # noqa: F811
+    _seed(app, {f"d{n:03d}": ["ok"] for n in range(DATASETS_PER_PAGE + 1)})
+    _seed(app, {"d007": ["critical"]}, day="2026-11-03")  # the newest partition is the present
+    _seed(app, {"d008": ["critical"]}, day="2026-11-01")  # a backfill is history
+    first = _page(browser, "/console/datasets")
+    assert _listed(first)[:2] == ["d007", "d000"] and len(_listed(first)) == DATASETS_PER_PAGE
+    assert 'rel="next" href="/console/datasets?page=2"' in first and 'rel="prev"' not in first
+    second = _page(browser, "/console/datasets?page=2")
+    assert _listed(second) == ["d050"] and 'rel="next"' not in second
+    assert 'rel="prev" href="/console/datasets?page=1"' in second
+
+
+def test_one_dataset_grid_pages_its_features_worst_first(app, browser):  # noqa: F811
+    graded = ["ok"] * (FEATURES_PER_PAGE + 5)
+    graded[30] = "critical"
+    _seed(app, {"wide": graded}, day="2026-11-01")
+    _seed(app, {"wide": graded}, day="2026-11-02")
+    html = _page(browser, "/console/datasets/wide")
+    rows = re.findall(r'<tr><th scope="row">(\w+)</th>', html)
+    assert len(rows) == FEATURES_PER_PAGE and rows[:2] == ["f030", "f000"]
+    assert "11-01" in html and "11-02" in html and f"{FEATURES_PER_PAGE + 5} features" in html
+    rest = _page(browser, "/console/datasets/wide?page=2")
+    assert re.findall(r'<tr><th scope="row">(\w+)</th>', rest) == [
+        f"f{n:03d}" for n in range(FEATURES_PER_PAGE, FEATURES_PER_PAGE + 5)
+    ]
+    assert browser.get("/console/datasets/nothing").status_code == 404
+    assert browser.get("/console/datasets/wide?page=x").status_code == 400
