@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
@@ -22,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from drift import Status
 from incident_api.denylist import Denylist
+from incident_api.feature_series import EOF, FeatureFamily, FeatureRow, render
 from warehouse.incidents import IncidentStore
 from warehouse.notifications import NotificationStore
 from warehouse.present import PresentStore
@@ -65,7 +67,33 @@ EXPORTED: Final = frozenset(
 WORKER_EXPORTED: Final = frozenset({NOTIFICATIONS_TOTAL})
 
 
-class WarehouseCollector(Collector):
+FEATURE_FAMILIES: Final = (
+    FeatureFamily(FEATURE_PSI, "PSI of the newest evaluated partition", 2),
+    FeatureFamily(
+        FEATURE_DRIFT_RATIO, "Relative mean deviation of the newest evaluated partition", 3
+    ),
+    FeatureFamily(
+        FEATURE_DRIFT_STATUS,
+        "Drift status of the newest evaluated partition, graded with the dataset's and "
+        "feature's thresholds: 0 ok, 1 warn, 2 critical, 3 error (a schema break)",
+        4,
+    ),
+)
+
+
+@dataclass(frozen=True, eq=False)  # registered by identity
+class Scrape(Collector):
+    """One scrape's reading of the warehouse: its small families, and the per-feature rows
+    :mod:`incident_api.feature_series` writes out."""
+
+    families: list[Metric]
+    features: list[FeatureRow]
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.families
+
+
+class WarehouseCollector:
     """Read on every scrape, so values are never stale; the drift families come from the
     stored present, so a scrape costs datasets × features, not the history stored.
     ``only_not_ok`` leaves out the per-feature series of features that are ok (a feature's
@@ -86,74 +114,50 @@ class WarehouseCollector(Collector):
         self.denylist = denylist
         self.notifications = notifications
 
-    def collect(self) -> Iterator[Metric]:
+    def scrape(self) -> Scrape:
+        """Everything the warehouse tells this scrape, read once (the present in one query)."""
         up = GaugeMetricFamily(WAREHOUSE_UP, "1 when the incident store answered this scrape")
         try:
-            families = list(self._warehouse_families())
+            families, features = self._warehouse_families()
             up.add_metric([], 1)
         except SQLAlchemyError:
-            families = []  # HTTP metrics and the denylist gauge still get scraped
+            families, features = [], []  # HTTP metrics and the denylist gauge still get scraped
             up.add_metric([], 0)
-        yield from families
-        yield up
-        yield self._denylist_family()
+        return Scrape([*families, up, self._denylist_family()], features)
 
-    def _warehouse_families(self) -> Iterator[Metric]:
-        labels = ["dataset", "feature"]
-        psi = GaugeMetricFamily(FEATURE_PSI, "PSI of the newest evaluated partition", labels=labels)
-        ratio = GaugeMetricFamily(
-            FEATURE_DRIFT_RATIO,
-            "Relative mean deviation of the newest evaluated partition",
-            labels=labels,
-        )
-        status = GaugeMetricFamily(
-            FEATURE_DRIFT_STATUS,
-            "Drift status of the newest evaluated partition, graded with the dataset's and "
-            "feature's thresholds: 0 ok, 1 warn, 2 critical, 3 error (a schema break)",
-            labels=labels,
-        )
+    def _warehouse_families(self) -> tuple[list[Metric], list[FeatureRow]]:
         dataset_status = GaugeMetricFamily(
             DATASET_DRIFT_STATUS,
             "Worst drift status among the dataset's features in their newest evaluated "
             "partitions: 0 ok, 1 warn, 2 critical, 3 error",
             labels=["dataset"],
         )
-        worst: dict[str, int] = {}
-        last: dict[str, datetime] = {}
-        for row in self.present.features():
-            dataset, feature, psi_value, ratio_value = row[:2] + row[4:6]
-            code = Status(row.status).code
-            worst[dataset] = max(code, worst.get(dataset, 0))
-            last[dataset] = max(row.last_evaluated_at, last.get(dataset, row.last_evaluated_at))
-            if self.only_not_ok and code == 0:
-                continue
-            key = [dataset, feature]
-            if psi_value is not None:
-                psi.add_metric(key, psi_value)
-            if ratio_value is not None:
-                ratio.add_metric(key, ratio_value)
-            status.add_metric(key, code)
-        for dataset, code in worst.items():
-            dataset_status.add_metric([dataset], code)
-        yield psi
-        yield ratio
-        yield status
-        yield dataset_status
-
         evaluated = GaugeMetricFamily(
             LAST_EVALUATION, "Unix time of the last successful drift evaluation", labels=["dataset"]
         )
+        worst: dict[str, int] = {}
+        last: dict[str, datetime] = {}
+        features: list[FeatureRow] = []
+        codes = {status.value: status.code for status in Status}
+        for dataset, feature, _, graded, psi, ratio, touched in self.present.features():
+            code = codes[graded]
+            if code > worst.get(dataset, -1):
+                worst[dataset] = code
+            if dataset not in last or touched > last[dataset]:
+                last[dataset] = touched
+            if code or not self.only_not_ok:
+                features.append((dataset, feature, psi, ratio, code))
+        for dataset, code in worst.items():
+            dataset_status.add_metric([dataset], code)
         for dataset, at in last.items():
             evaluated.add_metric([dataset], at.timestamp())
-        yield evaluated
-
         open_incidents = GaugeMetricFamily(
             INCIDENTS_OPEN, "Not-resolved incidents", labels=["severity"]
         )
         for severity, count in self.incidents.open_by_severity().items():
             open_incidents.add_metric([severity], count)
-        yield open_incidents
-        yield from self._notification_families()
+        families = [dataset_status, evaluated, open_incidents, *self._notification_families()]
+        return families, features
 
     def _notification_families(self) -> Iterator[Metric]:
         stats = self.notifications.stats()
@@ -185,12 +189,47 @@ class WarehouseCollector(Collector):
         return up
 
 
-class _GunicornMetrics(GunicornInternalPrometheusMetrics):  # type: ignore[misc]
-    """The library builds a fresh registry per scrape in multiprocess mode, holding only the
-    workers' files; ours adds the warehouse gauges to it (they are read live, not per worker)."""
+def exposition(
+    base: CollectorRegistry,
+    collector: WarehouseCollector,
+    accept_header: str | None,
+    names: list[str] | None,
+) -> tuple[str, str]:
+    """``/metrics``: ``base`` (the HTTP and security metrics), then one scrape of the
+    warehouse, in the format the scraper asked for (one ``# EOF`` at the end in OpenMetrics)."""
+    encode, content_type = choose_encoder(accept_header or "")
+    scrape = collector.scrape()
+    own = CollectorRegistry(auto_describe=True)
+    own.register(scrape)
+    parts = []
+    for registry in (base, own):
+        source: Any = registry.restricted_registry(names) if names else registry
+        parts.append(encode(source).decode("utf-8").removesuffix(EOF))
+    parts.append(render(FEATURE_FAMILIES, scrape.features, encode, names))
+    if content_type.startswith("application/openmetrics-text"):
+        parts.append(EOF)
+    return "".join(parts), content_type
+
+
+class _AppMetrics(PrometheusMetrics):  # type: ignore[misc]
+    """One process: the app's own registry, then the warehouse."""
 
     def __init__(self, app: Flask, collector: WarehouseCollector, **kwargs: Any) -> None:
-        self.extra_collector = collector
+        self.warehouse = collector
+        super().__init__(app, **kwargs)
+
+    def generate_metrics(
+        self, accept_header: str | None = None, names: list[str] | None = None
+    ) -> tuple[str, str]:
+        return exposition(self.registry, self.warehouse, accept_header, names)
+
+
+class _GunicornMetrics(GunicornInternalPrometheusMetrics):  # type: ignore[misc]
+    """The library builds a fresh registry per scrape in multiprocess mode, holding only the
+    workers' files; the warehouse follows it (read live, not per worker)."""
+
+    def __init__(self, app: Flask, collector: WarehouseCollector, **kwargs: Any) -> None:
+        self.warehouse = collector
         super().__init__(app, **kwargs)
 
     def generate_metrics(
@@ -198,10 +237,7 @@ class _GunicornMetrics(GunicornInternalPrometheusMetrics):  # type: ignore[misc]
     ) -> tuple[str, str]:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        registry.register(self.extra_collector)
-        source: Any = registry.restricted_registry(names) if names else registry
-        encode, content_type = choose_encoder(accept_header or "")
-        return encode(source).decode("utf-8"), content_type
+        return exposition(registry, self.warehouse, accept_header, names)
 
 
 _SECURITY_KEY: Final = "driftwatch.security-metrics"
@@ -236,7 +272,6 @@ def init_metrics(app: Flask, collector: WarehouseCollector) -> PrometheusMetrics
         metrics = _GunicornMetrics(app, collector, **common)
         _security_counters(app, None)
     else:
-        metrics = PrometheusMetrics(app, registry=CollectorRegistry(), **common)
-        metrics.registry.register(collector)
+        metrics = _AppMetrics(app, collector, registry=CollectorRegistry(), **common)
         _security_counters(app, metrics.registry)
     return metrics

@@ -291,3 +291,41 @@ def test_an_unknown_feature_series_setting_is_refused(make_app):
     refused = r"METRICS_FEATURE_SERIES: Input should be 'all' or 'not_ok'"
     with pytest.raises(ConfigError, match=refused):
         make_app(metrics_feature_series="some")
+
+
+def test_per_feature_series_in_both_formats_escape_labels_and_honour_names(app, client):
+    """The per-feature families are written out directly: the same samples in Prometheus text
+    and OpenMetrics (one ``# EOF``), label values escaped, ``name[]`` honoured."""
+    from prometheus_client.openmetrics.parser import (
+        text_string_to_metric_families as openmetrics_families,
+    )
+
+    odd = 'we"ird\\na\nme'
+    DriftResultStore(app.extensions["driftwatch"].db).add(
+        [
+            NewResult(odd, "amount", "2026-11-14", "r1", "warn", psi=0.15, drift_ratio=-2.5e-07),
+            NewResult("orders", "amount", "2026-11-14", "r1", "ok", psi=float("inf")),
+        ]
+    )
+    text = client.get("/metrics").get_data(as_text=True)
+    plain = {
+        (n, tuple(sorted(s.labels.items()))): s.value for n, ss in samples(text).items() for s in ss
+    }
+    assert plain[("ml_feature_psi", (("dataset", odd), ("feature", "amount")))] == 0.15
+    assert plain[("ml_feature_drift_ratio", (("dataset", odd), ("feature", "amount")))] == -2.5e-07
+    assert plain[("ml_feature_psi", (("dataset", "orders"), ("feature", "amount")))] == float("inf")
+    assert (
+        plain[("driftwatch_feature_drift_status", (("dataset", odd), ("feature", "amount")))] == 1
+    )
+    accept = {"Accept": "application/openmetrics-text; version=1.0.0; charset=utf-8"}
+    answer = client.get("/metrics", headers=accept)
+    assert answer.content_type.startswith("application/openmetrics-text")
+    body = answer.get_data(as_text=True)
+    assert body.count("# EOF") == 1 and body.endswith("# EOF\n")
+    families = {f.name: f for f in openmetrics_families(body)}
+    statuses = {
+        s.labels["dataset"]: s.value for s in families["driftwatch_feature_drift_status"].samples
+    }
+    assert statuses == {odd: 1, "orders": 0}
+    only = client.get("/metrics?name[]=ml_feature_psi").get_data(as_text=True)
+    assert set(samples(only)) == {"ml_feature_psi"}
