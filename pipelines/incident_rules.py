@@ -199,6 +199,32 @@ def judge(
     )
 
 
+def _recent(
+    store: DriftResultStore, results: Sequence[DriftResult], config: Watched
+) -> dict[tuple[str, str], list[DriftResult]]:
+    """Each result's present window (``resolve_after`` partitions, newest first), read back
+    to :data:`LOOKBACK` partitions only where a breach needs its streak's start: most results
+    of a large day are healthy, and their features read a few rows each. One read per
+    ``resolve_after`` in the batch, not one per result."""
+    by_need: dict[int, set[tuple[str, str]]] = {}
+    for result in results:
+        by_need.setdefault(_needed(result, config), set()).add((result.dataset, result.feature))
+    recent: dict[tuple[str, str], list[DriftResult]] = {}
+    for needed, keys in by_need.items():
+        recent |= store.recent_partitions_many(keys, needed)
+    longer = {
+        key
+        for key, rows in recent.items()
+        if any(Status(r.status).breach for r in rows) and _needed(rows[0], config) < LOOKBACK
+    }
+    return recent | store.recent_partitions_many(longer, LOOKBACK)
+
+
+def _needed(result: DriftResult, config: Watched) -> int:
+    dataset = config.datasets.get(result.dataset)
+    return dataset.resolve_after if dataset else DEFAULT_RESOLVE_AFTER
+
+
 def apply_results(
     results: Sequence[DriftResult],
     incidents: IncidentStore,
@@ -210,12 +236,11 @@ def apply_results(
     from a result id, so replaying a batch after a failure changes nothing already done."""
     tally = Tally(last_id=last_id)
     requests: list[Request] = []
+    windows = _recent(store, results, config)
     for result in results:
         tally.seen += 1
-        dataset = config.datasets.get(result.dataset)
-        needed = dataset.resolve_after if dataset else DEFAULT_RESOLVE_AFTER
-        recent = store.recent_partitions(result.dataset, result.feature, max(needed, LOOKBACK))
-        request = judge(result, recent, needed, config)
+        recent = windows[(result.dataset, result.feature)]
+        request = judge(result, recent, _needed(result, config), config)
         if request is not None:
             requests.append(request)
         tally.last_id = result.id

@@ -28,3 +28,23 @@ def test_add_once_takes_one_partition_of_one_run(database):
     with pytest.raises(ValueError, match="one partition of one run"):
         results.add_once([])
     assert results.after(0) == []
+
+
+def test_recent_partitions_of_many_features_equal_one_by_one(database):
+    """The sensor reads a tick's windows at once (one lateral query on PostgreSQL): the same
+    rows, newest partition first, a re-run's latest row per partition, as feature by feature."""
+    store = DriftResultStore(database)
+    for day in range(1, 9):
+        for feature in ("a", "b"):
+            runs = 3 if day % 3 == 0 else 1  # some days re-run
+            for run in range(runs):
+                status = "critical" if (day, feature) == (7, "a") else "ok"
+                store.add([NewResult("shop", feature, f"2026-11-{day:02d}", f"r{run}", status)])
+    store.add([NewResult("other", "a", "2026-11-02", "r0", "warn")])
+    keys = [("shop", "a"), ("shop", "b"), ("other", "a"), ("shop", "none")]
+    many = store.recent_partitions_many(keys, 4)
+    for key in keys:
+        assert [r.id for r in many[key]] == [r.id for r in store.recent_partitions(*key, 4)]
+    assert [r.partition for r in many[("shop", "a")]] == [f"2026-11-{d:02d}" for d in (8, 7, 6, 5)]
+    assert many[("shop", "a")][2].run_id == "r2" and many[("shop", "none")] == []
+    assert store.recent_partitions_many([], 4) == {}

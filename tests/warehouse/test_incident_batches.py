@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from warehouse.db import Database
-from warehouse.incidents import IncidentStore, Outcome, Resolve, Touch
+from warehouse.incidents import IncidentStore, Join, Outcome, Recover, Resolve, Touch
 from warehouse.lifecycle import Severity, Source
 from warehouse.models import Base, Incident, IncidentEvent
 
@@ -46,7 +46,23 @@ resolves = st.builds(
     dedup_key=st.one_of(st.none(), st.sampled_from(["k1", "k2", "r1", "r2"])),
     only_if=st.sampled_from([None, _quiet]),
 )
-batches = st.lists(st.one_of(touches, touches, resolves), max_size=12)
+joins = st.builds(  # drift breaches: members of the dataset's incident
+    Join,
+    st.just("shop"),
+    st.sampled_from(["a", "b", "c"]),
+    status=st.sampled_from(["warn", "critical"]),
+    source=st.just(Source.DAGSTER),
+    actor=st.just("test"),
+    dedup_key=st.one_of(st.none(), st.sampled_from(["j1", "j2", "k1"])),
+)
+recovers = st.builds(  # held or not: a batch answers the unheld ones up front
+    Recover,
+    st.just("shop"),
+    st.sampled_from(["a", "b", "c", "d"]),
+    actor=st.just("test"),
+    dedup_key=st.one_of(st.none(), st.sampled_from(["v1", "v2", "k2", "j1"])),
+)
+batches = st.lists(st.one_of(touches, touches, resolves, joins, recovers), max_size=12)
 
 
 def _fresh_store(directory: Path, name: str) -> IncidentStore:
@@ -84,7 +100,7 @@ def _summary(outcomes: list[Outcome]) -> list[tuple[Any, ...]]:
     return [(o.incident is None, o.opened, o.touched, o.resolved, o.duplicate) for o in outcomes]
 
 
-@settings(max_examples=60)
+@settings(max_examples=150, deadline=None)
 @given(history=batches, batch=batches)
 def test_a_batch_equals_its_requests_one_by_one(history, batch):
     with tempfile.TemporaryDirectory() as directory:

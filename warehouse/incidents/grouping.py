@@ -9,6 +9,8 @@ timeline and in the next notification's body (the outbox lists the members).
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
@@ -24,9 +26,18 @@ from warehouse.incidents.members import (
 )
 from warehouse.incidents.moves import move
 from warehouse.incidents.reads import LIVE, UNRESOLVED
-from warehouse.incidents.requests import Join, Outcome, Recover, Touch, event, new_incident, seen
+from warehouse.incidents.requests import (
+    Join,
+    Outcome,
+    Recover,
+    Request,
+    Touch,
+    event,
+    new_incident,
+    seen,
+)
 from warehouse.lifecycle import Severity, Status
-from warehouse.models import Incident, IncidentMember, utcnow
+from warehouse.models import Incident, IncidentEvent, IncidentMember, utcnow
 from warehouse.notifications.outbox import NotificationKind, outbox_row, record
 
 
@@ -230,3 +241,42 @@ def recover(session: Session, request: Recover, ledger: Ledger) -> Outcome:
         move(session, incident, Status.RESOLVED, request.actor, f"every member recovered: {names}")
         return Outcome(incident, resolved=True)
     return Outcome(incident, touched=True)
+
+
+def settle_unheld(
+    session: Session, requests: Sequence[Request], outcomes: list[Outcome | None]
+) -> None:
+    """Answer, in two queries, every :class:`Recover` whose feature no not-resolved incident
+    holds — a sensor tick over a large day is mostly those: healthy features of no incident.
+    What :func:`recover` would answer one by one: a duplicate if its key was applied, else
+    nothing. A feature that a ``Join`` of the same batch may make held, or a key another
+    request of the batch carries, goes the long way."""
+    joined = {(r.dataset, r.feature) for r in requests if isinstance(r, Join)}
+    keys = Counter(r.dedup_key for r in requests if r.dedup_key is not None)
+    waiting = [
+        (i, r)
+        for i, r in enumerate(requests)
+        if isinstance(r, Recover)
+        and (r.dataset, r.feature) not in joined
+        and (r.dedup_key is None or keys[r.dedup_key] == 1)  # else an earlier one may apply it
+    ]
+    if not waiting:
+        return
+    datasets = {r.dataset for _, r in waiting}
+    features = {r.feature for _, r in waiting}
+    held_query = (
+        select(IncidentMember.dataset, IncidentMember.feature)
+        .join(Incident, Incident.id == IncidentMember.incident_id)
+        .where(
+            IncidentMember.dataset.in_(datasets), IncidentMember.feature.in_(features), UNRESOLVED
+        )
+    )
+    held = {(dataset, feature) for dataset, feature in session.execute(held_query)}
+    unheld = [(i, r) for i, r in waiting if (r.dataset, r.feature) not in held]
+    asked = {r.dedup_key for _, r in unheld if r.dedup_key is not None}
+    applied = set()
+    if asked:
+        query = select(IncidentEvent.dedup_key).where(IncidentEvent.dedup_key.in_(asked))
+        applied = set(session.scalars(query))
+    for i, request in unheld:
+        outcomes[i] = Outcome(None, duplicate=request.dedup_key in applied)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from warehouse.db import custom_plans
 from warehouse.fingerprint import GroupBy, manual_fingerprint
 from warehouse.incidents.batch import bulk_touchable, touch_many
-from warehouse.incidents.grouping import Ledger, join, recover
+from warehouse.incidents.grouping import Ledger, join, recover, settle_unheld
 from warehouse.incidents.members import newest_holder, publish_groupings
 from warehouse.incidents.moves import move
 from warehouse.incidents.reads import LIVE, UNRESOLVED, IncidentNotFound, IncidentReads, check_id
@@ -157,6 +157,7 @@ class IncidentStore(IncidentReads):
             single = bulk_touchable(requests)
             if single:
                 touch_many(session, single, outcomes)
+            settle_unheld(session, requests, outcomes)
             for i, request in enumerate(requests):
                 if outcomes[i] is not None:
                     continue
