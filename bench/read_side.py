@@ -5,9 +5,9 @@ first history length (60 days), a million incidents, and serves it with two guni
 workers each: this checkout ("new") and a git worktree of ``--baseline`` ("old", the code path
 before the stored present). It times each page over HTTP (median of ``--repeat``; bytes are the
 body's), then the incident sensor over a whole day of new results (DATASETS × FEATURES,
-written through the results store as the pipelines write them), in-process: the old path is
-the previous ``recent_partitions`` query, copied below. Then it extends history to the second
-length (365 days) and measures again.
+written through the results store as the pipelines write them), each code in its own process
+(``bench/sensor_day.py``). Then it extends history to the second length (365 days) and
+measures again.
 
     python -m bench.read_side                        # 500 × 100, 60 and 365 days, 1M incidents
     python -m bench.read_side --datasets 50 --days 10,30 --incidents 10000   # a quick look
@@ -32,22 +32,16 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from incident_api.passwords import hash_password
-from pipelines.config import WatchPolicy
-from pipelines.incident_rules import apply_results
 from scripts.harness import free_port
 from warehouse.db import Database, make_engine
-from warehouse.drift_results import DriftResultStore, NewResult
-from warehouse.incidents import IncidentStore
 from warehouse.migrate import upgrade
-from warehouse.models import DriftResult
 from warehouse.present import PresentStore
 from warehouse.users import Role, UserStore
 
@@ -144,6 +138,7 @@ class Server:
 
     def __init__(self, code: Path, database_url: str, secret: str, home: Path) -> None:
         self.port = free_port()
+        self.database_url = database_url
         home.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
@@ -212,61 +207,19 @@ class Server:
             return token
 
 
-class BaselineResults(DriftResultStore):
-    """``recent_partitions`` as the code before the stored present read it (64577ba): the
-    latest row of every partition of the feature's whole history, then the newest N."""
-
-    def recent_partitions(self, dataset: str, feature: str, count: int) -> list[DriftResult]:
-        latest = (
-            select(func.max(DriftResult.id))
-            .where(DriftResult.dataset == dataset, DriftResult.feature == feature)
-            .group_by(DriftResult.partition)
-        )
-        query = (
-            select(DriftResult)
-            .where(DriftResult.id.in_(latest))
-            .order_by(DriftResult.partition.desc())
-            .limit(count)
-        )
-        with self.db.reads() as session:
-            return list(session.scalars(query))
-
-
-@dataclass(frozen=True)
-class Watching:
-    datasets: dict[str, WatchPolicy]
-    webserver_url: str = "http://127.0.0.1:3000"
-    sensor_interval_seconds: int = 30
-
-
-def sensor_day(db: Database, shape: Shape, day: int, results: DriftResultStore) -> dict[str, float]:
-    """Write one day of results as the pipelines do (a partition per dataset, one transaction
-    each), then run the sensor's ticks (batches of 1,000) over them until none is left."""
-    partition = datetime.fromisoformat(FIRST_DAY).date().toordinal() + day
-    key = datetime.fromordinal(partition).date().isoformat()
-    with db.reads() as session:
-        last_id = int(session.scalar(select(func.max(DriftResult.id))) or 0)
-    started = time.perf_counter()
-    for d in range(shape.datasets):
-        dataset = f"ds{d:04d}"
-        rows = [
-            NewResult(dataset, f"f{f:03d}", key, f"sensor-{day}", "ok", psi=0.01, drift_ratio=0.0)
-            for f in range(shape.features)
-        ]
-        if d % 50 == 0:  # a few datasets drift today: the sensor opens or joins incidents
-            rows[0] = NewResult(dataset, "f000", key, f"sensor-{day}", "critical", psi=0.5)
-        results.add_once(rows)
-    written = time.perf_counter() - started
-    features = [f"f{f:03d}" for f in range(shape.features)]
-    policy = WatchPolicy.model_validate({"features": features})
-    config = Watching({f"ds{d:04d}": policy for d in range(shape.datasets)})
-    incidents = IncidentStore(db)
-    ticks, started = 0, time.perf_counter()
-    while batch := results.after(last_id, limit=1000):
-        last_id = apply_results(batch, incidents, results, config, last_id).last_id
-        ticks += 1
-    elapsed = time.perf_counter() - started
-    return {"write_s": written, "ticks": ticks, "sensor_s": elapsed, "tick_s": elapsed / ticks}
+def sensor_day(code: Path, url: str, day: int, shape: Shape) -> dict[str, float]:
+    """``bench/sensor_day.py`` with ``code``'s warehouse and pipelines (its own process)."""
+    script = ROOT / "bench" / "sensor_day.py"
+    args = [sys.executable, str(script), url, str(day), str(shape.datasets), str(shape.features)]
+    done = subprocess.run(
+        args, env={**os.environ, "PYTHONPATH": str(code)}, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"bench: the sensor day failed for {code}:\n{done.stderr[-2000:]}")
+    timed: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    if timed["stored_present"] != float(code == ROOT):  # the old code has no stored present
+        raise SystemExit(f"bench: {code} did not run its own code for the sensor day")
+    return timed
 
 
 PAGES: list[tuple[str, str, bool]] = [
@@ -312,19 +265,20 @@ def measure_pages(
 
 
 def stage(
-    db: Database,
     shape: Shape,
     servers: dict[str, Server],
+    codes: dict[str, Path],
     password: str,
     repeat: int,
     first_sensor_day: int,
 ) -> dict[str, Any]:
     pages = measure_pages(servers, password, repeat, shape)
-    say("  sensor over a day of new results: old path")
-    old = sensor_day(db, shape, first_sensor_day, BaselineResults(db))
-    say(f"  old: {old}")
-    new = sensor_day(db, shape, first_sensor_day + 1, DriftResultStore(db))
-    say(f"  new: {new}")
+    url = servers["new"].database_url
+    # the old code writes no present: its day comes first, the new code's day then moves it
+    old = sensor_day(codes["old"], url, first_sensor_day, shape)
+    say(f"  sensor, old code: {old}")
+    new = sensor_day(codes["new"], url, first_sensor_day + 1, shape)
+    say(f"  sensor, new code: {new}")
     return {"pages": pages, "sensor": {"old": old, "new": new}}
 
 
@@ -355,8 +309,11 @@ def table(stages: dict[int, dict[str, Any]]) -> str:
             sensor = stages[n]["sensor"]
             cells += [f"{sensor['old'][key]:.2f} s", f"{sensor['new'][key]:.2f} s"]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    writes = " | ".join(f"— | {stages[n]['sensor']['new']['write_s']:.2f} s" for n in lengths)
-    lines.append(f"| writing a day's results, one transaction per dataset | {writes} |")
+    sensors = [stages[n]["sensor"] for n in lengths]
+    writes = " | ".join(
+        f"{s['old']['write_s']:.2f} s | {s['new']['write_s']:.2f} s" for s in sensors
+    )
+    lines.append(f"| writing the day's results, a transaction per dataset | {writes} |")
     rebuild = " | ".join(f"— | {stages[n]['rebuild_s']:.1f} s" for n in lengths)
     lines.append(f"| `results rebuild-present` | {rebuild} |")
     return "\n".join(lines)
@@ -401,7 +358,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         servers: dict[str, Server] = {}
         seeded = 0
         try:
-            for side, code in (("new", ROOT), ("old", old_code)):
+            codes = {"new": ROOT, "old": old_code}
+            for side, code in codes.items():
                 servers[side] = Server(code, url, secret, work / f"home-{side}")
             try:  # the old side must really be the old code: it has no results API
                 servers["old"].get("/datasets", servers["old"].token(password))
@@ -414,7 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rebuild = seed_days(db, shape, range(seeded, length))
                 seeded = length
                 say(f"{length} days of history: measuring")
-                stages[length] = stage(db, shape, servers, password, args.repeat, 1000 + 2 * n)
+                stages[length] = stage(shape, servers, codes, password, args.repeat, 1000 + 2 * n)
                 stages[length]["rebuild_s"] = rebuild
         finally:
             for server in servers.values():
