@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, Final, cast
 
 from sqlalchemy import Table, and_, case, delete, func, insert, or_, select
@@ -65,13 +66,12 @@ def _newest_per_feature(results: Iterable[DriftResult]) -> list[dict[str, Any]]:
     return [best[key] for key in sorted(best)]
 
 
-def record(session: Session, results: Sequence[DriftResult]) -> None:
-    """Fold flushed ``results`` (ids assigned) into the present, in ``session``'s transaction."""
-    rows = _newest_per_feature(results)
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    upsert = (postgresql if dialect == "postgresql" else sqlite).insert(PRESENT).values(rows)
+@cache
+def _upsert(dialect: str) -> Any:
+    """The upsert, built once per dialect and run with one parameter set per row (SQLAlchemy
+    batches them into one multi-row statement, compiled once: a ``values(rows)`` statement
+    is compiled anew on every write)."""
+    upsert = (postgresql if dialect == "postgresql" else sqlite).insert(PRESENT)
     new = upsert.excluded
     newer = or_(
         new.partition > PRESENT.c.partition,
@@ -84,9 +84,14 @@ def record(session: Session, results: Sequence[DriftResult]) -> None:
         (new.last_evaluated_at > PRESENT.c.last_evaluated_at, new.last_evaluated_at),
         else_=PRESENT.c.last_evaluated_at,
     )
-    session.execute(
-        upsert.on_conflict_do_update(index_elements=["dataset", "feature"], set_=changes)
-    )
+    return upsert.on_conflict_do_update(index_elements=["dataset", "feature"], set_=changes)
+
+
+def record(session: Session, results: Sequence[DriftResult]) -> None:
+    """Fold flushed ``results`` (ids assigned) into the present, in ``session``'s transaction."""
+    rows = _newest_per_feature(results)
+    if rows:
+        session.execute(_upsert(session.get_bind().dialect.name), rows)
 
 
 @dataclass(frozen=True)
@@ -159,7 +164,7 @@ class PresentStore:
             PRESENT.c.drift_ratio,
             PRESENT.c.last_evaluated_at,
         )
-        return self.db.read(lambda c: list(c.execute(query)))
+        return self.db.read(lambda c: list(c.execute(query).all()))  # one fetchall, not 50k
 
     def datasets(self) -> list[str]:
         query = select(PRESENT.c.dataset).distinct().order_by(PRESENT.c.dataset)
