@@ -9,7 +9,7 @@ written through the results store as the pipelines write them), each code in its
 (``bench/sensor_day.py``). Then it extends history to the second length (365 days) and
 measures again.
 
-    python -m bench.read_side                        # 500 × 100, 60 and 365 days, 1M incidents
+    python -m bench.read_side                        # the defaults: 500 datasets of 100 features
     python -m bench.read_side --datasets 50 --days 10,30 --incidents 10000   # a quick look
 
 Every server is bound to 127.0.0.1 and stopped by its PID; the database is dropped at the end
