@@ -211,33 +211,41 @@ def exposition(
     return "".join(parts), content_type
 
 
-class _AppMetrics(PrometheusMetrics):  # type: ignore[misc]
-    """One process: the app's own registry, then the warehouse."""
+class _WarehouseExposition:
+    """``generate_metrics`` for prometheus-flask-exporter's classes: their registry of HTTP
+    metrics (:meth:`_base`), then one scrape of the warehouse."""
+
+    warehouse: WarehouseCollector
 
     def __init__(self, app: Flask, collector: WarehouseCollector, **kwargs: Any) -> None:
         self.warehouse = collector
-        super().__init__(app, **kwargs)
+        super().__init__(app, **kwargs)  # type: ignore[call-arg]  # the exporter's class
+
+    def _base(self) -> CollectorRegistry:
+        raise NotImplementedError
 
     def generate_metrics(
         self, accept_header: str | None = None, names: list[str] | None = None
     ) -> tuple[str, str]:
-        return exposition(self.registry, self.warehouse, accept_header, names)
+        return exposition(self._base(), self.warehouse, accept_header, names)
 
 
-class _GunicornMetrics(GunicornInternalPrometheusMetrics):  # type: ignore[misc]
+class _AppMetrics(_WarehouseExposition, PrometheusMetrics):  # type: ignore[misc]
+    """One process: the app's own registry."""
+
+    def _base(self) -> CollectorRegistry:
+        registry: CollectorRegistry = self.registry
+        return registry
+
+
+class _GunicornMetrics(_WarehouseExposition, GunicornInternalPrometheusMetrics):  # type: ignore[misc]
     """The library builds a fresh registry per scrape in multiprocess mode, holding only the
     workers' files; the warehouse follows it (read live, not per worker)."""
 
-    def __init__(self, app: Flask, collector: WarehouseCollector, **kwargs: Any) -> None:
-        self.warehouse = collector
-        super().__init__(app, **kwargs)
-
-    def generate_metrics(
-        self, accept_header: str | None = None, names: list[str] | None = None
-    ) -> tuple[str, str]:
+    def _base(self) -> CollectorRegistry:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return exposition(registry, self.warehouse, accept_header, names)
+        return registry
 
 
 _SECURITY_KEY: Final = "driftwatch.security-metrics"

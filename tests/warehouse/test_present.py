@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
+from tests.services import postgres_database
 from warehouse.db import Database
 from warehouse.drift_results import DriftResultStore, NewResult
 from warehouse.migrate import downgrade, upgrade
@@ -108,11 +109,16 @@ def test_a_backfill_moves_only_the_last_evaluation_and_a_rerun_of_the_newest_rep
     assert summary.counts == {"error": 0, "critical": 0, "warn": 1, "ok": 0}
 
 
-def test_concurrent_writers_of_one_dataset_keep_the_newest_partition(database):
+def test_concurrent_writers_of_one_dataset_keep_the_newest_partition():
     """Eight runs write eight partitions of the same 50 features at once (a parallel
-    backfill): no deadlock, no lost update, the newest partition is the present."""
-    if database.engine.dialect.name != "postgresql":
-        return  # SQLite has one writer at a time; the race needs PostgreSQL
+    backfill) on PostgreSQL (SQLite has one writer at a time): no deadlock, no lost update,
+    the newest partition is the present."""
+    with postgres_database() as database:
+        upgrade(database.engine)
+        _race(database)
+
+
+def _race(database: Database) -> None:
     store = DriftResultStore(database)
     features = [f"f{n:02d}" for n in range(50)]
     failures: list[BaseException] = []
