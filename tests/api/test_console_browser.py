@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -66,7 +67,9 @@ def _then(driver: Any, act: Any) -> None:
     """Do ``act`` (a click, an Enter) and wait until the page it loads has replaced this one."""
     page = driver.find_element(By.TAG_NAME, "html")
     act()
-    WebDriverWait(driver, 10).until(staleness_of(page))
+    # Mid-navigation Chromium may answer "node does not belong to the document" instead of
+    # "stale": poll again rather than fail, the next answer is the real one.
+    WebDriverWait(driver, 10, ignored_exceptions=(WebDriverException,)).until(staleness_of(page))
     WebDriverWait(driver, 10).until(
         lambda d: d.execute_script("return document.readyState") == "complete"
     )
