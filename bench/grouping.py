@@ -26,6 +26,7 @@ from sqlalchemy import select
 from drift import Profile, profile_batches
 from pipelines.config import DriftwatchConfig
 from pipelines.incident_rules import apply_results
+from pipelines.references import Baseline
 from pipelines.scoring import record_scores
 from warehouse.db import Database
 from warehouse.drift_results import DriftResultStore
@@ -113,7 +114,7 @@ def run(group_by: str, events: list[Event], rows: int, seed: int, workdir: Path)
             policy,
             partition=(START + timedelta(days=day + 1)).isoformat(),
             run_id=f"r{day}",
-            reference=reference,
+            baseline=Baseline(reference, policy.thresholds, {"kind": "fixed"}),
             current=profile(table, reference),
         )
         begun = time.perf_counter()  # one sensor tick per evaluated day

@@ -33,13 +33,14 @@ MEASURED_DAY = 8  # a drifted day of the demo
 
 def _setup(root: Path, rows: int) -> None:
     """The demo's reference window (at demo size) and the measured day at ``rows``."""
-    from pipelines.config import load_config
+    from pipelines.config import ReferenceWindow, load_config
     from pipelines.demo import DATASET, START, day_table, write_demo
     from pipelines.scoring import profile_reference
     from warehouse.snapshots import SnapshotStore
 
     store = SnapshotStore(root / "warehouse")
     cfg = load_config().datasets[DATASET]
+    assert isinstance(cfg.reference, ReferenceWindow), "the demo has a fixed reference"
     write_demo(store, days=(cfg.reference.end - START).days + 1)
     store.write(DATASET, START + timedelta(days=MEASURED_DAY - 1), day_table(MEASURED_DAY, rows))
     profile_reference(store, DATASET, cfg)
@@ -60,6 +61,7 @@ def _one(mode: str, root: Path) -> dict[str, float]:
     from pipelines.backfill import score_partition
     from pipelines.config import load_config
     from pipelines.demo import DATASET, START
+    from pipelines.references import FixedReferences
     from pipelines.shares import profile_partition
     from warehouse.db import Database
     from warehouse.drift_results import DriftResultStore
@@ -84,7 +86,13 @@ def _one(mode: str, root: Path) -> dict[str, float]:
         partition = day.isoformat()
         results = DriftResultStore(db)
         rows = score_partition(
-            store, results, DATASET, cfg, partition=partition, run_id="bench", reference=reference
+            store,
+            results,
+            DATASET,
+            cfg,
+            partition=partition,
+            run_id="bench",
+            references=FixedReferences.of(reference, cfg),
         ).rows
     elif mode == "plain-pyarrow":
         parquet = pq.ParquetFile(path)

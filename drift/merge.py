@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
-import numpy as np
-
 from drift import exact, sketch
 from drift.binning import pin_bins
 from drift.profile import (
@@ -21,11 +19,7 @@ from drift.profile import (
 def _merge_numeric(a: NumericProfile, b: NumericProfile) -> NumericProfile:
     if a.anchor is not None and b.anchor is not None and a.anchor != b.anchor:
         raise ValueError("numeric profiles merge only with the same anchor (profile b like a)")
-    dense = np.zeros(sketch.N_KEYS, dtype=np.int64)
-    for side in (a, b):
-        keys, counts = side.sketch_arrays()
-        np.add.at(dense, keys, counts)
-    keys, counts = sketch.to_sparse(dense)
+    keys, counts = sketch.add_sparse(a.sketch_arrays(), b.sketch_arrays())
     sums, squares = list(a.sum_parts or [a.sum]), list(a.sum_sq_parts or [a.sum_sq])
     for part in b.sum_parts or [b.sum]:
         exact.add(sums, part)
@@ -64,14 +58,76 @@ def _merge_categorical(a: CategoricalProfile, b: CategoricalProfile) -> Categori
     )
 
 
-def merge(a: Profile, b: Profile) -> Profile:
-    """Add two profiles of the same columns (counts add; pinned bins are re-derived)."""
-    if a.columns.keys() != b.columns.keys():
+def _less_numeric(a: NumericProfile, b: NumericProfile) -> NumericProfile:
+    keys, counts = b.sketch_arrays()
+    keys, counts = sketch.add_sparse(a.sketch_arrays(), (keys, -counts))
+    sums, squares = list(a.sum_parts or [a.sum]), list(a.sum_sq_parts or [a.sum_sq])
+    for part in b.sum_parts or [b.sum]:
+        exact.add(sums, -part)
+    for part in b.sum_sq_parts or [b.sum_sq]:
+        exact.add(squares, -part)
+    return replace(
+        a,
+        rows=a.rows - b.rows,
+        missing=a.missing - b.missing,
+        finite=a.finite - b.finite,
+        sum=exact.rounded(sums),
+        sum_sq=exact.rounded(squares),
+        sum_parts=exact.canonical(sums),
+        sum_sq_parts=exact.canonical(squares),
+        min=None,  # not kept by a sum: the caller knows the bounds of what is left
+        max=None,
+        sketch_keys=keys.tolist(),
+        sketch_counts=counts.tolist(),
+        bins=None,
+    )
+
+
+def _less_categorical(a: CategoricalProfile, b: CategoricalProfile) -> CategoricalProfile:
+    if a.other or b.other:
+        raise ValueError("folded levels do not subtract exactly")
+    levels = {level: n - b.levels.get(level, 0) for level, n in a.levels.items()}
+    return replace(
+        a,
+        rows=a.rows - b.rows,
+        missing=a.missing - b.missing,
+        levels={level: n for level, n in levels.items() if n},
+    )
+
+
+def subtract(total: Profile, part: Profile) -> Profile:
+    """``total`` less ``part``, a profile merged into it: what merging the other profiles
+    gives — counts and exact sums alike — except numeric ``min``/``max``, left None for the
+    caller to set (a minimum does not subtract). Raises ValueError where a column cannot be
+    subtracted exactly (levels folded into ``other``)."""
+    columns: dict[str, NumericProfile | CategoricalProfile | UnsupportedProfile] = {}
+    for name, whole in total.columns.items():
+        less = part.columns.get(name)
+        if less is None:
+            columns[name] = whole
+        elif isinstance(whole, NumericProfile) and isinstance(less, NumericProfile):
+            columns[name] = _less_numeric(whole, less)
+        elif isinstance(whole, CategoricalProfile) and isinstance(less, CategoricalProfile):
+            columns[name] = _less_categorical(whole, less)
+        elif isinstance(whole, UnsupportedProfile) and isinstance(less, UnsupportedProfile):
+            columns[name] = replace(whole, rows=whole.rows - less.rows)
+        else:
+            raise ValueError(f"column {name!r} changed kind within the window")
+    return replace(total, rows=total.rows - part.rows, columns=columns, source=None)
+
+
+def merge(a: Profile, b: Profile, *, union: bool = False) -> Profile:
+    """Add two profiles of the same columns (counts add; pinned bins are re-derived). With
+    ``union`` a column only one side has is kept as that side has it (a window of days, one
+    of which lacked a column)."""
+    if a.columns.keys() != b.columns.keys() and not union:
         raise ValueError("profiles merge only over the same columns")
     columns: dict[str, NumericProfile | CategoricalProfile | UnsupportedProfile] = {}
-    for name, left in a.columns.items():
-        right = b.columns[name]
-        if isinstance(left, NumericProfile) and isinstance(right, NumericProfile):
+    for name in dict.fromkeys([*a.columns, *b.columns]):
+        left, right = a.columns.get(name), b.columns.get(name)
+        if left is None or right is None:
+            columns[name] = left or right  # type: ignore[assignment]  # one side has it
+        elif isinstance(left, NumericProfile) and isinstance(right, NumericProfile):
             columns[name] = _merge_numeric(left, right)
         elif isinstance(left, CategoricalProfile) and isinstance(right, CategoricalProfile):
             columns[name] = _merge_categorical(left, right)

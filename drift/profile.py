@@ -186,6 +186,31 @@ class Profile:
             raise DriftInputError(f"{path}: cannot read profile ({exc.strerror})") from None
         return cls.from_json(text, origin=str(path))
 
+    def numeric(self) -> dict[str, NumericProfile]:
+        return {n: c for n, c in self.columns.items() if isinstance(c, NumericProfile)}
+
+    @classmethod
+    def grid(cls, anchors: Mapping[str, float]) -> Profile:
+        """A profile of no rows holding only sketch anchors: profiles built ``like`` it share
+        one grid and merge exactly, whatever else they saw."""
+        columns: dict[str, ColumnProfile] = {
+            name: NumericProfile(
+                dtype="double",
+                rows=0,
+                missing=0,
+                finite=0,
+                sum=0.0,
+                sum_sq=0.0,
+                min=None,
+                max=None,
+                anchor=anchor,
+                sketch_keys=[],
+                sketch_counts=[],
+            )
+            for name, anchor in anchors.items()
+        }
+        return cls(source="grid", rows=0, columns=columns)
+
     @property
     def anchors(self) -> dict[str, float]:
         return {

@@ -139,6 +139,24 @@ def to_sparse(dense: CountArray) -> tuple[KeyArray, CountArray]:
     return keys, dense[keys].astype(np.int64)
 
 
+def add_sparse(
+    left: tuple[KeyArray, CountArray], right: tuple[KeyArray, CountArray]
+) -> tuple[KeyArray, CountArray]:
+    """Two sparse sketches added, as (sorted keys, counts) of the non-empty buckets: what
+    adding them densely and :func:`to_sparse` give, at the cost of the keys present rather
+    than of the whole key space (a window of small partitions merges many small sketches)."""
+    keys = np.concatenate([left[0], right[0]])
+    counts = np.concatenate([left[1], right[1]])
+    order = np.argsort(keys, kind="stable")
+    keys, counts = keys[order], counts[order]
+    if keys.size == 0:
+        return keys.astype(np.int64), counts.astype(np.int64)
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    summed = np.add.reduceat(counts, starts)
+    kept = summed != 0
+    return keys[starts][kept].astype(np.int64), summed[kept].astype(np.int64)
+
+
 def bin_counts(keys: KeyArray, counts: CountArray, cuts: KeyArray) -> CountArray:
     """Counts per bin, where bin i holds keys in [cuts[i-1], cuts[i]) with open outer bins."""
     bins = np.searchsorted(cuts, keys, side="right")

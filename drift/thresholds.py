@@ -20,25 +20,43 @@ class Status(StrEnum):
     WARN = "warn"
     CRITICAL = "critical"
     ERROR = "error"
+    INSUFFICIENT = "insufficient"
+    """Not graded: too few rows, or a rolling reference with too few usable partitions."""
 
     @property
     def rank(self) -> int:
-        """Order of severity among graded statuses; ``error`` (not graded) is below them all."""
+        """Order of severity among graded statuses; ``error`` (not graded) is below them all,
+        and ``insufficient`` (nothing to grade) below that."""
         return _RANK[self]
 
     @property
     def code(self) -> int:
-        """The status as a number: 0 ok, 1 warn, 2 critical, 3 error (the metrics' gauge)."""
+        """The status as a number: 0 ok, 1 warn, 2 critical, 3 error, −1 insufficient (the
+        metrics' gauge; below ok, so no rule on 1, 2 or 3 fires for it)."""
         return _CODE[self]
 
     @property
     def breach(self) -> bool:
-        """Whether this status is one people must hear about (anything but ``ok``)."""
-        return self is not Status.OK
+        """Whether this status is one people must hear about: warn, critical or error (an
+        insufficient partition is visible, never an alarm)."""
+        return self in _BREACHES
 
 
-_RANK: Final = {Status.OK: 0, Status.WARN: 1, Status.CRITICAL: 2, Status.ERROR: -1}
-_CODE: Final = {Status.OK: 0, Status.WARN: 1, Status.CRITICAL: 2, Status.ERROR: 3}
+_RANK: Final = {
+    Status.OK: 0,
+    Status.WARN: 1,
+    Status.CRITICAL: 2,
+    Status.ERROR: -1,
+    Status.INSUFFICIENT: -2,
+}
+_CODE: Final = {
+    Status.OK: 0,
+    Status.WARN: 1,
+    Status.CRITICAL: 2,
+    Status.ERROR: 3,
+    Status.INSUFFICIENT: -1,
+}
+_BREACHES: Final = frozenset({Status.WARN, Status.CRITICAL, Status.ERROR})
 
 
 class SchemaBreak(StrEnum):
@@ -142,6 +160,24 @@ DEFAULT_LEVELS: Final[dict[str, Level]] = {
 }
 
 
+CALIBRATION_FLOOR: Final[dict[str, Level]] = {
+    measure: Level(warn=level.warn / 2, critical=level.critical / 2)
+    for measure, level in DEFAULT_LEVELS.items()
+    if measure not in LOWER_IS_WORSE
+}
+"""The lowest levels calibration gives (half the defaults): a window of exact copies has no
+spread at all, an exact copy of it must still read ok, and on large quiet partitions a shift
+too small to matter must not alarm."""
+DEFAULT_WARN_SIGMAS: Final = 4.0
+DEFAULT_CRITICAL_SIGMAS: Final = 6.0
+"""Calibrated levels are the mean of the window's own values plus this many of their spreads
+(values of each reference partition scored against the merge of the others)."""
+MIN_RELATIVE_SPREAD: Final = 0.75
+"""The spread calibration uses is at least this share of the values' mean: a few partitions
+can agree by chance, and a measure that is an absolute value or a sum of squares spreads
+about as much as its mean under sampling noise alone."""
+
+
 def known_measures(names: Sequence[str]) -> tuple[str, ...]:
     """``names`` without repeats, every one a measure drift knows (else an input error)."""
     chosen = tuple(dict.fromkeys(names))
@@ -162,13 +198,20 @@ def parse_measures(text: str) -> tuple[str, ...]:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Thresholds:
     """Default levels per measure, overridable per feature (``{"features": {"age": {"psi":
-    {"warn": 0.2, "critical": 0.4}}}}``)."""
+    {"warn": 0.2, "critical": 0.4}}}}``). With ``calibrate`` the defaults are derived from a
+    rolling reference window's own spread (:mod:`drift.calibrate`); per-feature levels still
+    win."""
 
     __pydantic_config__ = STRICT_FIELDS
     defaults: dict[str, Level] = field(default_factory=lambda: dict(DEFAULT_LEVELS))
     features: dict[str, dict[str, Level]] = field(default_factory=dict)
+    calibrate: bool = False
+    warn_sigmas: float = DEFAULT_WARN_SIGMAS
+    critical_sigmas: float = DEFAULT_CRITICAL_SIGMAS
 
     def __post_init__(self) -> None:
+        if not 0 < self.warn_sigmas <= self.critical_sigmas:
+            raise ValueError("calibration needs 0 < warn_sigmas ≤ critical_sigmas")
         names = set(self.defaults).union(*(set(m) for m in self.features.values()))
         unknown = sorted(names - set(ALL_MEASURES))
         if unknown:
@@ -185,6 +228,15 @@ class Thresholds:
             return override
         return self.defaults.get(measure, DEFAULT_LEVELS.get(measure))
 
+    def used(self, feature: str, measures: Sequence[str]) -> dict[str, dict[str, float]]:
+        """The levels ``measures`` of ``feature`` are graded with (stored with each result)."""
+        found = {}
+        for measure in measures:
+            level = self.level(feature, measure)
+            if level is not None:
+                found[measure] = {"warn": level.warn, "critical": level.critical}
+        return found
+
     @classmethod
     def load(cls, path: str | Path) -> Thresholds:
         try:
@@ -197,6 +249,11 @@ class Thresholds:
             loaded = _adapter().validate_json(text)
         except ValidationError as exc:
             raise DriftInputError(f"{path}: invalid thresholds ({first_problem(exc)})") from None
+        if loaded.calibrate:
+            raise DriftInputError(
+                f"{path}: calibrate needs a rolling reference window (driftwatch.yaml's "
+                "reference: {rolling_days: N}); a scan of two snapshots has none"
+            )
         # Defaults given in the file replace only the measures they name.
         return cls(defaults={**DEFAULT_LEVELS, **loaded.defaults}, features=loaded.features)
 

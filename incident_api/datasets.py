@@ -4,6 +4,8 @@ draws, for REST clients and notebooks."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response
 
 from drift.thresholds import MEASURES, OPT_IN_FIELDS, Status
@@ -67,11 +69,13 @@ def list_datasets() -> Response:
     return json_body(page)
 
 
-def _result(row: DriftResult) -> ResultOut:
+def _result(row: DriftResult, reference: dict[str, Any] | None) -> ResultOut:
     measures = {name: getattr(row, name) for name in SHOWN_MEASURES}
-    fields = {name: getattr(row, name) for name in ResultOut.model_fields if name != "measures"}
+    computed = ("measures", "reference")
+    fields = {name: getattr(row, name) for name in ResultOut.model_fields if name not in computed}
     # the opt-in measures appear where the dataset grades with them
     fields["measures"] = {k: v for k, v in measures.items() if v is not None or k in MEASURES}
+    fields["reference"] = reference
     return ResultOut.model_validate(fields)
 
 
@@ -101,5 +105,8 @@ def list_results(dataset: str) -> Response:
     except InvalidCursor:
         raise _bad_cursor() from None
     return json_body(
-        ResultPage(items=[_result(row) for row in page.items], next_cursor=page.next_cursor)
+        ResultPage(
+            items=[_result(row, page.reference(row)) for row in page.items],
+            next_cursor=page.next_cursor,
+        )
     )

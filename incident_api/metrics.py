@@ -75,7 +75,8 @@ FEATURE_FAMILIES: Final = (
     FeatureFamily(
         FEATURE_DRIFT_STATUS,
         "Drift status of the newest evaluated partition, graded with the dataset's and "
-        "feature's thresholds: 0 ok, 1 warn, 2 critical, 3 error (a schema break)",
+        "feature's levels: 0 ok, 1 warn, 2 critical, 3 error (a schema break), -1 insufficient "
+        "(not graded)",
         4,
     ),
 )
@@ -129,7 +130,7 @@ class WarehouseCollector:
         dataset_status = GaugeMetricFamily(
             DATASET_DRIFT_STATUS,
             "Worst drift status among the dataset's features in their newest evaluated "
-            "partitions: 0 ok, 1 warn, 2 critical, 3 error",
+            "partitions: 0 ok, 1 warn, 2 critical, 3 error, -1 insufficient (nothing graded)",
             labels=["dataset"],
         )
         evaluated = GaugeMetricFamily(

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from drift.thresholds import Status
 from incident_api.bodies import Strict
 
-DriftStatus = Literal["ok", "warn", "critical", "error"]
+DriftStatus = Literal["ok", "warn", "critical", "error", "insufficient"]
 """A feature's grade (:class:`drift.thresholds.Status`), named apart from an incident's status
 in the OpenAPI document."""
 if set(get_args(DriftStatus)) != {s.value for s in Status}:  # pragma: no cover — a contract
@@ -53,6 +53,25 @@ class ResultQuery(Strict):
     cursor: str | None = Field(None, max_length=400, description="next_cursor of the last page")
 
 
+class LevelOut(BaseModel):
+    warn: float
+    critical: float
+
+
+class ReferenceOut(BaseModel):
+    """What the partition was compared with: a fixed window (``start``, ``end``), or a rolling
+    one and the partitions it merged."""
+
+    kind: Literal["fixed", "rolling"]
+    start: str | None = None
+    end: str | None = None
+    rolling_days: int | None = None
+    same_weekday: bool | None = None
+    exclude_breaches: bool | None = None
+    partitions: list[str] | None = Field(None, description="the partitions merged (rolling)")
+    calibrated: bool = Field(False, description="levels calibrated on the window's own spread")
+
+
 class ResultOut(BaseModel):
     """One feature of one evaluated partition, as the run that evaluated it recorded it."""
 
@@ -67,6 +86,14 @@ class ResultOut(BaseModel):
     schema_break: str | None
     evaluated_at: datetime
     measures: dict[str, float | None]
+    levels: dict[str, LevelOut] | None = Field(
+        description="the warn and critical level each measure was graded with (null: recorded "
+        "before levels were kept)"
+    )
+    reference: ReferenceOut | None = Field(
+        description="what the partition was compared with (null: recorded before references "
+        "were kept)"
+    )
 
 
 class ResultPage(BaseModel):

@@ -25,7 +25,9 @@ from typing import Final, TypeVar
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from drift import Profile
+from drift.errors import DriftInputError
 from pipelines.config import DatasetConfig
+from pipelines.references import References
 from pipelines.scoring import PartitionScored, ScoringError, record_scores
 from pipelines.shares import READ_AHEAD, ShareOfRange, merge_shares, profile_partition
 from warehouse.drift_results import DriftResultStore
@@ -59,7 +61,7 @@ def score_range(
     *,
     partitions: Sequence[str],
     run_id: str,
-    reference: Profile,
+    references: References,
     on_scored: Callable[[str, PartitionScored], None] = lambda _p, _d: None,
     recorded_by: Collection[str] = (),
     read_ahead: int = READ_AHEAD,
@@ -73,9 +75,9 @@ def score_range(
 
     def profile(partition: str) -> Profile:
         day = date.fromisoformat(partition)
-        return profile_partition(store, dataset, cfg, day, reference, workers=PART_WORKERS)
+        return profile_partition(store, dataset, cfg, day, references.grid, workers=PART_WORKERS)
 
-    recorder = _Recorder(results, dataset, cfg, run_id, reference, on_scored, reconnect_wait)
+    recorder = _Recorder(results, dataset, cfg, run_id, references, on_scored, reconnect_wait)
     recorder.record(_read_ahead(todo, profile, read_ahead), outcome)
     return outcome
 
@@ -89,7 +91,7 @@ def record_shares(
     partitions: Sequence[str],
     shares: Sequence[ShareOfRange],
     run_id: str,
-    reference: Profile,
+    references: References,
     on_scored: Callable[[str, PartitionScored], None] = lambda _p, _d: None,
     recorded_by: Collection[str] = (),
     reconnect_wait: float = RECONNECT_WAIT,
@@ -105,10 +107,11 @@ def record_shares(
             return merge_shares(partition, shares)
         except ScoringError:
             day = date.fromisoformat(partition)
-            return profile_partition(store, dataset, cfg, day, reference, workers=PART_WORKERS)
+            grid = references.grid
+            return profile_partition(store, dataset, cfg, day, grid, workers=PART_WORKERS)
 
     merged_days = ((partition, partial(merged, partition)) for partition in todo)
-    recorder = _Recorder(results, dataset, cfg, run_id, reference, on_scored, reconnect_wait)
+    recorder = _Recorder(results, dataset, cfg, run_id, references, on_scored, reconnect_wait)
     recorder.record(merged_days, outcome)
     return outcome
 
@@ -153,7 +156,7 @@ class _Recorder:
     dataset: str
     cfg: DatasetConfig
     run_id: str
-    reference: Profile
+    references: References
     on_scored: Callable[[str, PartitionScored], None]
     reconnect_wait: float
 
@@ -163,9 +166,12 @@ class _Recorder:
         for partition, current in profiles:
             try:
                 profile = current()
-            except ScoringError as exc:
+                # the window is read after the partitions before it were written (in order)
+                baseline = self.references.baseline(partition)
+            except (ScoringError, DriftInputError) as exc:
                 outcome.failed[partition] = str(exc)
                 continue
+            self.references.keep(partition, profile)
             write = partial(
                 record_scores,
                 self.results,
@@ -173,8 +179,9 @@ class _Recorder:
                 self.cfg,
                 partition=partition,
                 run_id=self.run_id,
-                reference=self.reference,
+                baseline=baseline,
                 current=profile,
+                min_rows=self.cfg.min_rows,
             )
             done = retry_on_disconnect(write, self.reconnect_wait)
             outcome.scored.append((partition, done))
@@ -189,9 +196,9 @@ def score_partition(
     *,
     partition: str,
     run_id: str,
-    reference: Profile,
+    references: References,
 ) -> PartitionScored:
-    """One day, as a range of one: compared with the reference and written in one
+    """One day, as a range of one: compared with its reference and written in one
     transaction; a day that cannot be scored raises its :class:`ScoringError`."""
     outcome = score_range(
         store,
@@ -200,7 +207,7 @@ def score_partition(
         cfg,
         partitions=[partition],
         run_id=run_id,
-        reference=reference,
+        references=references,
         read_ahead=1,
     )
     if outcome.failed:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import date, time
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Final, Protocol, Self
 
@@ -48,9 +48,29 @@ class ReferenceWindow(_Strict):
         return self
 
     def days(self) -> list[date]:
-        from datetime import timedelta
-
         return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+
+class RollingReference(_Strict):
+    """The reference of partition D is the merge of the stored profiles of the evaluated
+    partitions in the ``rolling_days`` days before D (only D's weekday with ``same_weekday``)."""
+
+    rolling_days: int = Field(ge=2, le=731)
+    same_weekday: bool = Field(
+        default=False, description="only the partitions on D's weekday (weekends against weekends)"
+    )
+    exclude_breaches: bool = Field(
+        default=False, description="leave out partitions that breached (warn, critical or error)"
+    )
+
+    @model_validator(mode="after")
+    def _two_partitions_fit(self) -> Self:
+        if self.same_weekday and self.rolling_days < 14:
+            raise ValueError(
+                "same_weekday needs rolling_days of at least 14: a window holds one partition "
+                "of each weekday per week, and a reference needs two"
+            )
+        return self
 
 
 class WatchPolicy(_Strict):
@@ -94,11 +114,21 @@ class WatchPolicy(_Strict):
         return self
 
 
+DEFAULT_MIN_ROWS: Final = 100
+"""Rows below which a partition is recorded ``insufficient`` rather than graded: under a
+hundred rows, a day's PSI over ten bins is mostly sampling noise."""
+
+
 class DatasetConfig(WatchPolicy):
     """A dataset of the snapshot store, as driftwatch.yaml describes it."""
 
-    reference: ReferenceWindow
+    reference: ReferenceWindow | RollingReference
     partitions_start: date
+    min_rows: int = Field(
+        DEFAULT_MIN_ROWS,
+        ge=0,
+        description="partitions with fewer rows are recorded insufficient, not graded",
+    )
     profile_steps: int = Field(
         1,
         ge=1,
@@ -111,6 +141,19 @@ class DatasetConfig(WatchPolicy):
         description="UTC time of day by which the previous day's snapshot must have landed; "
         "unset: no freshness check",
     )
+
+    @model_validator(mode="after")
+    def _calibration_has_a_window(self) -> Self:
+        if self.thresholds.calibrate and not isinstance(self.reference, RollingReference):
+            raise ValueError(
+                "thresholds.calibrate needs a rolling reference (reference: {rolling_days: N}): "
+                "levels are calibrated on the window's partitions"
+            )
+        return self
+
+    @property
+    def rolling(self) -> RollingReference | None:
+        return self.reference if isinstance(self.reference, RollingReference) else None
 
     @field_validator("snapshot_deadline", mode="before")
     @classmethod

@@ -40,7 +40,8 @@ def build_definitions(
     for name, dataset in config.datasets.items():
         # A day bigger than a worker is profiled in shares, one step each.
         build_drift = build_share_steps_asset if dataset.profile_steps > 1 else build_drift_asset
-        assets += [build_reference_asset(name, dataset), build_drift(name, dataset)]
+        reference = build_reference_asset(name, dataset)
+        assets += [build_drift(name, dataset), *([reference] if reference else [])]
         job = define_asset_job(
             drift_job_name(name),
             selection=[drift_key(name)],

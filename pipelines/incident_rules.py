@@ -74,16 +74,14 @@ class Tally:
 
 
 def _levels(result: DriftResult, config: Watched) -> dict[str, dict[str, float]]:
-    """The warn/critical levels the result was graded with, for charts that draw them."""
+    """The warn/critical levels the result was graded with, for charts that draw them: as
+    stored with it (calibrated levels differ per partition), else the configured ones."""
+    if result.levels:
+        return {m: dict(result.levels[m]) for m in ("psi", "drift_ratio") if m in result.levels}
     dataset = config.datasets.get(result.dataset)
     if dataset is None:
         return {}
-    found = {}
-    for measure in ("psi", "drift_ratio"):
-        level = dataset.thresholds.level(result.feature, measure)
-        if level is not None:
-            found[measure] = {"warn": level.warn, "critical": level.critical}
-    return found
+    return dataset.thresholds.used(result.feature, ("psi", "drift_ratio"))
 
 
 def measures(result: DriftResult) -> dict[str, Any]:
@@ -183,13 +181,15 @@ def judge(
     window = recent[:needed]
     if all(r.id != result.id for r in window):
         return history_note(result, window[0], config)
+    if Status(result.status) is Status.INSUFFICIENT:
+        return None  # nothing was graded: no alarm, and no sign of health either
     if Status(result.status).breach:
         return breach_join(result, config, recent)
     breaches = [r for r in window if Status(r.status).breach]
     if breaches:  # healthy now, but a breach in the window keeps (or makes) the member active
         return breach_join(breaches[0], config, recent)
-    if len(window) < needed:
-        return None
+    if len(window) < needed or any(Status(r.status) is not Status.OK for r in window):
+        return None  # an insufficient partition in the window is not a healthy one
     return Recover(
         result.dataset,
         result.feature,

@@ -107,9 +107,15 @@ def _reference_keys(
 
 def _policy(features: Sequence[str], options: Mapping[str, Any]) -> WatchPolicy:
     try:
-        return WatchPolicy.model_validate({"features": list(features), **options})
+        policy = WatchPolicy.model_validate({"features": list(features), **options})
     except ValidationError as exc:
         raise ConfigError(problems(exc)) from None
+    if policy.thresholds.calibrate:
+        raise ConfigError(
+            "thresholds.calibrate: a monitor compares with fixed reference partitions; "
+            "calibrated levels need a rolling reference (a snapshot-store dataset)"
+        )
+    return policy
 
 
 def drift_monitor(

@@ -8,16 +8,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drift import FeatureResult, Profile, ScanOptions, Status, compare, profile_batches
+from drift import (
+    FeatureResult,
+    Profile,
+    ScanOptions,
+    Status,
+    Thresholds,
+    compare,
+    profile_batches,
+)
 from drift.errors import DriftInputError
 from drift.formatting import format_measure
 from drift.parquet import ParquetFiles
 from drift.sources import Source
-from pipelines.config import DatasetConfig, WatchPolicy
+from pipelines.config import DatasetConfig, ReferenceWindow, WatchPolicy
+from pipelines.references import Baseline
 from warehouse.drift_results import DriftResultStore, NewResult
 from warehouse.snapshots import SnapshotStore
 
-_TABLE_ORDER = {Status.CRITICAL: 0, Status.WARN: 1, Status.ERROR: 2, Status.OK: 3}
+_TABLE_ORDER = {
+    Status.CRITICAL: 0,
+    Status.WARN: 1,
+    Status.ERROR: 2,
+    Status.OK: 3,
+    Status.INSUFFICIENT: 4,
+}
 
 
 class ScoringError(Exception):
@@ -91,7 +106,10 @@ def save_reference(store: SnapshotStore, dataset: str, profile: Profile) -> Path
 
 def profile_reference(store: SnapshotStore, dataset: str, cfg: DatasetConfig) -> ReferenceProfiled:
     """Profile the reference window (bins pinned) and save it where partitions look for it."""
-    by_day = {day: store.files(dataset, day) for day in cfg.reference.days()}
+    window = cfg.reference
+    if not isinstance(window, ReferenceWindow):
+        raise ScoringError(f"{dataset} has a rolling reference: nothing to profile once")
+    by_day = {day: store.files(dataset, day) for day in window.days()}
     missing = [day.isoformat() for day, paths in by_day.items() if not paths]
     if missing:
         raise ScoringError(
@@ -103,7 +121,7 @@ def profile_reference(store: SnapshotStore, dataset: str, cfg: DatasetConfig) ->
         binning=cfg.binning,
         n_bins=cfg.bins,
         top_k=cfg.top_k,
-        source=f"{dataset} {cfg.reference.start}..{cfg.reference.end}",
+        source=f"{dataset} {window.start}..{window.end}",
     )
     path = save_reference(store, dataset, profile)
     return ReferenceProfiled(profile, path, present, sorted(set(cfg.features) - set(present)))
@@ -123,24 +141,65 @@ def record_scores(
     *,
     partition: str,
     run_id: str,
-    reference: Profile,
+    baseline: Baseline,
     current: Profile,
+    min_rows: int = 0,
 ) -> PartitionScored:
-    """Grade ``current`` against ``reference`` and write one drift result per feature, all
-    in one transaction, once per run and partition."""
-    options = ScanOptions(
-        binning=cfg.binning,
-        n_bins=cfg.bins,
-        top_k=cfg.top_k,
-        thresholds=cfg.thresholds,
-        measures=tuple(cfg.measures),
+    """Grade ``current`` against ``baseline`` and write one drift result per feature, all
+    in one transaction, once per run and partition; a partition under ``min_rows`` rows, or
+    whose baseline has no reference, is recorded ``insufficient``."""
+    columns = list(cfg.features)
+    if current.rows < min_rows:
+        scored = insufficient(current, columns, f"{current.rows} rows, fewer than min_rows "
+                              f"{min_rows}: not graded")  # fmt: skip
+    elif baseline.profile is None:
+        scored = insufficient(current, columns, baseline.shortfall)
+    else:
+        options = scan_options(cfg, baseline.thresholds)
+        scored = compare(baseline.profile, current, options, columns=columns)
+    graded = list(cfg.measures)
+    ids = results.add_once(
+        (
+            as_new_result(
+                dataset, partition, run_id, r, baseline.thresholds.used(r.feature, graded)
+            )
+            for r in scored
+        ),
+        reference=baseline.record,
     )
-    scored = compare(reference, current, options, columns=list(cfg.features))
-    ids = results.add_once(as_new_result(dataset, partition, run_id, r) for r in scored)
     return PartitionScored(scored, ids, current.rows)
 
 
-def as_new_result(dataset: str, partition: str, run_id: str, r: FeatureResult) -> NewResult:
+def scan_options(cfg: WatchPolicy, thresholds: Thresholds) -> ScanOptions:
+    return ScanOptions(
+        binning=cfg.binning,
+        n_bins=cfg.bins,
+        top_k=cfg.top_k,
+        thresholds=thresholds,
+        measures=tuple(cfg.measures),
+    )
+
+
+def insufficient(current: Profile, columns: list[str], why: str) -> list[FeatureResult]:
+    """Every feature ``insufficient``: shown, never graded, never an alarm."""
+    return [
+        FeatureResult(
+            feature=name,
+            kind=current.columns[name].kind if name in current.columns else "unknown",
+            status=Status.INSUFFICIENT,
+            message=why,
+        )
+        for name in columns
+    ]
+
+
+def as_new_result(
+    dataset: str,
+    partition: str,
+    run_id: str,
+    r: FeatureResult,
+    levels: dict[str, dict[str, float]] | None = None,
+) -> NewResult:
     bins = None
     if r.bins is not None:
         bins = {"labels": r.bins.labels, "reference": r.bins.reference, "current": r.bins.current}
@@ -162,6 +221,7 @@ def as_new_result(dataset: str, partition: str, run_id: str, r: FeatureResult) -
         chi2_statistic=r.chi2_statistic,
         chi2_pvalue=r.chi2_pvalue,
         wasserstein=r.wasserstein,
+        levels=levels if r.status is not Status.INSUFFICIENT else None,
     )
 
 

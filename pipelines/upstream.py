@@ -20,6 +20,7 @@ from drift.sources import Source, TableSource, open_file
 from pipelines.config import WatchPolicy
 from pipelines.defs.assets import drift_outputs, reference_key
 from pipelines.defs.resources import SnapshotStoreResource, WarehouseResource
+from pipelines.references import Baseline
 from pipelines.scoring import (
     ScoringError,
     load_reference,
@@ -104,13 +105,15 @@ def score_upstream_partition(
     label = f"{monitor.upstream.to_user_string()}[{partition}]"
     source = _snapshot(value, label, monitor)
     current = profile_features(source, monitor.policy, like=reference, top_k=monitor.policy.top_k)
+    first, last = monitor.reference_partitions[0], monitor.reference_partitions[-1]
+    record = {"kind": "fixed", "start": first, "end": last}
     done = record_scores(
         warehouse.results(),
         monitor.dataset,
         monitor.policy,
         partition=partition,
         run_id=run_id,
-        reference=reference,
+        baseline=Baseline(reference, monitor.policy.thresholds, record),
         current=current[0],
     )
     yield from drift_outputs(done, partition)

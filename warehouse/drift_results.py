@@ -12,9 +12,12 @@ from typing import Any
 from sqlalchemy import String, column, func, select, true, values
 from sqlalchemy.orm import aliased
 
+from drift.thresholds import Status
 from warehouse.db import Database
-from warehouse.models import DriftResult, utcnow
+from warehouse.models import DriftReference, DriftResult, utcnow
 from warehouse.present import record
+
+BREACHES = [s.value for s in Status if s.breach]
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,8 @@ class NewResult:
     chi2_statistic: float | None = None
     chi2_pvalue: float | None = None
     wasserstein: float | None = None
+    levels: dict[str, dict[str, float]] | None = None
+    """``{measure: {"warn", "critical"}}`` the result was graded with."""
 
 
 class DriftResultStore:
@@ -52,10 +57,17 @@ class DriftResultStore:
             record(session, rows)
             return [row.id for row in rows]
 
-    def add_once(self, results: Iterable[NewResult], *, at: datetime | None = None) -> list[int]:
+    def add_once(
+        self,
+        results: Iterable[NewResult],
+        *,
+        at: datetime | None = None,
+        reference: dict[str, Any] | None = None,
+    ) -> list[int]:
         """:meth:`add` for one partition of one run, unless that run already wrote it: then
         the ids it wrote. A write retried after a lost connection may find its first commit
-        went through; the partition must not be counted twice."""
+        went through; the partition must not be counted twice. ``reference`` (what the
+        partition was compared with) is stored once for the partition and run."""
         rows = list(results)
         keys = {(r.dataset, r.partition, r.run_id) for r in rows}
         if len(keys) != 1:
@@ -77,6 +89,12 @@ class DriftResultStore:
                 return ids
             new = [DriftResult(evaluated_at=when, **r.__dict__) for r in rows]
             session.add_all(new)
+            if reference is not None:
+                session.add(
+                    DriftReference(
+                        dataset=dataset, partition=partition, run_id=run_id, reference=reference
+                    )
+                )
             session.flush()
             record(session, new)
             return [row.id for row in new]
@@ -197,6 +215,32 @@ class DriftResultStore:
         )
         with self.db.reads() as session:
             return session.scalars(query).first()
+
+    def reference(self, dataset: str, partition: str, run_id: str) -> dict[str, Any] | None:
+        """What that run compared the partition with (None: recorded before 0012)."""
+        query = select(DriftReference.reference).where(
+            DriftReference.dataset == dataset,
+            DriftReference.partition == partition,
+            DriftReference.run_id == run_id,
+        )
+        return self.db.read(lambda c: c.scalars(query).first())
+
+    def breached_partitions(self, dataset: str, partitions: Sequence[str]) -> set[str]:
+        """Those of ``partitions`` whose latest result of some feature breached (warn,
+        critical or error): what a rolling window with ``exclude_breaches`` leaves out."""
+        if not partitions:
+            return set()
+        latest = (
+            select(func.max(DriftResult.id))
+            .where(DriftResult.dataset == dataset, DriftResult.partition.in_(list(partitions)))
+            .group_by(DriftResult.partition, DriftResult.feature)
+        )
+        query = (
+            select(DriftResult.partition)
+            .where(DriftResult.id.in_(latest), DriftResult.status.in_(BREACHES))
+            .distinct()
+        )
+        return set(self.db.read(lambda c: list(c.scalars(query))))
 
     def partitions_recorded_by(self, dataset: str, run_ids: Iterable[str]) -> set[str]:
         """The partitions of ``dataset`` these runs recorded (a partition's results are one

@@ -10,7 +10,7 @@ from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from warehouse.base import Base, JSONType, UTCDateTime, utcnow
-from warehouse.result_tables import DriftPresent, DriftResult
+from warehouse.result_tables import DriftPresent, DriftReference, DriftResult
 
 __all__ = [
     "NOT_RESOLVED",
@@ -19,6 +19,7 @@ __all__ = [
     "Base",
     "DriftGrouping",
     "DriftPresent",
+    "DriftReference",
     "DriftResult",
     "Incident",
     "IncidentEvent",

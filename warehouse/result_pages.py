@@ -14,7 +14,7 @@ from sqlalchemy import literal, select, tuple_
 
 from warehouse.db import Database
 from warehouse.incidents import InvalidCursor
-from warehouse.result_tables import DriftResult
+from warehouse.result_tables import DriftReference, DriftResult
 
 MAX_ID: Final = 2**63 - 1
 
@@ -32,6 +32,11 @@ class ResultFilter:
 class ResultPage:
     items: list[DriftResult]
     next_cursor: str | None
+    references: dict[tuple[str, str], dict[str, Any]]
+    """What each ``(partition, run_id)`` of the page was compared with (absent before 0012)."""
+
+    def reference(self, row: DriftResult) -> dict[str, Any] | None:
+        return self.references.get((row.partition, row.run_id))
 
 
 def _encode(raw: str) -> str:
@@ -94,6 +99,22 @@ def result_page(db: Database, flt: ResultFilter, *, limit: int, cursor: str | No
     after = decode_cursor(cursor) if cursor else None
     with db.reads() as session:
         rows = list(session.scalars(_query(flt, after, limit)))
-    items, more = rows[:limit], len(rows) > limit
+        items, more = rows[:limit], len(rows) > limit
+        references = _references(session, flt.dataset, {(r.partition, r.run_id) for r in items})
     last = items[-1] if more and items else None
-    return ResultPage(items, encode_cursor(last.partition, last.id) if last else None)
+    cursor_out = encode_cursor(last.partition, last.id) if last else None
+    return ResultPage(items, cursor_out, references)
+
+
+def _references(
+    session: Any, dataset: str, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The references of a page's partitions and runs, in one query (a page of a thousand
+    features of one day is one reference)."""
+    if not keys:
+        return {}
+    query = select(DriftReference).where(
+        DriftReference.dataset == dataset,
+        tuple_(DriftReference.partition, DriftReference.run_id).in_(sorted(keys)),
+    )
+    return {(r.partition, r.run_id): r.reference for r in session.scalars(query)}

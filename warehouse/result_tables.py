@@ -39,6 +39,8 @@ class DriftResult(Base):
     chi2_pvalue: Mapped[float | None] = mapped_column(Float)
     wasserstein: Mapped[float | None] = mapped_column(Float)
     """The opt-in measures, where the dataset grades with them."""
+    levels: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    """``{measure: {"warn", "critical"}}`` the result was graded with; null before 0012."""
 
     __table_args__ = (
         # the newest partitions of a feature first, a re-run's latest row first within one
@@ -46,6 +48,19 @@ class DriftResult(Base):
         Index("ix_drift_results_dataset_evaluated", "dataset", "evaluated_at"),
         Index("ix_drift_results_dataset_partition_run", "dataset", "partition", "run_id"),
     )
+
+
+class DriftReference(Base):
+    """What one evaluated partition (of one run) was compared with: ``{"kind": "fixed",
+    "start", "end"}`` or ``{"kind": "rolling", "rolling_days", "same_weekday",
+    "exclude_breaches", "partitions": [...]}`` (the partitions merged)."""
+
+    __tablename__ = "drift_references"
+
+    dataset: Mapped[str] = mapped_column(String(128), primary_key=True)
+    partition: Mapped[str] = mapped_column(String(32), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reference: Mapped[dict[str, Any]] = mapped_column(JSONType)
 
 
 class DriftPresent(Base):

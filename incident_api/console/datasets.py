@@ -103,13 +103,19 @@ def result(dataset: str, feature: str, partition: str) -> Response:
     if found is None:
         return error_page(404, f"{dataset}.{feature} has no result for {partition}.")
     recent = results.recent_partitions(dataset, feature, TREND_PARTITIONS)
-    trend = charts.psi_trend([(r.partition, r.psi, r.status) for r in recent], DEFAULT_PSI)
+    levels = found.levels or {}
+    psi_levels = levels.get("psi") or DEFAULT_PSI  # the stored levels; before 0012 the defaults
+    trend = charts.psi_trend([(r.partition, r.psi, r.status) for r in recent], psi_levels)
     shown = [*MEASURES, *(name for name in OPT_IN_FIELDS if getattr(found, name) is not None)]
+    graded = {"chi2_pvalue": "chi2"}  # the field a measure grades, where the names differ
     return page(
         "result.html",
         result=found,
         bins=charts.bin_chart(found.bins),
         trend=trend,
         chart=charts,
-        measures=[(name, getattr(found, name)) for name in shown],
+        measures=[
+            (name, getattr(found, name), levels.get(graded.get(name, name))) for name in shown
+        ],
+        reference=results.reference(dataset, partition, found.run_id),
     )

@@ -81,6 +81,21 @@ def _psi_levels(evidence: dict[str, Any]) -> dict[str, float]:
     return {k: v for k, v in levels.items() if v is not None} or DEFAULT_PSI
 
 
+def _graded_levels(evidence: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
+    """Each measure's levels in the evidence, where both are numbers (hostile evidence shows
+    nothing rather than text posing as a level)."""
+    given = evidence.get("levels")
+    if not isinstance(given, dict):
+        return []
+    shown = []
+    for name, level in sorted(given.items()):
+        if isinstance(level, dict):
+            warn, critical = number(level.get("warn")), number(level.get("critical"))
+            if warn is not None and critical is not None:
+                shown.append((str(name), {"warn": warn, "critical": critical}))
+    return shown
+
+
 def _worst_first(members: list[MemberRow]) -> list[MemberRow]:
     return sorted(
         members,
@@ -122,6 +137,7 @@ def _incident_page(incident_id: int, status: int = 200, error: str | None = None
         shown=feature,
         evidence=evidence,
         psi=number(evidence.get("psi")),
+        graded_levels=_graded_levels(evidence),
         run_url=run_url,
         source=_source_name(incident),
         bins=charts.bin_chart(evidence.get("bins")),

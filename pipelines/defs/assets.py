@@ -25,7 +25,8 @@ from dagster import (
 
 from drift import Status
 from pipelines.backfill import RangeScored, score_range
-from pipelines.config import DatasetConfig
+from pipelines.baselines import references_for
+from pipelines.config import DatasetConfig, ReferenceWindow
 from pipelines.defs.checks import (
     check_names,
     drift_check,
@@ -39,7 +40,6 @@ from pipelines.scoring import (
     PartitionScored,
     ReferenceProfiled,
     ScoringError,
-    load_reference,
     profile_reference,
     results_table,
 )
@@ -126,13 +126,15 @@ def finish_range(context: StepContext, outcome: RangeScored) -> Iterator[AssetCh
         raise range_failure(outcome, asked)
 
 
-def reference_metadata(done: ReferenceProfiled, cfg: DatasetConfig) -> dict[str, MetadataValue]:
+def reference_metadata(
+    done: ReferenceProfiled, window: ReferenceWindow
+) -> dict[str, MetadataValue]:
     return {
         "path": MetadataValue.path(str(done.path)),
         "rows": MetadataValue.int(done.profile.rows),
         "features": MetadataValue.int(len(done.present)),
         "missing_features": MetadataValue.json(done.absent),
-        "window": MetadataValue.text(f"{cfg.reference.start} … {cfg.reference.end}"),
+        "window": MetadataValue.text(f"{window.start} … {window.end}"),
     }
 
 
@@ -166,14 +168,20 @@ def drift_outputs(
         yield feature_check(result, partition)
 
 
-def build_reference_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
+def build_reference_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition | None:
+    """The fixed window's reference profile; None for a rolling reference (the partitions'
+    own stored profiles are its references)."""
+    window = cfg.reference
+    if not isinstance(window, ReferenceWindow):
+        return None
+
     @asset(
         key=reference_key(name),
         group_name=name,
         kinds={"parquet", "json"},
         description=(
-            f"Profile of {name}'s reference window ({cfg.reference.start} … "
-            f"{cfg.reference.end}): per feature, pinned {cfg.binning.value} bins "
+            f"Profile of {name}'s reference window ({window.start} … "
+            f"{window.end}): per feature, pinned {cfg.binning.value} bins "
             f"({cfg.bins}), moments and level counts. Every partition is compared with it."
         ),
     )
@@ -185,12 +193,9 @@ def build_reference_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
         except ScoringError as exc:
             raise scoring_failure(exc) from None
         context.log.info(
-            "profiled %s rows of %s over %d days",
-            done.profile.rows,
-            name,
-            len(cfg.reference.days()),
+            "profiled %s rows of %s over %d days", done.profile.rows, name, len(window.days())
         )
-        return MaterializeResult(metadata=reference_metadata(done, cfg))
+        return MaterializeResult(metadata=reference_metadata(done, window))
 
     return reference_profile
 
@@ -216,14 +221,22 @@ def build_drift_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
     key = drift_key(name)
     check_names(name, cfg.features)
 
+    if cfg.rolling:
+        against = (
+            f"the merged profiles of its partitions in the {cfg.rolling.rolling_days} days "
+            f"before it{' on its weekday' if cfg.rolling.same_weekday else ''}"
+        )
+    else:
+        against = "the reference profile"
+
     @asset(
         key=key,
-        deps=[reference_key(name)],
+        deps=[] if cfg.rolling else [reference_key(name)],
         partitions_def=daily_partitions(cfg),
         group_name=name,
         kinds={"parquet", "sql"},
         description=(
-            f"Drift of each day of {name} against the reference profile: PSI, drift ratio, "
+            f"Drift of each day of {name} against {against}: PSI, drift ratio, "
             "JS distance, missing share and unseen levels per feature, one row each in the "
             "warehouse's drift_results."
         ),
@@ -241,7 +254,14 @@ def build_drift_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
     ) -> Iterator[AssetCheckResult]:
         store, partitions = snapshots.store(), context.partition_keys
         try:
-            reference = load_reference(store, name, reference_key(name).to_user_string())
+            references = references_for(
+                store,
+                warehouse.results(),
+                name,
+                cfg,
+                partitions=partitions,
+                asset_name=reference_key(name).to_user_string(),
+            )
         except ScoringError as exc:
             raise scoring_failure(exc) from None
 
@@ -252,7 +272,7 @@ def build_drift_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
             cfg,
             partitions=partitions,
             run_id=context.run.run_id,
-            reference=reference,
+            references=references,
             on_scored=materializer(context, key),
             recorded_by=runs_that_wrote_before(context),
         )

@@ -70,7 +70,7 @@ def feature_check(result: FeatureResult, partition: str) -> AssetCheckResult:
     }
     return AssetCheckResult(
         check_name=feature_check_name(result.feature),
-        passed=result.status is Status.OK,
+        passed=not result.status.breach,  # insufficient: shown, never an alarm
         severity=_SEVERITY.get(result.status, AssetCheckSeverity.WARN),
         description=f"partition {partition}: {result.status.value}",
         metadata={

@@ -27,8 +27,8 @@ from dagster import (
     op,
 )
 
-from drift import Profile
 from pipelines.backfill import record_shares
+from pipelines.baselines import references_for
 from pipelines.config import DatasetConfig
 from pipelines.defs.assets import (
     daily_partitions,
@@ -42,16 +42,30 @@ from pipelines.defs.assets import (
 )
 from pipelines.defs.checks import check_names, drift_check_specs
 from pipelines.defs.resources import SnapshotStoreResource, WarehouseResource
-from pipelines.scoring import ScoringError, load_reference
+from pipelines.references import References
+from pipelines.scoring import ScoringError
 from pipelines.shares import ShareOfRange, profile_share_of_range
 
 SHARE_OP = "profile_share_{}"
 SCORE_OP = "score_days"
 
 
-def _reference(name: str, snapshots: SnapshotStoreResource) -> Profile:
+def _references(
+    name: str,
+    cfg: DatasetConfig,
+    context: OpExecutionContext,
+    snapshots: SnapshotStoreResource,
+    warehouse: WarehouseResource,
+) -> References:
     try:
-        return load_reference(snapshots.store(), name, reference_key(name).to_user_string())
+        return references_for(
+            snapshots.store(),
+            warehouse.results(),
+            name,
+            cfg,
+            partitions=context.partition_keys,
+            asset_name=reference_key(name).to_user_string(),
+        )
     except ScoringError as exc:
         raise scoring_failure(exc) from None
 
@@ -59,17 +73,19 @@ def _reference(name: str, snapshots: SnapshotStoreResource) -> Profile:
 def _share_op(name: str, cfg: DatasetConfig, share: int) -> OpDefinition:
     @op(
         name=SHARE_OP.format(share),
-        ins={"reference_profile": In(Nothing)},
+        ins={} if cfg.rolling else {"reference_profile": In(Nothing)},
         description=f"Share {share} of {cfg.profile_steps} of each day of the range, profiled",
     )
     def profile_share(
-        context: OpExecutionContext, snapshots: SnapshotStoreResource
+        context: OpExecutionContext,
+        snapshots: SnapshotStoreResource,
+        warehouse: WarehouseResource,
     ) -> dict[str, Any]:  # a ShareOfRange: Dagster types no unions of classes
         return profile_share_of_range(
             snapshots.store(),
             name,
             cfg,
-            _reference(name, snapshots),
+            _references(name, cfg, context, snapshots, warehouse).grid,
             partitions=context.partition_keys,
             share=share,
             shares=cfg.profile_steps,
@@ -104,7 +120,7 @@ def build_share_steps_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
             partitions=context.partition_keys,
             shares=cast(list[ShareOfRange], shares),
             run_id=context.run.run_id,
-            reference=_reference(name, snapshots),
+            references=_references(name, cfg, context, snapshots, warehouse),
             on_scored=materializer(context, key),
             recorded_by=runs_that_wrote_before(context),
         )
@@ -112,16 +128,19 @@ def build_share_steps_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
 
     share_ops = [_share_op(name, cfg, share) for share in range(cfg.profile_steps)]
 
-    @graph_multi_asset(
+    decorate = graph_multi_asset(
         name="__".join(key.path),
-        ins={"reference_profile": AssetIn(reference_key(name), dagster_type=Nothing)},
+        # a rolling dataset's references are the stored profiles of its own partitions
+        ins={}
+        if cfg.rolling
+        else {"reference_profile": AssetIn(reference_key(name), dagster_type=Nothing)},
         outs={
             "result": AssetOut(
                 key=key,
                 is_required=False,
                 kinds={"parquet", "sql"},
                 description=(
-                    f"Drift of each day of {name} against the reference profile, each day "
+                    f"Drift of each day of {name} against its reference, each day "
                     f"profiled in {cfg.profile_steps} shares (one step each) and merged: PSI, "
                     "drift ratio, JS distance, missing share and unseen levels per feature, one "
                     "row each in the warehouse's drift_results."
@@ -133,10 +152,25 @@ def build_share_steps_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
         check_specs=specs,
         backfill_policy=BackfillPolicy.single_run(),
     )
-    def feature_drift(reference_profile: Any) -> dict[str, Any]:
-        profiled = [share(reference_profile=reference_profile) for share in share_ops]
+
+    def scored(profiled: list[Any]) -> dict[str, Any]:
         outputs = score_days(shares=profiled)
         return dict(zip(["result", *check_outs], outputs, strict=True))
+
+    if cfg.rolling:
+
+        @decorate
+        def rolling_drift() -> dict[str, Any]:
+            return scored([share() for share in share_ops])
+
+        feature_drift = rolling_drift
+    else:
+
+        @decorate
+        def fixed_drift(reference_profile: Any) -> dict[str, Any]:
+            return scored([share(reference_profile=reference_profile) for share in share_ops])
+
+        feature_drift = fixed_drift
 
     policy = freshness_policy(cfg)
     if policy is None:

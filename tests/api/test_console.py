@@ -366,7 +366,8 @@ def test_the_datasets_grid_colours_each_feature_and_partition(app, browser):
     # The opt-in measures show where the dataset grades with them, and only there.
     assert "chi2_pvalue" not in result
     graded = _page(browser, "/console/datasets/shop/qty/2026-11-04")
-    assert "<dt>chi2_pvalue</dt><dd>0.2500</dd>" in graded and "wasserstein" not in graded
+    assert '<th scope="row">chi2_pvalue</th><td>0.2500</td>' in graded
+    assert "wasserstein" not in graded
 
 
 def test_comments_are_timeline_events_in_the_api_too(app, client, headers):

@@ -85,3 +85,33 @@ def test_one_dataset_grid_pages_its_features_worst_first(app, browser):  # noqa:
     ]
     assert browser.get("/console/datasets/nothing").status_code == 404
     assert browser.get("/console/datasets/wide?page=x").status_code == 400
+
+
+def test_a_result_shows_the_levels_it_was_graded_with_and_its_reference(app, browser):  # noqa: F811
+    levels = {
+        "psi": {"warn": 0.31, "critical": 0.47},
+        "unseen_share": {"warn": 0.02, "critical": 0.06},
+    }
+    with app.app_context():
+        store = DriftResultStore(services().db)
+        store.add_once(
+            [NewResult("web", "city", "2026-11-15", "r", "warn", psi=0.35, levels=levels)],
+            reference={"kind": "rolling", "rolling_days": 28, "same_weekday": True,
+                       "exclude_breaches": False, "partitions": ["2026-11-01", "2026-11-08"],
+                       "calibrated": True},
+        )  # fmt: skip
+        store.add_once(
+            [NewResult("web", "city", "2026-11-16", "s", "ok", psi=0.1)],
+            reference={"kind": "fixed", "start": "2026-10-01", "end": "2026-10-07"},
+        )
+    html = _page(browser, "/console/datasets/web/city/2026-11-15")
+    row = re.search(r'<th scope="row">psi</th>(.*?)</tr>', html, re.S)
+    assert row is not None and re.findall(r"<td>([^<]*)</td>", row.group(1)) == [
+        "0.3500", "0.31", "0.47",
+    ]  # fmt: skip
+    assert "2 partitions merged (2026-11-01, 2026-11-08)" in html
+    assert "same weekday" in html and "levels calibrated on their own spread" in html
+    # the trend draws the levels this result was graded with, not the defaults
+    assert "warn 0.31" in html and "critical 0.47" in html
+    fixed = _page(browser, "/console/datasets/web/city/2026-11-16")
+    assert "the fixed reference window 2026-10-01 … 2026-10-07" in fixed

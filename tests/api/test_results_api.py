@@ -47,7 +47,7 @@ def test_datasets_list_each_present_by_name_in_pages(seeded):
     assert list(by_name) == ["clicks", "shop", "views"]
     shop = by_name["shop"]
     assert (shop["features"], shop["worst"], shop["newest_partition"]) == (2, "warn", DAYS[-1])
-    assert shop["counts"] == {"error": 0, "critical": 0, "warn": 1, "ok": 1}
+    assert shop["counts"] == {"error": 0, "critical": 0, "warn": 1, "ok": 1, "insufficient": 0}
     assert by_name["views"]["worst"] == "error"
     status, first = _get(seeded, "/datasets", limit=2)
     assert [d["dataset"] for d in first["items"]] == ["clicks", "shop"]
@@ -111,3 +111,42 @@ def test_an_unknown_dataset_is_a_404_problem_and_the_role_is_checked(seeded):
     assert status == 404 and "nothing" in body["detail"]
     client = seeded.test_client()
     assert client.get("/datasets").status_code == 401
+
+
+def test_each_result_carries_its_levels_and_reference(store_app):
+    rolling = {
+        "kind": "rolling", "rolling_days": 28, "same_weekday": True, "exclude_breaches": False,
+        "partitions": ["2026-11-01", "2026-11-08"], "calibrated": True,
+    }  # fmt: skip
+    levels = {
+        "psi": {"warn": 0.31, "critical": 0.47},
+        "js_distance": {"warn": 0.2, "critical": 0.3},
+    }
+    with store_app.app_context():
+        store = DriftResultStore(services().db)
+        store.add([NewResult("web", "city", "2026-11-14", "old", "ok", psi=0.1)])  # before 0012
+        store.add_once(
+            [NewResult("web", "city", "2026-11-15", "r", "warn", psi=0.35, levels=levels),
+             NewResult("web", "age", "2026-11-15", "r", "ok", psi=0.01, levels=levels)],
+            reference=rolling,
+        )  # fmt: skip
+        store.add_once(
+            [NewResult("web", "city", "2026-11-16", "s", "insufficient", message="too few")],
+            reference={"kind": "rolling", "rolling_days": 28, "same_weekday": True,
+                       "exclude_breaches": False, "partitions": ["2026-11-02"],
+                       "calibrated": False},
+        )  # fmt: skip
+    status, body = _get(store_app, "/datasets/web/results", feature="city")
+    assert status == 200
+    newest, graded, old = body["items"]
+    assert newest["status"] == "insufficient" and newest["levels"] is None
+    assert newest["reference"]["partitions"] == ["2026-11-02"]
+    assert graded["levels"] == levels and graded["reference"] == {
+        **rolling, "start": None, "end": None,
+    }  # fmt: skip
+    assert old["levels"] is None and old["reference"] is None
+    status, body = _get(store_app, "/datasets/web/results", status="insufficient")
+    assert [r["partition"] for r in body["items"]] == ["2026-11-16"]
+    status, body = _get(store_app, "/datasets")
+    web = body["items"][0]  # insufficient ranks below ok: it is no alarm
+    assert (web["worst"], web["counts"]["insufficient"], web["counts"]["ok"]) == ("ok", 1, 1)

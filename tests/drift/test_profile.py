@@ -197,7 +197,7 @@ def test_each_schema_break_is_named():
     assert results["when"].schema_break is SchemaBreak.UNREADABLE
     assert results["fine"].status is Status.OK and results["fine"].schema_break is None
     assert results["null"].as_dict()["schema_break"] == "all_null"
-    assert Status.ERROR.code == 3 and [s.code for s in Status] == [0, 1, 2, 3]
+    assert Status.ERROR.code == 3 and [s.code for s in Status] == [0, 1, 2, 3, -1]
 
 
 def test_corrupt_profile_is_an_input_error():

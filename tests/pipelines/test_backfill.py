@@ -9,6 +9,7 @@ import pytest
 from dagster import materialize
 
 from pipelines.backfill import retry_on_disconnect, score_range
+from pipelines.references import FixedReferences
 from pipelines.scoring import load_reference
 from tests.pipelines.conftest import DATASET, FEATURES, day, make_config, snapshot
 from tests.pipelines.test_assets import assets, checks, run_day, run_reference
@@ -26,6 +27,11 @@ RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_p
 def run_range(env, first, last, *, on=day, **kwargs):
     tags = {RANGE_START: on(first).isoformat(), RANGE_END: on(last).isoformat()}
     return materialize([assets(env)[1]], tags=tags, **kwargs)
+
+
+def _fixed(env):
+    reference = load_reference(env.store, DATASET, "orders/reference_profile")
+    return FixedReferences.of(reference, env.config.datasets[DATASET])
 
 
 def day_of_2025(n):
@@ -190,7 +196,7 @@ def test_a_database_restart_between_two_days_is_waited_for(env, own_postgres):
         env.config.datasets[DATASET],
         partitions=partitions,
         run_id="restart-test",
-        reference=load_reference(env.store, DATASET, "orders/reference_profile"),
+        references=_fixed(env),
         on_scored=restart_after_day_5,
     )
     assert restarted.wait(30)
@@ -271,7 +277,7 @@ def test_a_write_whose_commit_got_through_but_not_its_answer_is_not_repeated(env
             env.config.datasets[DATASET],
             partitions=[day(n).isoformat() for n in (4, 5, 6)],
             run_id="lost-ack",
-            reference=load_reference(env.store, DATASET, "orders/reference_profile"),
+            references=_fixed(env),
         )
     finally:
         event.remove(Session, "after_commit", lose_the_answer)

@@ -248,3 +248,30 @@ def test_a_member_reaches_back_to_where_its_breach_streak_began(world):
     (member,) = world.incidents.members([incident.id])[incident.id]
     assert (member.first_partition, member.last_partition) == (partition(4), partition(6))
     assert f"since {partition(4)}" in incident.title
+
+
+def test_insufficient_partitions_neither_alarm_nor_recover(world):
+    world.evaluate(1, "amount", "insufficient", message="60 rows, fewer than min_rows 100")
+    world.tick()
+    assert world.open_incident("amount") is None
+    levels = {
+        "psi": {"warn": 0.31, "critical": 0.47},
+        "drift_ratio": {"warn": 0.2, "critical": 0.4},
+    }
+    world.evaluate(2, "amount", "critical", levels=levels)
+    world.tick()
+    incident = world.open_incident("amount")
+    assert incident is not None
+    (member,) = world.incidents.members([incident.id])[incident.id]
+    assert member.evidence["levels"] == levels  # as graded (calibrated), not as configured
+    # two partitions after the breach, one of them insufficient: not two healthy ones
+    world.evaluate(3, "amount", "ok")
+    world.evaluate(4, "amount", "insufficient", message="too few")
+    world.tick()
+    assert world.active("amount")
+    world.evaluate(5, "amount", "ok")
+    world.tick()
+    assert world.active("amount")  # the window (4, 5) still holds the insufficient day
+    world.evaluate(6, "amount", "ok")
+    world.tick()
+    assert not world.active("amount")

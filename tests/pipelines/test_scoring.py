@@ -7,6 +7,7 @@ import pytest
 
 from drift import Profile, Status, profile_parquet
 from pipelines.backfill import score_partition
+from pipelines.references import FixedReferences
 from pipelines.scoring import (
     ScoringError,
     load_reference,
@@ -46,7 +47,7 @@ def test_a_partition_is_scored_and_recorded(env):
         _cfg(env),
         partition=day(6).isoformat(),
         run_id="r1",
-        reference=reference,
+        references=FixedReferences.of(reference, _cfg(env)),
     )
     assert set(done.features(Status.CRITICAL)) == {"amount", "device"}
     assert done.rows == 4000 and done.worst_psi() > 0.25
@@ -97,7 +98,7 @@ def _score_day_6(env, cfg, reference):
         cfg,
         partition=day(6).isoformat(),
         run_id="r",
-        reference=reference,
+        references=FixedReferences.of(reference, cfg),
     )
 
 

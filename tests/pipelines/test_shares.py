@@ -10,6 +10,7 @@ from dagster import AssetKey, materialize
 from drift.parquet import ParquetSource
 from pipelines.config import ConfigError
 from pipelines.definitions import build_definitions
+from pipelines.references import FixedReferences
 from pipelines.scoring import profile_reference
 from pipelines.shares import (
     merge_shares,
@@ -110,9 +111,11 @@ def test_a_day_the_shares_missed_is_read_whole_when_the_scoring_step_runs_again(
     ]
     assert before[0][partitions[1]] == f"no snapshot of orders for {partitions[1]}"
 
+    fixed = FixedReferences.of(reference, cfg)
+
     def record(shares, run_id):
         return record_shares(env.store, env.results, DATASET, cfg, shares=shares,
-                             partitions=partitions, run_id=run_id, reference=reference)  # fmt: skip
+                             partitions=partitions, run_id=run_id, references=fixed)  # fmt: skip
 
     failed = record(before, "first")
     assert [p for p, _ in failed.scored] == partitions[:1] and list(failed.failed) == partitions[1:]
@@ -146,7 +149,8 @@ def test_shares_cut_before_and_after_a_file_landed_are_never_merged(env):
     with pytest.raises(Exception, match=f"snapshot of {partition} changed while its shares"):
         merge_shares(partition, [early, late])
     outcome = record_shares(env.store, env.results, DATASET, cfg, partitions=[partition],
-                            shares=[early, late], run_id="r", reference=reference)  # fmt: skip
+                            shares=[early, late], run_id="r",
+                            references=FixedReferences.of(reference, cfg))  # fmt: skip
     whole = profile_partition(env.store, DATASET, cfg, day(9), reference)
     assert whole.rows == 4000 + 3000
     assert dict(outcome.scored)[partition].rows == whole.rows

@@ -106,7 +106,7 @@ def test_a_backfill_moves_only_the_last_evaluation_and_a_rerun_of_the_newest_rep
     )  # fmt: skip
     (summary,) = present.summaries()
     assert (summary.dataset, summary.worst, summary.features) == ("shop", "warn", 1)
-    assert summary.counts == {"error": 0, "critical": 0, "warn": 1, "ok": 0}
+    assert summary.counts == {"error": 0, "critical": 0, "warn": 1, "ok": 0, "insufficient": 0}
 
 
 def test_concurrent_writers_of_one_dataset_keep_the_newest_partition():

@@ -1,0 +1,57 @@
+"""The references a run compares its partitions with, for either kind of dataset: the saved
+profile of a fixed window, or rolling windows over stored partition profiles (whose grid the
+first partition ever profiled sets)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from drift import Profile
+from drift.chain import SourceChain
+from pipelines.config import DatasetConfig
+from pipelines.references import (
+    FixedReferences,
+    References,
+    RollingReferences,
+    StoredProfiles,
+    grid_of,
+)
+from pipelines.scoring import ScoringError, load_reference, profile_features, scan_options
+from pipelines.shares import open_day
+from warehouse.drift_results import DriftResultStore
+from warehouse.snapshots import SnapshotStore
+
+
+def references_for(
+    store: SnapshotStore,
+    results: DriftResultStore,
+    dataset: str,
+    cfg: DatasetConfig,
+    *,
+    partitions: Sequence[str],
+    asset_name: str,
+) -> References:
+    """The fixed reference (``asset_name`` must have been materialized), or rolling windows
+    whose grid is set, from the first of ``partitions`` that can be read, if none is yet."""
+    if cfg.rolling is None:
+        return FixedReferences.of(load_reference(store, dataset, asset_name), cfg)
+    stored = StoredProfiles(store, dataset)
+    grid = stored.grid() or _first_grid(stored, cfg, partitions)
+    options = scan_options(cfg, cfg.thresholds)
+    return RollingReferences(stored, results, cfg, options, grid)
+
+
+def _first_grid(stored: StoredProfiles, cfg: DatasetConfig, partitions: Sequence[str]) -> Profile:
+    """The grid of the first partition that can be profiled, published (a run that published
+    first wins: every run then profiles on the grid that is stored)."""
+    problem = f"no partition of {stored.dataset} to set its profiles' grid from"
+    for partition in partitions:
+        try:
+            sources = open_day(stored.store, stored.dataset, date.fromisoformat(partition))
+            profile = profile_features(SourceChain(sources), cfg, top_k=cfg.top_k)[0]
+        except ScoringError as exc:
+            problem = str(exc)
+            continue
+        return stored.publish_grid(grid_of(profile))
+    raise ScoringError(problem)
