@@ -12,7 +12,7 @@ from pydantic import (
     model_validator,
 )
 
-from incident_api.bodies import NoNul
+from incident_api.bodies import NoNul, has_nul
 from incident_api.safe import safe_url
 
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
@@ -68,3 +68,11 @@ class Evidence(NoNul):
     unseen_share: Number | None = None
     bins: Bins | None = None
     levels: dict[str, Level] | None = None
+
+    @model_validator(mode="after")
+    def _kept_keys_hold_no_nul(self) -> Self:
+        # the field validators see the documented fields only; PostgreSQL's jsonb takes no
+        # NUL in a kept key or value either (a 500 the fuzzer found)
+        if self.model_extra and has_nul(self.model_extra):
+            raise ValueError("must not contain NUL (\\u0000) characters")
+        return self

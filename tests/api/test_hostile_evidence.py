@@ -26,6 +26,8 @@ PHISH = "https://x|x> <!channel> <https://evil.example/sso|Sign in again"
         ({"bins": {"labels": ["a"], "reference": ["x"], "current": [1]}}, "evidence.bins"),
         ({"bins": [1, 2]}, "evidence.bins"),
         ({"levels": {"psi": {"warn": "low", "critical": 0.2}}}, "evidence.levels"),
+        ({"\u0000": None}, "evidence"),  # a kept key PostgreSQL's jsonb cannot store
+        ({"note": ["fine", {"deep": "a\u0000b"}]}, "evidence"),
     ],
 )
 def test_malformed_evidence_is_refused_naming_the_field(client, headers, evidence, field):
