@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: help venv lint typecheck pytest test demo bench evidently-venv evidently-fixture clean \
 	system-deps lint-workflows security bandit pip-audit docs-check bench-api bench-notify bench-backfill \
-	bench-grouping bench-read-side
+	bench-grouping bench-read-side bench-references
 
 help:
 	@echo "make demo   - set up and run the whole demo: Dagster on :3000, the incident API on :8000"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench-backfill - a year of partitions: one run over the range vs a run per day"
 	@echo "make bench-grouping - 50 root events: incidents and pages per event, by group_by"
 	@echo "make bench-read-side - /metrics, pages and the sensor at 500 x 100 x 60/365 days, 1M incidents"
+	@echo "make bench-references - false alarms and detection, fixed vs rolling calibrated references"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "driftwatch needs Python >= 3.11")'
@@ -132,3 +133,8 @@ bench-grouping: $(STAMP)
 # PostgreSQL, against the code before the stored present (a git worktree): docs/benchmarks.md.
 bench-read-side: $(STAMP)
 	$(PY) -m bench.read_side
+
+# Seasonal synthetic data and the census in NannyML's wheel (downloaded into bench/data/nannyml):
+# false alarms, detection of injected shifts and backfill time, fixed vs rolling references.
+bench-references: $(STAMP)
+	$(PY) -m bench.references

@@ -13,13 +13,14 @@ from drift.profile import (
     Profile,
     UnsupportedProfile,
     fold_levels,
+    sketch_lists,
 )
 
 
 def _merge_numeric(a: NumericProfile, b: NumericProfile) -> NumericProfile:
     if a.anchor is not None and b.anchor is not None and a.anchor != b.anchor:
         raise ValueError("numeric profiles merge only with the same anchor (profile b like a)")
-    keys, counts = sketch.add_sparse(a.sketch_arrays(), b.sketch_arrays())
+    keys, counts = sketch_lists(*sketch.add_sparse(a.sketch_arrays(), b.sketch_arrays()))
     sums, squares = list(a.sum_parts or [a.sum]), list(a.sum_sq_parts or [a.sum_sq])
     for part in b.sum_parts or [b.sum]:
         exact.add(sums, part)
@@ -39,8 +40,8 @@ def _merge_numeric(a: NumericProfile, b: NumericProfile) -> NumericProfile:
         min=min(lows) if lows else None,
         max=max(highs) if highs else None,
         anchor=a.anchor if a.anchor is not None else b.anchor,
-        sketch_keys=keys.tolist(),
-        sketch_counts=counts.tolist(),
+        sketch_keys=keys,
+        sketch_counts=counts,
         bins=None,
     )
 
@@ -59,8 +60,8 @@ def _merge_categorical(a: CategoricalProfile, b: CategoricalProfile) -> Categori
 
 
 def _less_numeric(a: NumericProfile, b: NumericProfile) -> NumericProfile:
-    keys, counts = b.sketch_arrays()
-    keys, counts = sketch.add_sparse(a.sketch_arrays(), (keys, -counts))
+    taken, removed = b.sketch_arrays()
+    keys, counts = sketch_lists(*sketch.add_sparse(a.sketch_arrays(), (taken, -removed)))
     sums, squares = list(a.sum_parts or [a.sum]), list(a.sum_sq_parts or [a.sum_sq])
     for part in b.sum_parts or [b.sum]:
         exact.add(sums, -part)
@@ -77,8 +78,8 @@ def _less_numeric(a: NumericProfile, b: NumericProfile) -> NumericProfile:
         sum_sq_parts=exact.canonical(squares),
         min=None,  # not kept by a sum: the caller knows the bounds of what is left
         max=None,
-        sketch_keys=keys.tolist(),
-        sketch_counts=counts.tolist(),
+        sketch_keys=keys,
+        sketch_counts=counts,
         bins=None,
     )
 

@@ -9,6 +9,8 @@ without touching the data again.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -104,10 +106,9 @@ class NumericProfile:
         return float(np.sqrt(variance))
 
     def sketch_arrays(self) -> tuple[sketch.KeyArray, sketch.CountArray]:
-        return (
-            np.asarray(self.sketch_keys, dtype=np.int64),
-            np.asarray(self.sketch_counts, dtype=np.int64),
-        )
+        """The sketch as read-only arrays, converted once per list while it is in use (a
+        rolling window reads each stored profile's sketch many times)."""
+        return _int64s(self.sketch_keys), _int64s(self.sketch_counts)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -218,6 +219,46 @@ class Profile:
             for name, col in self.columns.items()
             if isinstance(col, NumericProfile) and col.anchor is not None
         }
+
+
+_ARRAYS: OrderedDict[int, tuple[list[int], sketch.KeyArray]] = OrderedDict()
+_ARRAYS_LOCK = threading.Lock()
+CACHED_ELEMENTS: Final = 1 << 21
+"""Sketch values kept converted, as int64 arrays (the newest lists' first)."""
+_cached = [0]
+
+
+def sketch_lists(keys: sketch.KeyArray, counts: sketch.CountArray) -> tuple[list[int], list[int]]:
+    """A sketch computed as arrays, as a profile's lists; the arrays are remembered for them,
+    so the next read of the sketch does not convert it back."""
+    lists = keys.tolist(), counts.tolist()
+    for values, array in zip(lists, (keys, counts), strict=True):
+        _remember(values, array.astype(np.int64, copy=False))
+    return lists
+
+
+def _remember(values: list[int], array: sketch.KeyArray) -> sketch.KeyArray:
+    array.flags.writeable = False
+    key = id(values)
+    with _ARRAYS_LOCK:
+        if key not in _ARRAYS:
+            _ARRAYS[key] = (values, array)
+            _cached[0] += array.size
+        while _cached[0] > CACHED_ELEMENTS and len(_ARRAYS) > 1:
+            _cached[0] -= _ARRAYS.popitem(last=False)[1][1].size
+    return array
+
+
+def _int64s(values: list[int]) -> sketch.KeyArray:
+    """``values`` as a read-only int64 array. Keyed by the list's identity, and the entry holds
+    the list, so its id cannot be reused by another list while the entry lives."""
+    key = id(values)
+    with _ARRAYS_LOCK:
+        hit = _ARRAYS.get(key)
+        if hit is not None and hit[0] is values:
+            _ARRAYS.move_to_end(key)
+            return hit[1]
+    return _remember(values, np.asarray(values, dtype=np.int64))
 
 
 @cache

@@ -142,19 +142,26 @@ def to_sparse(dense: CountArray) -> tuple[KeyArray, CountArray]:
 def add_sparse(
     left: tuple[KeyArray, CountArray], right: tuple[KeyArray, CountArray]
 ) -> tuple[KeyArray, CountArray]:
-    """Two sparse sketches added, as (sorted keys, counts) of the non-empty buckets: what
+    """Two sparse sketches (sorted unique keys, counts) added, empty buckets dropped: what
     adding them densely and :func:`to_sparse` give, at the cost of the keys present rather
-    than of the whole key space (a window of small partitions merges many small sketches)."""
-    keys = np.concatenate([left[0], right[0]])
-    counts = np.concatenate([left[1], right[1]])
-    order = np.argsort(keys, kind="stable")
-    keys, counts = keys[order], counts[order]
-    if keys.size == 0:
-        return keys.astype(np.int64), counts.astype(np.int64)
-    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
-    summed = np.add.reduceat(counts, starts)
-    kept = summed != 0
-    return keys[starts][kept].astype(np.int64), summed[kept].astype(np.int64)
+    than of the whole key space (a window of small partitions merges many small sketches).
+    Counts may be negative: a sketch taken out of a total it was added to."""
+    (lk, lc), (rk, rc) = left, right
+    if lk.size < rk.size:
+        (lk, lc), (rk, rc) = (rk, rc), (lk, lc)
+    at = np.searchsorted(lk, rk)
+    if rk.size and at[-1] < lk.size and np.array_equal(lk[np.minimum(at, lk.size - 1)], rk):
+        keys, counts = lk, lc.astype(np.int64, copy=True)  # the smaller's keys are all there
+        counts[at] += rc
+    else:
+        keys = np.union1d(lk, rk).astype(np.int64)
+        counts = np.zeros(keys.size, dtype=np.int64)
+        counts[np.searchsorted(keys, lk)] += lc
+        counts[np.searchsorted(keys, rk)] += rc
+    kept = counts != 0
+    if kept.all():
+        return keys.astype(np.int64, copy=False), counts
+    return keys[kept].astype(np.int64, copy=False), counts[kept]
 
 
 def bin_counts(keys: KeyArray, counts: CountArray, cuts: KeyArray) -> CountArray:

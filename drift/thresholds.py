@@ -161,13 +161,15 @@ DEFAULT_LEVELS: Final[dict[str, Level]] = {
 
 
 CALIBRATION_FLOOR: Final[dict[str, Level]] = {
-    measure: Level(warn=level.warn / 2, critical=level.critical / 2)
+    measure: level
+    if measure in LOWER_IS_WORSE
+    else Level(warn=level.warn / 2, critical=level.critical / 2)
     for measure, level in DEFAULT_LEVELS.items()
-    if measure not in LOWER_IS_WORSE
 }
 """The lowest levels calibration gives (half the defaults): a window of exact copies has no
 spread at all, an exact copy of it must still read ok, and on large quiet partitions a shift
-too small to matter must not alarm."""
+too small to matter must not alarm. For a p-value (chi2) the customary levels are the laxest
+calibration gives: it only makes them stricter, where the window's p-values run low."""
 DEFAULT_WARN_SIGMAS: Final = 4.0
 DEFAULT_CRITICAL_SIGMAS: Final = 6.0
 """Calibrated levels are the mean of the window's own values plus this many of their spreads

@@ -10,16 +10,11 @@ from datetime import date
 from drift import Profile
 from drift.chain import SourceChain
 from pipelines.config import DatasetConfig
-from pipelines.references import (
-    FixedReferences,
-    References,
-    RollingReferences,
-    StoredProfiles,
-    grid_of,
-)
+from pipelines.references import FixedReferences, References, RollingReferences
 from pipelines.scoring import ScoringError, load_reference, profile_features, scan_options
 from pipelines.shares import open_day
 from warehouse.drift_results import DriftResultStore
+from warehouse.profiles import StoredProfiles, grid_of
 from warehouse.snapshots import SnapshotStore
 
 
@@ -34,17 +29,23 @@ def references_for(
 ) -> References:
     """The fixed reference (``asset_name`` must have been materialized), or rolling windows
     whose grid is set, from the first of ``partitions`` that can be read, if none is yet."""
-    if cfg.rolling is None:
+    rolling = cfg.rolling
+    if rolling is None:
         return FixedReferences.of(load_reference(store, dataset, asset_name), cfg)
     stored = StoredProfiles(store, dataset)
-    grid = stored.grid() or _first_grid(stored, cfg, partitions)
+    grid = stored.grid()
+    if grid is None or any(f not in grid.columns for f in cfg.features):
+        grid = _grid_with(stored, cfg, partitions, grid)
     options = scan_options(cfg, cfg.thresholds)
-    return RollingReferences(stored, results, cfg, options, grid)
+    return RollingReferences(stored, results, cfg, options, grid, rolling)
 
 
-def _first_grid(stored: StoredProfiles, cfg: DatasetConfig, partitions: Sequence[str]) -> Profile:
-    """The grid of the first partition that can be profiled, published (a run that published
-    first wins: every run then profiles on the grid that is stored)."""
+def _grid_with(
+    stored: StoredProfiles, cfg: DatasetConfig, partitions: Sequence[str], grid: Profile | None
+) -> Profile:
+    """The grid with the configured features it lacks, from the first partition of the run
+    that can be read (every run then profiles on the grid that is stored). A feature no
+    partition has yet stays out, to be added by the run that first meets it."""
     problem = f"no partition of {stored.dataset} to set its profiles' grid from"
     for partition in partitions:
         try:
@@ -53,5 +54,7 @@ def _first_grid(stored: StoredProfiles, cfg: DatasetConfig, partitions: Sequence
         except ScoringError as exc:
             problem = str(exc)
             continue
-        return stored.publish_grid(grid_of(profile))
+        return stored.extend_grid(grid_of(profile))
+    if grid is not None:
+        return grid  # nothing read: the features missing stay missing
     raise ScoringError(problem)

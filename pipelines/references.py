@@ -1,36 +1,29 @@
 """What each partition is compared with, pure of Dagster: a fixed reference profile, or a
 rolling window merged from the partitions' own stored profiles.
 
-A rolling dataset stores every scored partition's profile in the snapshot store
-(``_profiles/partitions/<day>.json.gz``), all on one sketch grid (``_profiles/grid.json``: the
-anchors of the first partition profiled, fixed for good, so any set of them merges exactly).
-The reference of day D is the merge of the usable stored profiles of the window's days: no raw
-data is read again. A window with fewer than two usable partitions grades nothing.
+A rolling dataset stores every scored partition's profile (:mod:`warehouse.profiles`), all on
+one sketch grid, so any set of them merges exactly. The reference of day D is the merge of the
+usable stored profiles of the window's days: no raw data is read again. A window with fewer
+than two usable partitions grades nothing.
 """
 
 from __future__ import annotations
 
-import gzip
-import os
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any, Final, Protocol
 
 from drift import Profile, ScanOptions, Thresholds
-from drift.calibrate import calibrate, pinned, total
+from drift.calibrate import calibrate
 from drift.errors import DriftInputError
+from drift.window import RunningTotals, pinned
 from pipelines.config import DatasetConfig, RollingReference
 from warehouse.drift_results import DriftResultStore
-from warehouse.snapshots import SnapshotStore
+from warehouse.profiles import StoredProfiles
 
 MIN_PARTITIONS: Final = 2
 """Usable partitions a rolling window needs: one alone has no spread to calibrate on, and a
 single day is a noisy reference."""
-CACHED_PROFILES: Final = 64
-"""Stored profiles a range run keeps parsed: each is read once as its window slides by."""
 
 
 @dataclass(frozen=True)
@@ -93,80 +86,6 @@ def window_days(day: date, rolling: RollingReference) -> list[date]:
     return days
 
 
-def grid_of(profile: Profile) -> Profile:
-    """A profile's sketch grid alone: every numeric column's anchor (0 for a column with no
-    value yet, so later partitions still share one grid), no counts."""
-    return Profile.grid({name: col.anchor or 0.0 for name, col in profile.numeric().items()})
-
-
-@dataclass
-class StoredProfiles:
-    """A rolling dataset's stored partition profiles and their grid, parsed at most once per
-    run (thread-safe: a range run profiles ahead in threads)."""
-
-    store: SnapshotStore
-    dataset: str
-    _cache: OrderedDict[date, Profile | None] = field(default_factory=OrderedDict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def _path(self, day: date) -> Path:
-        return self.store.profile_path(self.dataset, f"partitions/{day.isoformat()}").with_suffix(
-            ".json.gz"
-        )
-
-    def grid_path(self) -> Path:
-        return self.store.profile_path(self.dataset, "grid")
-
-    def grid(self) -> Profile | None:
-        path = self.grid_path()
-        return Profile.load(path) if path.exists() else None
-
-    def publish_grid(self, grid: Profile) -> Profile:
-        """Store ``grid`` unless one is stored already; the stored one either way (two runs
-        that profile a new dataset's first days at once agree on the first to land)."""
-        path = self.grid_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        grid.save(partial)
-        try:
-            os.link(partial, path)  # fails when a grid is there: the first one stays
-        except FileExistsError:
-            pass
-        finally:
-            partial.unlink()
-        return Profile.load(path)
-
-    def save(self, day: date, profile: Profile) -> None:
-        """Store the partition's profile (written aside and renamed: readers never see half)."""
-        path = self._path(day)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        partial.write_bytes(gzip.compress(profile.to_json().encode(), compresslevel=1))
-        partial.replace(path)
-        with self._lock:
-            self._cache[day] = profile
-
-    def load(self, day: date) -> Profile | None:
-        with self._lock:
-            if day in self._cache:
-                self._cache.move_to_end(day)
-                return self._cache[day]
-        path = self._path(day)
-        try:
-            found: Profile | None = Profile.from_json(
-                gzip.decompress(path.read_bytes()), origin=str(path)
-            )
-        except FileNotFoundError:
-            found = None
-        except (OSError, EOFError) as exc:
-            raise DriftInputError(f"{path}: cannot read stored profile ({exc})") from None
-        with self._lock:
-            self._cache[day] = found
-            while len(self._cache) > CACHED_PROFILES:
-                self._cache.popitem(last=False)
-        return found
-
-
 @dataclass
 class RollingReferences:
     """Each partition's rolling reference (and calibrated levels) from the stored profiles of
@@ -177,14 +96,11 @@ class RollingReferences:
     cfg: DatasetConfig
     options: ScanOptions
     grid: Profile
+    rolling: RollingReference
+    totals: RunningTotals = field(default_factory=RunningTotals)
 
     def keep(self, partition: str, profile: Profile) -> None:
         self.profiles.save(date.fromisoformat(partition), profile)
-
-    @property
-    def rolling(self) -> RollingReference:
-        assert isinstance(self.cfg.reference, RollingReference)
-        return self.cfg.reference
 
     def baseline(self, partition: str) -> Baseline:
         rolling, day = self.rolling, date.fromisoformat(partition)
@@ -208,7 +124,7 @@ class RollingReferences:
             return Baseline(None, self.cfg.thresholds, record, self._shortfall(day, len(usable)))
         window = [stored[d] for d in usable]
         try:
-            whole = total(window)
+            whole = self.totals.total(usable, window)
             reference = pinned(whole, self.options)
             thresholds = self.cfg.thresholds
             if thresholds.calibrate:

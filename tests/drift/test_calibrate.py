@@ -10,9 +10,10 @@ import pyarrow as pa
 import pytest
 
 from drift import Profile, ScanOptions, Status, Thresholds, compare, merge, profile_batches
-from drift.calibrate import _leave_one_out, calibrate, level_from, pinned, total
+from drift.calibrate import MAX_SCORED, calibrate, level_from, noise
 from drift.merge import subtract
 from drift.thresholds import CALIBRATION_FLOOR, Level
+from drift.window import RunningTotals, leave_one_out, pinned, total
 
 
 def _day(seed: int, rows: int = 800, *, constant: bool = False) -> pa.Table:
@@ -49,7 +50,7 @@ def test_stored_profiles_merge_to_the_profile_of_the_concatenated_days():
 def test_taking_one_day_out_equals_merging_the_others():
     tables = [_day(seed) for seed in range(4)]
     window = _profiles(tables, _grid(tables[0]))
-    for i, others in enumerate(_leave_one_out(window, total(window))):
+    for i, others in enumerate(leave_one_out(window, total(window))):
         merged = total([p for j, p in enumerate(window) if j != i])
         assert others.to_json() == merged.to_json()
 
@@ -74,6 +75,17 @@ def test_levels_are_the_mean_plus_k_spreads_never_below_the_floor():
     assert wide is not None and wide.warn == pytest.approx(0.2 + 4 * np.std([0, 0, 0.6], ddof=1))
     assert level_from([0.0, 0.0], "psi", thresholds) == CALIBRATION_FLOOR["psi"]
     assert level_from([0.3], "psi", thresholds) is None  # one value has no spread
+
+
+def test_a_p_value_is_calibrated_on_its_surprise_and_only_made_stricter():
+    thresholds = Thresholds(calibrate=True, warn_sigmas=4, critical_sigmas=6)
+    # −ln p of no drift: mean 1, spread 1, so at least e^-5 and e^-7
+    quiet = level_from([0.5, 1.5], "chi2", thresholds)
+    assert quiet is not None
+    assert (quiet.warn, quiet.critical) == pytest.approx((np.exp(-5), np.exp(-7)))
+    # days that always differ a lot (p ≈ e^-30): far stricter levels
+    loud = level_from([30.0, 34.0], "chi2", thresholds)
+    assert loud is not None and loud.critical < loud.warn < np.exp(-100)
 
 
 def test_a_constant_column_calibrates_to_the_floor_and_its_copy_stays_ok():
@@ -131,3 +143,30 @@ def test_merging_keeps_a_column_only_some_days_have():
     both = merge(full, lacking, union=True)
     assert both.columns["c"] == full.columns["c"]
     assert both.columns["x"].rows == full.columns["x"].rows + lacking.columns["x"].rows
+
+
+def test_a_sliding_window_total_is_the_merge_of_its_days():
+    tables = [_day(seed) for seed in range(12)]
+    days = _profiles(tables, _grid(tables[0]))
+    totals = RunningTotals()
+    for start in range(0, 6):
+        keys = list(range(start, start + 5))
+        slid = totals.total(keys, [days[k] for k in keys])
+        assert slid == total([days[k] for k in keys])  # level order aside, field for field
+    # a day stored again (a re-run) counts as taken out and added back
+    again = _profiles([_day(99)], _grid(tables[0]))[0]
+    window = [days[6], days[7], again, days[9], days[10]]
+    assert totals.total([6, 7, 8, 9, 10], window) == total(window)
+
+
+def test_a_long_window_scores_only_its_newest_partitions():
+    tables = [_day(seed, rows=300) for seed in range(MAX_SCORED + 5)]
+    window = _profiles(tables, _grid(tables[0]))
+    values = noise(window, ScanOptions(), ["x"])["x"]["psi"]
+    assert len(values) == MAX_SCORED
+    by_hand = [
+        compare(pinned(total(window[:i] + window[i + 1 :]), ScanOptions()), window[i],
+                columns=["x"])[0].psi
+        for i in range(5, len(window))
+    ]  # fmt: skip
+    assert values == by_hand

@@ -141,12 +141,17 @@ def test_thresholds_file_overrides_levels(capsys, pair, tmp_path):
         (["profile", "{ref}", "-o", "{tmp}/p.json", "--binning", "evidently"], "--binning"),
         (["profile", "{ref}", "-o", "{tmp}/p.json", "--columns", "age,,city"], "empty column"),
         (["scan", "{ref}", "{cur}", "--thresholds", "{tmp}/text.txt"], "invalid thresholds"),
+        (
+            ["scan", "{ref}", "{cur}", "--thresholds", "{tmp}/calibrate.json"],
+            "calibrate needs a rolling reference window",
+        ),
         (["frobnicate"], "No such command"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, pair, tmp_path, argv, fragment):
     (tmp_path / "text.txt").write_text("hello, not parquet\n")
     (tmp_path / "broken.json").write_text('{"format": "driftwatch-profile", "rows": 3, "colu')
+    (tmp_path / "calibrate.json").write_text('{"calibrate": true}')
     subs = {"tmp": tmp_path, "ref": pair[0], "cur": pair[1]}
     code, out, err = run(capsys, *[a.format(**subs) for a in argv])
     assert code == EXIT_BAD_INPUT

@@ -71,3 +71,23 @@ def test_negative_zero_shares_the_bucket_of_zero():
     keys = sketch.keys_of(np.array([0.0, -0.0]), 0.0)
     assert keys[0] == keys[1]
     assert sketch.dense_counts(np.array([0.0, -0.0]), 0.0).max() == 2
+
+
+def test_sparse_addition_is_the_dense_one():
+    from drift import sketch
+
+    rng = np.random.default_rng(4)
+    dense = np.zeros(sketch.N_KEYS, dtype=np.int64)
+    sides = []
+    for _ in range(2):
+        keys = np.unique(rng.integers(0, sketch.N_KEYS, 500)).astype(np.int64)
+        counts = rng.integers(1, 9, keys.size).astype(np.int64)
+        np.add.at(dense, keys, counts)
+        sides.append((keys, counts))
+    keys, counts = sketch.add_sparse(*sides)
+    expected_keys, expected_counts = sketch.to_sparse(dense)
+    assert keys.tolist() == expected_keys.tolist() and counts.tolist() == expected_counts.tolist()
+    # taking one side away again leaves the other, empty buckets dropped
+    back_keys, back_counts = sketch.add_sparse((keys, counts), (sides[1][0], -sides[1][1]))
+    assert back_keys.tolist() == sides[0][0].tolist()
+    assert back_counts.tolist() == sides[0][1].tolist()

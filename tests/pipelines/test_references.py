@@ -7,20 +7,25 @@ import json
 from dataclasses import replace
 from datetime import date, timedelta
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from dagster import DailyPartitionsDefinition
 from sqlalchemy import select
 
-from drift import Status
+from drift import Status, profile_batches
+from drift.window import total
 from pipelines.backfill import score_range
 from pipelines.baselines import references_for
 from pipelines.config import ConfigError, DriftwatchConfig, RollingReference
 from pipelines.incident_rules import apply_results
 from pipelines.monitor import drift_monitor
-from pipelines.references import StoredProfiles, window_days
+from pipelines.references import window_days
 from tests.pipelines.conftest import DATASET, FEATURES, day, make_config, snapshot
 from tests.pipelines.test_dagster_cli_e2e import Cli
+from warehouse.incidents import IncidentFilter
 from warehouse.models import DriftReference, DriftResult
+from warehouse.profiles import StoredProfiles
 
 ROLLING = {"rolling_days": 4}
 
@@ -136,18 +141,38 @@ def test_the_grid_is_set_once_and_every_run_profiles_on_it(env):
     env, cfg = _rolling(env)
     _score(env, cfg, 3, 4)
     grid = stored.grid()
-    assert (
-        grid is not None
-        and grid.rows == 0
-        and set(grid.anchors) == {"amount", "quantity", "rating"}
-    )
-    other = replace(
-        grid,
-        columns={n: replace(c, anchor=(c.anchor or 0.0) + 1) for n, c in grid.numeric().items()},
-    )
-    assert stored.publish_grid(other) == grid  # the first grid stays
+    assert grid is not None and grid.rows == 0 and set(grid.columns) == set(FEATURES)
+    assert set(grid.anchors) == {"amount", "quantity", "rating"}  # device is categorical
+    moved = {n: replace(c, anchor=(c.anchor or 0.0) + 1) for n, c in grid.numeric().items()}
+    assert stored.extend_grid(replace(grid, columns=moved)) == grid  # anchors never move
     _score(env, cfg, 1, 2, run_id="backfill")  # older days, on the same grid
     assert {stored.load(day(1)).columns["amount"].anchor} == {grid.anchors["amount"]}
+
+
+def test_a_feature_added_later_joins_the_grid_and_its_windows(env):
+    for n in range(1, 10):  # the snapshots gain a column the configuration adds later
+        for path in env.store.files(DATASET, day(n)):
+            path.unlink()
+        table = snapshot(n, drifted=n in (6, 7))
+        env.store.write(DATASET, day(n), table.append_column("basket", table.column("amount")))
+    env, cfg = _rolling(env)
+    _score(env, cfg, 1, 4)
+    later = make_config(reference=ROLLING, features=[*FEATURES, "basket"]).datasets[DATASET]
+    _score(env, later, 5, 7, run_id="later")
+    grid = StoredProfiles(env.store, DATASET).grid()
+    assert grid is not None and "basket" in grid.anchors
+    assert (
+        grid.anchors["amount"]
+        == StoredProfiles(env.store, DATASET).load(day(1)).columns["amount"].anchor
+    )
+    with env.db.reads() as session:
+        basket = {
+            r.partition: r.status
+            for r in session.scalars(select(DriftResult).where(DriftResult.feature == "basket"))
+        }
+    # day 5's window (days 1–4) has no basket yet; day 6 merges day 5's, day 7 days 5 and 6
+    assert basket[day(5).isoformat()] == "error"
+    assert basket[day(7).isoformat()] == "critical"
 
 
 def test_calibrated_levels_are_stored_and_differ_per_feature(env):
@@ -209,8 +234,17 @@ def test_a_rolling_dataset_runs_through_the_dagster_cli(env, tmp_path):
     assert statuses[day(6).isoformat()]["amount"] == "critical"
     assert statuses[day(5).isoformat()] == dict.fromkeys(FEATURES, "ok")
     assert _reference(env, day(6).isoformat(), _run_of(env, day(6)))["calibrated"] is True
-    preview = cli.preview()
-    assert "Drift in orders" in preview or "drift results" in preview
+    cli.preview()  # day 7 is the present: day 6's breach opens the incident, as graded
+    (held,) = env.incidents.list(IncidentFilter(feature="amount")).items
+    assert (held.status, held.severity) == ("open", "critical")
+    (member,) = [m for m in env.incidents.members([held.id])[held.id] if m.feature == "amount"]
+    assert set(member.evidence["levels"]) == {"psi", "drift_ratio"}
+    # one more day: the stored profiles of days 4–7 are its reference, and it is healthy
+    cli.run("asset", "materialize", "--select", f"{DATASET}/feature_drift",
+            "--partition", day(8).isoformat())  # fmt: skip
+    assert _reference(env, day(8).isoformat(), _run_of(env, day(8)))["partitions"] == [
+        day(n).isoformat() for n in (4, 5, 6, 7)
+    ]
 
 
 def _run_of(env, when):
@@ -218,3 +252,17 @@ def _run_of(env, when):
         return session.scalars(
             select(DriftResult.run_id).where(DriftResult.partition == when.isoformat())
         ).first()
+
+
+def test_the_stored_profiles_merge_to_the_profile_of_their_days_concatenated(env):
+    env, cfg = _rolling(env)
+    _score(env, cfg, 1, 4)
+    stored = StoredProfiles(env.store, DATASET)
+    merged = total([stored.load(day(n)) for n in (1, 2, 3)])
+    raw = pa.concat_tables(
+        [pq.read_table(path) for n in (1, 2, 3) for path in env.store.files(DATASET, day(n))]
+    )
+    grid = stored.grid()
+    one_pass = profile_batches(raw.to_batches(max_chunksize=1500), raw.schema, columns=FEATURES,
+                               like=grid, top_k=cfg.top_k)  # fmt: skip
+    assert merged == replace(one_pass, source=None)  # counts and exact sums, bit for bit
