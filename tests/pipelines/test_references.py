@@ -258,7 +258,9 @@ def test_the_stored_profiles_merge_to_the_profile_of_their_days_concatenated(env
     env, cfg = _rolling(env)
     _score(env, cfg, 1, 4)
     stored = StoredProfiles(env.store, DATASET)
-    merged = total([stored.load(day(n)) for n in (1, 2, 3)])
+    days = [stored.load(day(n)) for n in (1, 2, 3)]
+    assert None not in days
+    merged = total([p for p in days if p is not None])
     raw = pa.concat_tables(
         [pq.read_table(path) for n in (1, 2, 3) for path in env.store.files(DATASET, day(n))]
     )
