@@ -248,3 +248,22 @@ def test_both_drift_assets_refuse_clashing_check_names_and_keep_freshness(env, s
     assert spec.freshness_policy is not None
     assert spec.freshness_policy.deadline_cron == "0 6 * * *"
     assert spec.partitions_def is not None and spec.partitions_def.start.date() == day(1)
+
+
+def test_share_steps_score_a_rolling_dataset_as_the_one_step_asset_does(env, tmp_path):
+    rolling = {"reference": {"rolling_days": 4}, "thresholds": {"calibrate": True}}
+    one_step = _env_with(env, tmp_path, "one_rolling", profile_steps=1, **rolling)
+    stepped = _env_with(env, tmp_path, "two_rolling", profile_steps=2, **rolling)
+    assert not stepped.defs.resolve_asset_graph().has(AssetKey([DATASET, "reference_profile"]))
+    tags = {RANGE_START: day(1).isoformat(), RANGE_END: day(9).isoformat()}
+    single = materialize([one_step.defs.resolve_assets_def(DRIFT)], tags=tags)
+    shared = materialize([stepped.defs.resolve_assets_def(DRIFT)], tags=tags)
+    assert single.success and shared.success
+    for n in range(1, 10):
+        partition = day(n).isoformat()
+        by_feature = measures(stepped, partition, shared.run_id)
+        assert len(by_feature) == len(FEATURES)
+        assert by_feature == measures(one_step, partition, single.run_id)
+    statuses = {r.partition: r.status for r in stepped.results.after(0) if r.feature == "amount"}
+    assert statuses[day(2).isoformat()] == "insufficient"
+    assert statuses[day(6).isoformat()] == "critical"
