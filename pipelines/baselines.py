@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from itertools import islice
 
-from drift import Profile
+from drift import Profile, profile_batches
 from drift.chain import SourceChain
+from drift.errors import DriftInputError
 from pipelines.config import DatasetConfig
 from pipelines.references import FixedReferences, References, RollingReferences
-from pipelines.scoring import ScoringError, load_reference, profile_features, scan_options
+from pipelines.scoring import ScoringError, load_reference, scan_options
 from pipelines.shares import open_day
 from warehouse.drift_results import DriftResultStore
 from warehouse.profiles import StoredProfiles, grid_of
@@ -50,11 +52,20 @@ def _grid_with(
     for partition in partitions:
         try:
             sources = open_day(stored.store, stored.dataset, date.fromisoformat(partition))
-            profile = profile_features(SourceChain(sources), cfg, top_k=cfg.top_k)[0]
-        except ScoringError as exc:
+            profile = _first_row_group(SourceChain(sources), cfg)
+        except (ScoringError, DriftInputError) as exc:
             problem = str(exc)
             continue
         return stored.extend_grid(grid_of(profile))
     if grid is not None:
         return grid  # nothing read: the features missing stay missing
     raise ScoringError(problem)
+
+
+def _first_row_group(day: SourceChain, cfg: DatasetConfig) -> Profile:
+    """The profile of a day's first row group: a column's anchor is taken from its first
+    values, so this sets the grid a whole day's profile would, at a row group's cost (share
+    steps of a big day each look for it)."""
+    present = [f for f in cfg.features if f in day.schema.names]
+    first = islice(day.row_groups(present), 1)
+    return profile_batches(first, day.schema, columns=present, top_k=cfg.top_k)

@@ -10,7 +10,7 @@ from typing import Final, TypeVar
 from flask import Response, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from drift.thresholds import MEASURES, OPT_IN_FIELDS, Status
+from drift.thresholds import GRADED_FIELD, MEASURES, OPT_IN_FIELDS, Status
 from incident_api.console import charts
 from incident_api.console.access import console_page
 from incident_api.console.pages import bp, error_page, page
@@ -107,15 +107,13 @@ def result(dataset: str, feature: str, partition: str) -> Response:
     psi_levels = levels.get("psi") or DEFAULT_PSI  # the stored levels; before 0012 the defaults
     trend = charts.psi_trend([(r.partition, r.psi, r.status) for r in recent], psi_levels)
     shown = [*MEASURES, *(name for name in OPT_IN_FIELDS if getattr(found, name) is not None)]
-    graded = {"chi2_pvalue": "chi2"}  # the field a measure grades, where the names differ
+    graded = {field: measure for measure, field in GRADED_FIELD.items()}  # field → measure
     return page(
         "result.html",
         result=found,
         bins=charts.bin_chart(found.bins),
         trend=trend,
         chart=charts,
-        measures=[
-            (name, getattr(found, name), levels.get(graded.get(name, name))) for name in shown
-        ],
+        measures=[(name, getattr(found, name), levels.get(graded.get(name, ""))) for name in shown],
         reference=results.reference(dataset, partition, found.run_id),
     )
