@@ -4,7 +4,7 @@ and tests call them directly."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,8 @@ class PartitionScored:
     results: list[FeatureResult]
     result_ids: list[int]
     rows: int
+    reference: dict[str, Any] = field(default_factory=dict)
+    """What the partition was compared with (a :attr:`Baseline.record`)."""
 
     def features(self, status: Status) -> list[str]:
         return [r.feature for r in self.results if r.status is status]
@@ -167,7 +169,7 @@ def record_scores(
         ),
         reference=baseline.record,
     )
-    return PartitionScored(scored, ids, current.rows)
+    return PartitionScored(scored, ids, current.rows, baseline.record)
 
 
 def scan_options(cfg: WatchPolicy, thresholds: Thresholds) -> ScanOptions:

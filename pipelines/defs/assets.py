@@ -151,6 +151,8 @@ def drift_metadata(done: PartitionScored, *, plot: bool = True) -> dict[str, Met
         "warn_features": MetadataValue.json(done.features(Status.WARN)),
         "error_features": MetadataValue.json(done.features(Status.ERROR)),
         "drift_result_ids": MetadataValue.text(f"{ids[0]}…{ids[-1]}" if ids else ""),
+        "reference": MetadataValue.json(done.reference),
+        "insufficient_count": MetadataValue.int(len(done.features(Status.INSUFFICIENT))),
     }
     png = distribution_png(done.results) if plot else None
     if png is not None:

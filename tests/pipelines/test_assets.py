@@ -57,6 +57,10 @@ def test_healthy_partition_passes_its_check(env):
     assert metadata["worst_psi"].value < 0.1
     assert "| amount | ok |" in metadata["features"].value
     assert metadata["distributions"].value.startswith("![reference vs current](data:image/png")
+    assert metadata["reference"].value == {
+        "kind": "fixed", "start": day(1).isoformat(), "end": day(3).isoformat()
+    }  # fmt: skip
+    assert metadata["insufficient_count"].value == 0
 
 
 def test_drifted_partition_fails_its_check_with_error_severity(env):
