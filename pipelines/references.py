@@ -86,6 +86,16 @@ def window_days(day: date, rolling: RollingReference) -> list[date]:
     return days
 
 
+def _off_grid(profile: Profile, grid: Profile) -> bool:
+    """Whether a numeric column of ``profile`` has an anchor the grid does not (a profile that
+    would not merge with the others)."""
+    anchors = grid.anchors
+    return any(
+        column.anchor is not None and name in anchors and column.anchor != anchors[name]
+        for name, column in profile.numeric().items()
+    )
+
+
 @dataclass
 class RollingReferences:
     """Each partition's rolling reference (and calibrated levels) from the stored profiles of
@@ -123,6 +133,13 @@ class RollingReferences:
         if len(usable) < MIN_PARTITIONS:
             return Baseline(None, self.cfg.thresholds, record, self._shortfall(day, len(usable)))
         window = [stored[d] for d in usable]
+        strays = [d.isoformat() for d in usable if _off_grid(stored[d], self.grid)]
+        if strays:
+            raise DriftInputError(
+                f"reference window of {partition}: the stored profiles of {', '.join(strays)} "
+                f"were built on another grid than {self.profiles.grid_path()}; score those "
+                "partitions again"
+            )
         try:
             whole = self.totals.total(usable, window)
             reference = pinned(whole, self.options)

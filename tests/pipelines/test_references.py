@@ -268,3 +268,21 @@ def test_the_stored_profiles_merge_to_the_profile_of_their_days_concatenated(env
     one_pass = profile_batches(raw.to_batches(max_chunksize=1500), raw.schema, columns=FEATURES,
                                like=grid, top_k=cfg.top_k)  # fmt: skip
     assert merged == replace(one_pass, source=None)  # counts and exact sums, bit for bit
+
+
+def test_profiles_stored_on_another_grid_fail_the_day_naming_them(env):
+    env, cfg = _rolling(env)
+    _score(env, cfg, 1, 3)
+    stored = StoredProfiles(env.store, DATASET)
+    grid = stored.grid()
+    assert grid is not None
+    moved = {n: replace(c, anchor=(c.anchor or 0.0) + 1) for n, c in grid.numeric().items()}
+    grid_path = stored.grid_path()
+    grid_path.unlink()  # someone deleted the grid, and a later run set another one
+    stored.extend_grid(replace(grid, columns={**grid.columns, **moved}))
+    outcome = _score(env, cfg, 4, 4, run_id="after")
+    assert outcome.scored == []
+    message = outcome.failed[day(4).isoformat()]
+    strays = ", ".join(day(n).isoformat() for n in (1, 2, 3))
+    assert f"the stored profiles of {strays} were built on another grid" in message
+    assert "score those partitions again" in message
