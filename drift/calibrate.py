@@ -18,7 +18,6 @@ from typing import Final
 
 import numpy as np
 
-from drift.binning import pin_bins
 from drift.compare import ScanOptions, compare
 from drift.profile import Profile
 from drift.thresholds import (
@@ -29,7 +28,7 @@ from drift.thresholds import (
     Level,
     Thresholds,
 )
-from drift.window import leave_one_out, total
+from drift.window import leave_one_out, pinned, total
 
 MAX_SCORED: Final = 12
 """Partitions of a window scored against the others: twelve values estimate the spread well
@@ -53,7 +52,7 @@ def noise(
     whole = whole if whole is not None else total(window)
     others_of = leave_one_out(window, whole, scored)
     for partition, others in zip([window[i] for i in scored], others_of, strict=True):
-        reference = pin_bins(others, options.binning, options.n_bins)
+        reference = pinned(others, options)
         for result in compare(reference, partition, options, columns=list(columns)):
             for measure in wanted:
                 value = _scale(measure, getattr(result, GRADED_FIELD[measure]))

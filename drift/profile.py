@@ -214,11 +214,7 @@ class Profile:
 
     @property
     def anchors(self) -> dict[str, float]:
-        return {
-            name: col.anchor
-            for name, col in self.columns.items()
-            if isinstance(col, NumericProfile) and col.anchor is not None
-        }
+        return {name: col.anchor for name, col in self.numeric().items() if col.anchor is not None}
 
 
 _ARRAYS: OrderedDict[int, tuple[list[int], sketch.KeyArray]] = OrderedDict()

@@ -28,7 +28,6 @@ def profile_batches(
     n_bins: int = DEFAULT_BINS,
     top_k: int = DEFAULT_TOP_K,
     like: Profile | None = None,
-    anchors: Mapping[str, float] | None = None,
     source: str | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> Profile:
@@ -36,16 +35,13 @@ def profile_batches(
 
     Without ``like`` this is a reference: bins are pinned with ``binning``/``n_bins``. With
     ``like`` (the reference) the numeric anchors are taken from it so both sides share one
-    sketch grid, and nothing is pinned. ``anchors`` does the same from a saved mapping (the
-    grid a rolling reference's partitions share).
+    sketch grid, and nothing is pinned.
     """
     names = list(columns) if columns is not None else default_columns(schema)
     missing = [name for name in names if name not in schema.names]
     if missing:
         raise DriftInputError(f"unknown column(s): {', '.join(missing)}")
-    if like is not None:
-        anchors = {**like.anchors, **(anchors or {})}
-    anchors = anchors or {}
+    anchors: Mapping[str, float] = like.anchors if like is not None else {}
     accumulators = {name: accumulator(schema.field(name).type, anchors.get(name)) for name in names}
     rows = 0
     # Columns are worked on in this thread: each update is a short run of numpy calls, too
@@ -64,7 +60,7 @@ def profile_batches(
         top_k=top_k,
         columns={name: acc.finish() for name, acc in accumulators.items()},
     )
-    if like is None and not anchors and binning is not Binning.EVIDENTLY:
+    if like is None and binning is not Binning.EVIDENTLY:
         profile = pin_bins(profile, binning, n_bins)
     return profile
 
@@ -76,7 +72,6 @@ class ProfileOptions(TypedDict, total=False):
     n_bins: int
     top_k: int
     like: Profile | None
-    anchors: Mapping[str, float] | None
     on_batch: Callable[[int], None] | None
 
 

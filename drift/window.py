@@ -24,23 +24,15 @@ KEPT_TOTALS: Final = 8
 """Window totals a :class:`RunningTotals` keeps: one per weekday of same-weekday windows."""
 
 
-def _join(a: Profile | None, b: Profile) -> Profile:
-    return b if a is None else merge(a, b, union=True)
-
-
-def _total(window: Sequence[Profile]) -> Profile:
-    total: Profile | None = None
-    for profile in window:
-        total = _join(total, profile)
-    if total is None:
-        raise ValueError("a reference window needs at least one profile")
-    return total
-
-
 def total(window: Sequence[Profile]) -> Profile:
     """The window's profiles merged (a column some days lack is merged from the days that
     have it), bins not pinned: :func:`pinned` makes it a reference."""
-    return _total(window)
+    if not window:
+        raise ValueError("a reference window needs at least one profile")
+    merged = window[0]
+    for profile in window[1:]:
+        merged = merge(merged, profile, union=True)
+    return merged
 
 
 def pinned(merged: Profile, options: ScanOptions) -> Profile:
@@ -74,7 +66,7 @@ def leave_one_out(
         try:
             rest = subtract(whole, profile)
         except ValueError:  # levels folded into other: merge the others instead
-            others.append(_total([p for j, p in enumerate(window) if j != i]))
+            others.append(total([p for j, p in enumerate(window) if j != i]))
             continue
         others.append(bounded(rest, window, skip=i))
     return others
