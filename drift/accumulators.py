@@ -38,10 +38,13 @@ def anchor_of(values: sketch.FloatArray) -> float | None:
     return float(np.median(present))
 
 
-class _NumericAccumulator:
-    def __init__(self, dtype: str, anchor: float | None) -> None:
+class NumericAccumulator:
+    def __init__(self, dtype: str, anchor: float | None, *, cell_sums: bool = False) -> None:
         self.dtype = dtype
         self.anchor = anchor
+        self.cell_sums = cell_sums
+        """Leave ``total``/``total_sq`` to :mod:`drift.segments`, which adds the sums of each
+        batch's segment cells, so that every segment column's levels add up to them exactly."""
         self.raw = np.zeros(sketch.N_KEYS, dtype=np.int64)
         self.rows = self.missing = self.finite = 0
         # Kept exactly, so a day profiled in parts merges to the one-pass profile bit for bit.
@@ -50,21 +53,23 @@ class _NumericAccumulator:
         self.low = np.inf
         self.high = -np.inf
 
-    def update(self, column: ArrowColumn) -> None:
+    def update(self, column: ArrowColumn) -> sketch.FloatArray:
+        """Add a batch's column; its values as float64 (null as NaN), for the segments."""
         values = as_float64(column)
         self.rows += values.size
         if values.size == 0:
-            return
+            return values
         if self.anchor is None:
             self.anchor = anchor_of(values)
             if self.anchor is None:
                 self.missing += values.size  # nothing but NaN so far: no anchor yet
-                return
+                return values
         nan_before = sketch.raw_nan_count(self.raw)
         sketch.add_raw_counts(self.raw, values, self.anchor)
         n_nan = sketch.raw_nan_count(self.raw) - nan_before
         self.missing += n_nan
         self._moments(values, n_nan)
+        return values
 
     def _moments(self, values: sketch.FloatArray, n_nan: int) -> None:
         if n_nan == values.size:
@@ -84,11 +89,13 @@ class _NumericAccumulator:
 
     def _add(self, values: sketch.FloatArray, count: int, low: float, high: float) -> None:
         self.finite += count
+        self.low = min(self.low, low)
+        self.high = max(self.high, high)
+        if self.cell_sums:
+            return
         exact.add(self.total, float(values.sum()))
         # einsum, not np.dot: BLAS wakes its thread pool for every call (slower here).
         exact.add(self.total_sq, float(np.einsum("i,i->", values, values)))
-        self.low = min(self.low, low)
-        self.high = max(self.high, high)
 
     def finish(self) -> NumericProfile:
         keys, counts = sketch.to_sparse(sketch.ordered(self.raw))
@@ -109,13 +116,13 @@ class _NumericAccumulator:
         )
 
 
-def _level(value: object) -> str:
+def level_name(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
 
 
-class _CategoricalAccumulator:
+class CategoricalAccumulator:
     def __init__(self, dtype: str) -> None:
         self.dtype = dtype
         self.rows = self.missing = self.other = 0
@@ -125,7 +132,7 @@ class _CategoricalAccumulator:
         self.rows += len(column)
         self.missing += column.null_count or 0
         for value, count in level_counts(column):
-            self.counts[_level(value)] += count
+            self.counts[level_name(value)] += count
         if len(self.counts) > 4 * MAX_LEVELS:  # bound memory on id-like columns
             kept, self.other = fold_levels(self.counts, self.other)
             self.counts = Counter(kept)
@@ -149,13 +156,15 @@ class _UnsupportedAccumulator:
         return UnsupportedProfile(dtype=self.dtype, rows=self.rows)
 
 
-Accumulator = _NumericAccumulator | _CategoricalAccumulator | _UnsupportedAccumulator
+Accumulator = NumericAccumulator | CategoricalAccumulator | _UnsupportedAccumulator
 
 
-def accumulator(type_: pa.DataType, anchor: float | None) -> Accumulator:
+def accumulator(
+    type_: pa.DataType, anchor: float | None, *, cell_sums: bool = False
+) -> Accumulator:
     kind = kind_of(type_)
     if kind == "numeric":
-        return _NumericAccumulator(type_name(type_), anchor)
+        return NumericAccumulator(type_name(type_), anchor, cell_sums=cell_sums)
     if kind == "categorical":
-        return _CategoricalAccumulator(type_name(type_))
+        return CategoricalAccumulator(type_name(type_))
     return _UnsupportedAccumulator(type_name(type_))

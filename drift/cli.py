@@ -22,7 +22,7 @@ import pyarrow as pa
 if TYPE_CHECKING:
     from drift.cli_output import ProgressHook
 
-from drift.csv_source import load_schema
+from drift.cli_options import SNAPSHOT, columns_list, schema_option, segment_options
 from drift.errors import DriftInputError
 from drift.measures import DEFAULT_EPSILON
 from drift.parquet import prefer_jemalloc
@@ -35,16 +35,6 @@ EXIT_OK: Final = 0
 EXIT_DRIFT: Final = 1
 EXIT_BAD_INPUT: Final = 2
 
-
-def _columns(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    names = [name.strip() for name in value.split(",")]
-    if not all(names):
-        raise click.BadParameter("empty column name in list", param_hint="--columns")
-    return names
-
-
 _BINNING_HELP: Final = (
     "quantile: reference 1/n quantiles, open outer bins; equal-width: n equal parts of the "
     "reference range; evidently: Evidently 0.7's Sturges bins over reference ∪ current "
@@ -52,28 +42,10 @@ _BINNING_HELP: Final = (
 )
 
 
-def _load_schema(_ctx: click.Context, _param: click.Parameter, path: Path | None) -> object:
-    return load_schema(path) if path is not None else None
-
-
-schema_option = click.option(
-    "--schema",
-    "types",
-    type=click.Path(dir_okay=False, path_type=Path),
-    callback=_load_schema,
-    help='JSON file of CSV column types, e.g. {"age": "int64", "city": "string"} (default: a '
-    "scanned CSV takes the reference's types, others are inferred; integers read as float64).",
-)
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="driftwatch", prog_name="drift")
 def cli() -> None:
     """Data drift between Parquet or CSV feature snapshots (PSI, drift ratio, JS distance, …)."""
-
-
-SNAPSHOT = click.Path(path_type=Path)
-"""A file, a directory (every Parquet/CSV file under it) or a quoted glob pattern."""
 
 
 @cli.command("profile")
@@ -109,6 +81,7 @@ SNAPSHOT = click.Path(path_type=Path)
     help="Categorical levels that get their own bin.",
 )
 @schema_option
+@segment_options
 def profile_command(
     snapshot: Path,
     output: Path,
@@ -117,6 +90,8 @@ def profile_command(
     binning: str,
     top_k: int,
     types: dict[str, pa.DataType] | None,
+    segment_by: list[str],
+    segment_top_k: int,
 ) -> None:
     """Profile SNAPSHOT (Parquet, or CSV by its .csv name) once and save it as a reference.
 
@@ -125,10 +100,12 @@ def profile_command(
     result = profile_file(
         snapshot,
         types=types,
-        columns=_columns(columns),
+        columns=columns_list(columns),
         binning=Binning(binning),
         n_bins=n_bins,
         top_k=top_k,
+        segment_by=segment_by,
+        segment_top_k=segment_top_k,
     )
     try:
         result.save(output)
@@ -197,6 +174,7 @@ def profile_command(
     default=None,
     help="Exit 1 when any feature is at or above this status, or is an error.",
 )
+@segment_options
 def scan_command(
     reference: Path,
     current: Path,
@@ -210,11 +188,15 @@ def scan_command(
     types: dict[str, pa.DataType] | None,
     output_format: str,
     fail_on: str | None,
+    segment_by: list[str],
+    segment_top_k: int,
 ) -> int:
     """Compare CURRENT (Parquet or CSV) with REFERENCE (Parquet, CSV or a saved profile).
 
     A file named *.csv (.csv.gz, .csv.bz2) is read as CSV, a profile is told by content. Either
-    may be a directory (every Parquet and CSV file under it) or a quoted glob pattern."""
+    may be a directory (every Parquet and CSV file under it) or a quoted glob pattern. With
+    segments (--segment-by, or a saved profile's), every feature lists the segments that
+    explain most of its drift."""
     measures = parse_measures(measures_text)
     if binning == Binning.EVIDENTLY.value and n_bins is not None:
         click.echo(
@@ -231,11 +213,13 @@ def scan_command(
             top_k=top_k,
             epsilon=epsilon,
             thresholds=thresholds,
-            columns=_columns(columns),
+            columns=columns_list(columns),
             measures=measures,
             schema=types,
             on_start=hook.start if hook else None,
             on_batch=hook.advance if hook else None,
+            segment_by=segment_by,
+            segment_top_k=segment_top_k,
         )
     finally:
         if hook is not None:

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from drift.formatting import format_measure
+from drift.hints import where
 from drift.results import FeatureResult
 from drift.scan import ScanReport
 
@@ -76,6 +77,8 @@ def render_table(report: ScanReport) -> None:
         columns.append(("χ² p", lambda r: format_measure(r.chi2_pvalue)))
     if "wasserstein" in report.measures:
         columns.append(("W₁ σ", lambda r: format_measure(r.wasserstein)))
+    if any(r.segments is not None for r in report.features):
+        columns.append(("where", where))
     columns.append(("message", lambda r: r.message))
     for header, _ in columns:
         table.add_column(header, overflow="fold")

@@ -119,6 +119,16 @@ def _dictionary_counts(chunk: pa.DictionaryArray[Any, Any]) -> Iterator[tuple[ob
         yield levels[code], int(counts[code])
 
 
+def dictionary_codes(chunk: pa.DictionaryArray[Any, Any]) -> npt.NDArray[np.intp]:
+    """A dictionary chunk's indices as numpy, null as ``len(chunk.dictionary)``."""
+    codes = _primitive(chunk.indices)
+    if codes is None:
+        return np.zeros(0, dtype=np.intp)
+    if chunk.indices.null_count:
+        codes = np.where(_invalid(chunk.indices), len(chunk.dictionary), codes)
+    return codes.astype(np.intp, copy=False)
+
+
 def _boolean_counts(chunk: pa.BooleanArray) -> Iterator[tuple[object, int]]:
     """Counts of a boolean chunk from its bitmaps."""
     data = chunk.buffers()[1]

@@ -271,7 +271,7 @@ def compare(
     options = options or ScanOptions()
     names = columns or list(dict.fromkeys([*reference.columns, *current.columns]))
     external = external or {}
-    return [
+    results = [
         compare_column(
             name,
             reference.columns.get(name),
@@ -281,3 +281,8 @@ def compare(
         )
         for name in names
     ]
+    if not reference.segments or not current.segments or external:
+        return results
+    from drift.hints import with_hints
+
+    return [with_hints(r, reference, current, options) for r in results]

@@ -114,7 +114,37 @@ def subtract(total: Profile, part: Profile) -> Profile:
             columns[name] = replace(whole, rows=whole.rows - less.rows)
         else:
             raise ValueError(f"column {name!r} changed kind within the window")
-    return replace(total, rows=total.rows - part.rows, columns=columns, source=None)
+    segments = None
+    if total.segments is not None and part.segments is not None:
+        segments = {
+            name: {
+                level: subtract(whole, part.segments[name][level])
+                if level in part.segments.get(name, {})
+                else whole
+                for level, whole in levels.items()
+            }
+            for name, levels in total.segments.items()
+        }
+    return replace(
+        total, rows=total.rows - part.rows, columns=columns, source=None, segments=segments
+    )
+
+
+def _merge_segments(a: Profile, b: Profile, *, union: bool) -> dict[str, dict[str, Profile]] | None:
+    """Level by level; None unless both sides have segments (the rows of one without them
+    would be missing from every segment)."""
+    if a.segments is None or b.segments is None:
+        return None
+    found: dict[str, dict[str, Profile]] = {}
+    for name in a.segments.keys() & b.segments.keys():
+        left, right = a.segments[name], b.segments[name]
+        found[name] = {
+            level: merge(left[level], right[level], union=union)
+            if level in left and level in right
+            else left.get(level) or right[level]
+            for level in dict.fromkeys([*left, *right])
+        }
+    return {name: found[name] for name in a.segments if name in found}
 
 
 def merge(a: Profile, b: Profile, *, union: bool = False) -> Profile:
@@ -138,6 +168,12 @@ def merge(a: Profile, b: Profile, *, union: bool = False) -> Profile:
             raise ValueError(
                 f"column {name!r} has kind {left.kind} in one profile, {right.kind} in the other"
             )
-    merged = replace(a, rows=a.rows + b.rows, columns=columns, source=None)
+    merged = replace(
+        a,
+        rows=a.rows + b.rows,
+        columns=columns,
+        source=None,
+        segments=_merge_segments(a, b, union=union),
+    )
     pinned = any(isinstance(c, NumericProfile) and c.bins for c in a.columns.values())
     return pin_bins(merged, a.binning, a.n_bins) if pinned else merged

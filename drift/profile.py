@@ -155,6 +155,10 @@ class Profile:
     n_bins: int = DEFAULT_BINS
     top_k: int = DEFAULT_TOP_K
     columns: dict[str, ColumnProfile]
+    segments: dict[str, dict[str, Profile]] | None = None
+    """Per segment column, per level (the top ``segment_top_k`` and ``OTHER``), the profile of
+    its rows (:mod:`drift.segments`); None when profiled without segments."""
+    segment_top_k: int | None = None
 
     def __post_init__(self) -> None:
         if not 2 <= self.n_bins <= MAX_BINS:

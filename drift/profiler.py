@@ -14,6 +14,8 @@ from drift.columns import default_columns
 from drift.errors import DriftInputError
 from drift.parquet import ParquetSource
 from drift.profile import DEFAULT_BINS, DEFAULT_TOP_K, Binning, Profile
+from drift.segments import DEFAULT_SEGMENT_TOP_K, Segmenter, check_segments
+from drift.sketch import FloatArray
 from drift.sources import Source, open_snapshot
 
 Batch = pa.RecordBatch | pa.Table
@@ -30,35 +32,54 @@ def profile_batches(
     like: Profile | None = None,
     source: str | None = None,
     on_batch: Callable[[int], None] | None = None,
+    segment_by: Sequence[str] = (),
+    segment_top_k: int = DEFAULT_SEGMENT_TOP_K,
 ) -> Profile:
     """Profile ``batches`` (all of ``schema``) in one pass.
 
     Without ``like`` this is a reference: bins are pinned with ``binning``/``n_bins``. With
     ``like`` (the reference) the numeric anchors are taken from it so both sides share one
-    sketch grid, and nothing is pinned.
+    sketch grid, and nothing is pinned; its segments (levels included) are profiled again.
+    ``segment_by`` adds a profile per segment (:mod:`drift.segments`).
     """
     names = list(columns) if columns is not None else default_columns(schema)
     missing = [name for name in names if name not in schema.names]
     if missing:
         raise DriftInputError(f"unknown column(s): {', '.join(missing)}")
+    if like is not None and like.segments:
+        segment_by, segment_top_k = list(like.segments), like.segment_top_k or segment_top_k
+    if segment_by:
+        check_segments(schema, segment_by, segment_top_k, names)
     anchors: Mapping[str, float] = like.anchors if like is not None else {}
-    accumulators = {name: accumulator(schema.field(name).type, anchors.get(name)) for name in names}
+    accumulators = {
+        name: accumulator(schema.field(name).type, anchors.get(name), cell_sums=bool(segment_by))
+        for name in names
+    }
+    segmenter = Segmenter(segment_by, accumulators, segment_top_k, like) if segment_by else None
     rows = 0
+    values: dict[str, FloatArray] = {}
     # Columns are worked on in this thread: each update is a short run of numpy calls, too
     # short for a thread pool to pay off (measured slower); the reader prefetches instead.
     for batch in batches:
         rows += batch.num_rows
         for name, acc in accumulators.items():
-            acc.update(batch.column(name))
+            read = acc.update(batch.column(name))
+            if read is not None:
+                values[name] = read
+        if segmenter is not None:
+            segmenter.update(batch, accumulators, values)
         if on_batch is not None:
             on_batch(batch.num_rows)
+    finished = {name: acc.finish() for name, acc in accumulators.items()}
     profile = Profile(
         source=source,
         rows=rows,
         binning=binning if binning is not Binning.EVIDENTLY else Binning.QUANTILE,
         n_bins=n_bins,
         top_k=top_k,
-        columns={name: acc.finish() for name, acc in accumulators.items()},
+        columns=finished,
+        segments=segmenter.finish(finished) if segmenter is not None else None,
+        segment_top_k=segment_top_k if segmenter is not None else None,
     )
     if like is None and binning is not Binning.EVIDENTLY:
         profile = pin_bins(profile, binning, n_bins)
@@ -73,6 +94,8 @@ class ProfileOptions(TypedDict, total=False):
     top_k: int
     like: Profile | None
     on_batch: Callable[[int], None] | None
+    segment_by: Sequence[str]
+    segment_top_k: int
 
 
 def profile_source(
@@ -83,9 +106,19 @@ def profile_source(
     unknown = [name for name in names if name not in source.schema.names]
     if unknown:
         raise DriftInputError(f"{source.label}: unknown column(s): {', '.join(unknown)}")
+    segment_by = _segment_columns(options)
+    read = list(dict.fromkeys([*names, *(c for c in segment_by if c in source.schema.names)]))
     return profile_batches(
-        source.row_groups(names), source.schema, columns=names, source=source.label, **options
+        source.row_groups(read), source.schema, columns=names, source=source.label, **options
     )
+
+
+def _segment_columns(options: ProfileOptions) -> Sequence[str]:
+    """The segment columns a profile reads besides its features."""
+    like = options.get("like")
+    if like is not None and like.segments:
+        return list(like.segments)
+    return options.get("segment_by", ())
 
 
 def profile_file(

@@ -34,6 +34,28 @@ class BinnedPsi:
 
 
 @dataclass(frozen=True)
+class SegmentHint:
+    """How much of a feature's drift one segment explains (:mod:`drift.hints`)."""
+
+    column: str
+    value: str
+    share_reference: float
+    """The segment's share of the reference's rows."""
+    share_current: float
+    psi_within: float | None
+    """PSI of the segment's own reference and current, on the whole's bins."""
+    explained: float
+    """Its share of the whole's PSI (the segments of one column add up to 1)."""
+    kind: str
+    """``within`` (the segment's data changed) or ``mix`` (its share of the rows did)."""
+    hidden: bool = False
+    """The whole is ok but this segment is critical on its own, with enough rows and above
+    its own sampling noise (the feature is then graded warn)."""
+    bins: BinTable | None = None
+    """The segment's own reference vs current shares per bin."""
+
+
+@dataclass(frozen=True)
 class FeatureResult:
     feature: str
     kind: str
@@ -52,6 +74,8 @@ class FeatureResult:
     chi2_pvalue: float | None = None
     wasserstein: float | None = None
     """Wasserstein-1 distance in reference σ (numeric features)."""
+    segments: list[SegmentHint] | None = None
+    """The most-explaining segments first; None when the profiles have no segments."""
 
     def as_dict(
         self, *, with_bins: bool = False, measures: tuple[str, ...] = MEASURES
@@ -63,6 +87,10 @@ class FeatureResult:
         data["schema_break"] = self.schema_break.value if self.schema_break else None
         if not with_bins:
             data.pop("bins")
+            for hint in data["segments"] or []:
+                hint.pop("bins")
+        if self.segments is None:
+            data.pop("segments")
         for measure, fields in FIELDS_OF_OPT_IN.items():
             if measure not in measures:
                 for name in fields:

@@ -19,6 +19,7 @@ from drift.parquet import is_parquet
 from drift.profile import DEFAULT_BINS, DEFAULT_TOP_K, Binning, Profile
 from drift.profiler import profile_batches
 from drift.results import FeatureResult
+from drift.segments import DEFAULT_SEGMENT_TOP_K, check_segments
 from drift.sources import Source, open_snapshot, snapshot_files, type_hints
 from drift.thresholds import MEASURES, Status, Thresholds, known_measures
 
@@ -109,6 +110,24 @@ def _select(
     return list(dict.fromkeys(requested))
 
 
+def _segment_by(reference: Profile | Source, asked: Sequence[str]) -> list[str]:
+    """The segment columns: a saved reference's own, else the ones asked for."""
+    if not isinstance(reference, Profile):
+        return list(asked)
+    saved = list(reference.segments or {})
+    if asked and saved != list(asked):
+        said = ", ".join(saved) if saved else "none"
+        raise DriftInputError(
+            f"--segment-by {','.join(asked)}: the saved reference profile has segments by "
+            f"{said}; profile the reference again with --segment-by {','.join(asked)}"
+        )
+    return saved
+
+
+def _reading(columns: list[str], segment_by: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys([*columns, *segment_by]))
+
+
 class ScanArgs(TypedDict, total=False):
     """How to scan, whatever the snapshots are (see :func:`scan`)."""
 
@@ -120,6 +139,8 @@ class ScanArgs(TypedDict, total=False):
     measures: Sequence[str]
     on_batch: Callable[[int], None] | None
     on_start: Callable[[int], None] | None
+    segment_by: Sequence[str]
+    segment_top_k: int
 
 
 def scan(
@@ -159,6 +180,8 @@ def scan_sources(
     on_batch: Callable[[int], None] | None = None,
     on_start: Callable[[int], None] | None = None,
     labels: tuple[str, str] | None = None,
+    segment_by: Sequence[str] = (),
+    segment_top_k: int = DEFAULT_SEGMENT_TOP_K,
 ) -> ScanReport:
     """:func:`scan` on sources already opened (files, DataFrames) or a profile in memory;
     ``labels`` name the two sides in the report (default: the sources' own)."""
@@ -186,6 +209,9 @@ def scan_sources(
     names = _select(columns, ref_names, cur_names, ref_default, default_columns(cur.schema))
     ref_cols = [n for n in names if n in ref_names]
     cur_cols = [n for n in names if n in cur_names]
+    segment_by = _segment_by(ref_source, segment_by)
+    if segment_by:
+        check_segments(cur.schema, segment_by, segment_top_k, cur_cols)
 
     if on_start is not None:
         sides = [cur.num_rows] + ([] if isinstance(ref_source, Profile) else [ref_source.num_rows])
@@ -195,7 +221,7 @@ def scan_sources(
         ref_profile = ref_source
     else:
         ref_profile = profile_batches(
-            ref_source.row_groups(ref_cols),
+            ref_source.row_groups(_reading(ref_cols, segment_by)),
             ref_source.schema,
             columns=ref_cols,
             binning=options.binning,
@@ -203,9 +229,11 @@ def scan_sources(
             top_k=options.top_k,
             source=ref_source.label,
             on_batch=on_batch,
+            segment_by=segment_by,
+            segment_top_k=segment_top_k,
         )
     cur_profile = profile_batches(
-        cur.row_groups(cur_cols),
+        cur.row_groups(_reading(cur_cols, segment_by)),
         cur.schema,
         columns=cur_cols,
         like=ref_profile,

@@ -36,6 +36,7 @@ def _order_table() -> npt.NDArray[np.int64]:
 
 
 ORDER: Final = _order_table()
+ORDER32: Final = ORDER.astype(np.uint32)
 _RAW_NAN: Final = np.concatenate([np.arange(0x7F81, 0x8000), np.arange(0xFF81, 0x10000)])
 """Raw buckets that only NaN reaches (exponent all ones, mantissa ≠ 0); ±inf sit just below."""
 
@@ -82,13 +83,19 @@ def add_raw_counts(raw: CountArray, values: FloatArray, anchor: float) -> None:
     The hot path: a subtraction, a cast, a shift and an in-place ``add.at``, with no masking
     and no allocation (a fresh ``bincount`` array per batch was measured slower).
     """
+    np.add.at(raw, raw_keys(values, anchor), 1)
+
+
+def raw_keys(values: FloatArray, anchor: float) -> npt.NDArray[np.intp]:
+    """Each value's raw bucket (NaN included), in this thread's work buffer: what
+    :func:`add_raw_counts` counts, for a caller that groups the rows further."""
     n = values.size
     scratch.ensure(n)
     f64, f32, keys = scratch.f64[:n], scratch.f32[:n], scratch.keys[:n]
     _shift(values, anchor, f64)
     np.copyto(f32, f64, casting="same_kind")
     np.right_shift(f32.view(np.uint32), _SHIFT, out=keys)
-    np.add.at(raw, keys, 1)
+    return keys
 
 
 def raw_counts(values: FloatArray, anchor: float) -> CountArray:
@@ -149,19 +156,20 @@ def add_sparse(
     (lk, lc), (rk, rc) = left, right
     if lk.size < rk.size:
         (lk, lc), (rk, rc) = (rk, rc), (lk, lc)
-    at = np.searchsorted(lk, rk)
-    if rk.size and at[-1] < lk.size and np.array_equal(lk[np.minimum(at, lk.size - 1)], rk):
-        keys, counts = lk, lc.astype(np.int64, copy=True)  # the smaller's keys are all there
-        counts[at] += rc
-    else:
-        keys = np.union1d(lk, rk).astype(np.int64)
-        counts = np.zeros(keys.size, dtype=np.int64)
-        counts[np.searchsorted(keys, lk)] += lc
-        counts[np.searchsorted(keys, rk)] += rc
+    counts = lc.astype(np.int64, copy=True)
+    keys = lk.astype(np.int64, copy=False)
+    if rk.size:
+        at = np.searchsorted(lk, rk)
+        found = lk[np.minimum(at, lk.size - 1)] == rk
+        counts[at[found]] += rc[found]
+        if not found.all():  # insert the new keys in place: cheaper than a sorted union
+            new = ~found
+            keys = np.insert(keys, at[new], rk[new])
+            counts = np.insert(counts, at[new], rc[new])
     kept = counts != 0
     if kept.all():
-        return keys.astype(np.int64, copy=False), counts
-    return keys[kept].astype(np.int64, copy=False), counts[kept]
+        return keys, counts
+    return keys[kept], counts[kept]
 
 
 def bin_counts(keys: KeyArray, counts: CountArray, cuts: KeyArray) -> CountArray:

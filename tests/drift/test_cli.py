@@ -262,3 +262,83 @@ def test_an_empty_directory_or_glob_is_one_line_error(capsys, tmp_path, pair, ta
     code, _, err = run(capsys, "scan", pair[0], path)
     assert code == EXIT_BAD_INPUT
     assert_one_line_error(err, fragment)
+
+
+@pytest.fixture
+def segmented(write_parquet):
+    """Ages shifted in one country only (30 % of the rows)."""
+    rng = np.random.default_rng(12)
+    n = 30_000
+
+    def side(shift):
+        country = rng.choice(["DE", "FR", "US"], n, p=[0.5, 0.3, 0.2])
+        age = rng.normal(40, 8, n) + np.where(country == "FR", shift, 0.0)
+        return {"age": age, "country": country, "app": rng.integers(1, 4, n)}
+
+    return (
+        write_parquet("seg_ref.parquet", side(0.0), row_group_size=10_000),
+        write_parquet("seg_cur.parquet", side(12.0), row_group_size=10_000),
+    )
+
+
+def test_segment_by_adds_hints_to_json_and_a_where_column(capsys, segmented, monkeypatch):
+    code, out, _ = run(
+        capsys, "scan", *segmented, "--segment-by", "country,app", "--format", "json"
+    )
+    assert code == EXIT_OK
+    age = json.loads(out)["features"][0]
+    assert age["feature"] == "age"
+    top = age["segments"][0]
+    assert set(top) == {
+        "column",
+        "value",
+        "share_reference",
+        "share_current",
+        "psi_within",
+        "explained",
+        "kind",
+        "hidden",
+    }
+    assert (top["column"], top["value"], top["kind"]) == ("country", "FR", "within")
+    assert top["explained"] > 0.9
+    monkeypatch.setenv("COLUMNS", "250")
+    code, out, _ = run(capsys, "scan", *segmented, "--segment-by", "country")
+    assert "where" in out
+    assert "country=FR: " in out and " % of the shift" in out
+
+
+def test_a_profile_saved_with_segments_brings_them_to_the_scan(capsys, segmented, tmp_path):
+    saved = tmp_path / "ref.json"
+    code, _, err = run(
+        capsys,
+        "profile",
+        segmented[0],
+        "-o",
+        saved,
+        "--segment-by",
+        "country",
+        "--segment-top-k",
+        "2",
+    )
+    assert code == EXIT_OK, err
+    code, out, _ = run(capsys, "scan", saved, segmented[1], "--format", "json")
+    hints = json.loads(out)["features"][0]["segments"]
+    assert {h["value"] for h in hints} == {"DE", "FR", "OTHER"}
+    code, _, err = run(capsys, "scan", saved, segmented[1], "--segment-by", "app")
+    assert code == EXIT_BAD_INPUT
+    assert_one_line_error(err, "the saved reference profile has segments by country")
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--segment-by", "age"], "segment_by: column age is double"),
+        (["--segment-by", "nope"], "segment_by: unknown column nope"),
+        (["--segment-by", "country,"], "--segment-by"),
+        (["--segment-by", "country", "--segment-top-k", "0"], "--segment-top-k"),
+    ],
+)
+def test_bad_segment_options_are_one_line_errors(capsys, segmented, argv, fragment):
+    code, _, err = run(capsys, "scan", *segmented, *argv)
+    assert code == EXIT_BAD_INPUT
+    assert_one_line_error(err, fragment)
