@@ -48,14 +48,30 @@ def rounded(parts: Iterable[float]) -> float:
 
 def canonical(parts: Iterable[float]) -> list[float]:
     """The one expansion of the exact total: its rounded value, then the rounded rest, and so
-    on (smallest first) — so equal totals compare equal, however they were built."""
+    on (smallest first) — so equal totals compare equal, however they were built (any floats
+    whose exact sum is the total will do)."""
     rest = [t for t in parts if t]
     if any(not math.isfinite(t) for t in rest):
         return [rounded(rest)]
     out: list[float] = []
     while rest:
         head = rounded(rest)
+        if head == 0.0:  # the rest sums to exactly zero (parts need not be an expansion)
+            break
         out.append(head)
         add(rest, -head)
         rest = [t for t in rest if t]
     return out[::-1] or [0.0]
+
+
+COMPACT_AT = 256
+"""Parts :func:`extend` lets a total hold before it compacts them."""
+
+
+def extend(parts: list[float], values: list[float]) -> None:
+    """Add many ``values`` to the exact total ``parts`` holds: appended as they are (the
+    total is their exact sum either way) and compacted to the canonical parts once there are
+    many — far cheaper than :func:`add` one at a time."""
+    parts.extend(values)
+    if len(parts) > COMPACT_AT:
+        parts[:] = canonical(parts)

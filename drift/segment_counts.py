@@ -77,32 +77,34 @@ def count_distinct(
     return ordered[starts], np.add.reduceat(weights[order], starts)
 
 
-class CellSketch:
-    """One feature's batch sketch per cell: the batch's distinct sketch keys (sorted, ``P``
-    of them) and, per non-empty (cell, key), ``cell·P + key index`` and its count. Keys are
-    numbered densely first, so counting takes (cells × keys present) slots, not × 65,536."""
+class KeyNumbers:
+    """A feature's sketch keys numbered in order of first sight, shared by its segment
+    columns: they count into tables of (level × keys seen so far), a few thousand wide, rather
+    than × 65,536."""
 
-    def __init__(self, cells: Codes, m: int, keys: npt.NDArray[np.uint32]) -> None:
-        """``cells`` below ``m`` are kept; ``m`` marks rows to leave out (NaN)."""
-        seen = np.bincount(keys, minlength=sketch.N_KEYS)
-        self.present = np.flatnonzero(seen).astype(np.int64)
-        number = np.zeros(sketch.N_KEYS, dtype=np.int64)
-        number[self.present] = np.arange(self.present.size)
-        self.size = self.present.size
-        flat = cells.astype(np.int64) * self.size + number[keys]
-        entries, counts = count_distinct(flat, None, (m + 1) * self.size)
-        kept = entries < m * self.size
-        self.entries, self.counts = entries[kept], counts[kept]
+    def __init__(self) -> None:
+        self.lookup = np.full(sketch.N_KEYS, -1, dtype=np.int64)
+        self.keys = np.zeros(0, dtype=np.int64)
 
-    def by_code(
-        self, to_code: Codes, n: int
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """The counts per (code, key) of one segment column, keyed ``code << KEY_BITS | key``
-        and sorted."""
-        cell, index = np.divmod(self.entries, self.size)
-        flat, counts = count_distinct(to_code[cell] * self.size + index, self.counts, n * self.size)
-        code, index = np.divmod(flat, self.size)
-        return (code << sketch.KEY_BITS) | self.present[index], counts
+    def number(self, keys: npt.NDArray[np.uint32]) -> npt.NDArray[np.int64]:
+        found = self.lookup[keys]
+        fresh = found < 0
+        if fresh.any():
+            new = np.unique(keys[fresh]).astype(np.int64)
+            self.lookup[new] = np.arange(self.keys.size, self.keys.size + new.size)
+            self.keys = np.concatenate([self.keys, new])
+            found = self.lookup[keys]
+        return found
+
+
+class BatchKeys:
+    """One batch of a feature: each row's sketch key and key number, and its NaN rows (in no
+    bucket)."""
+
+    def __init__(self, keys: npt.NDArray[np.uint32], numbers: KeyNumbers, nan: Codes) -> None:
+        self.keys, self.nan, self.width = keys, nan, 0
+        self.numbers = numbers.number(keys)
+        self.width = numbers.keys.size
 
 
 class Cells:
@@ -127,9 +129,12 @@ class Cells:
 
 
 class NumericSegments:
-    """One numeric feature counted per level of one segment column."""
+    """One numeric feature counted per level of one segment column: its sketch as a table of
+    (level × key number) while that stays small, as sparse sorted keys beyond."""
 
-    def __init__(self) -> None:
+    def __init__(self, numbers: KeyNumbers) -> None:
+        self.numbers = numbers
+        self.table: npt.NDArray[np.int64] | None = np.zeros((0, 0), dtype=np.int64)
         self.missing = np.zeros(0, dtype=np.int64)
         self.finite = np.zeros(0, dtype=np.int64)
         self.low = np.zeros(0)
@@ -137,8 +142,39 @@ class NumericSegments:
         self.sums: list[list[float]] = []
         self.squares: list[list[float]] = []
         self.keys = np.zeros(0, dtype=np.int64)
-        """Sketch keys with the level's code above the key bits, sorted; counts beside."""
+        """Once the table is too big: sketch keys with the level's code above the key bits,
+        sorted; counts beside."""
         self.counts = np.zeros(0, dtype=np.int64)
+
+    def add_sketch(self, row_code: Codes, batch: BatchKeys) -> None:
+        n, width = self.missing.size, batch.width
+        if self.table is not None and n * width > DENSE_COUNT:
+            self._spill()
+        if self.table is None:
+            combined = (row_code.astype(np.int64) << sketch.KEY_BITS) | batch.keys
+            if batch.nan.size:
+                combined = np.delete(combined, batch.nan)
+            found = count_distinct(combined, None, n << sketch.KEY_BITS)
+            self.keys, self.counts = sketch.add_sparse((self.keys, self.counts), found)
+            return
+        flat = row_code * width + batch.numbers
+        if batch.nan.size:
+            flat[batch.nan] = n * width  # a slot past the table, dropped
+        counts = np.bincount(flat, minlength=n * width + 1)[: n * width].reshape(n, width)
+        if self.table.shape != (n, width):
+            table = np.zeros((n, width), dtype=np.int64)
+            table[: self.table.shape[0], : self.table.shape[1]] = self.table
+            self.table = table
+        self.table += counts
+
+    def _spill(self) -> None:
+        if self.table is None:
+            return
+        codes, numbers = np.nonzero(self.table)
+        combined = (codes.astype(np.int64) << sketch.KEY_BITS) | self.numbers.keys[numbers]
+        order = np.argsort(combined)
+        self.keys, self.counts = combined[order], self.table[codes, numbers][order]
+        self.table = None
 
     def grow(self, n: int) -> None:
         self.missing, self.finite = grown(self.missing, n, 0), grown(self.finite, n, 0)
@@ -150,29 +186,38 @@ class NumericSegments:
         self,
         to_code: Codes,
         per_cell: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
-        sketch_cells: CellSketch | None,
         bounds: tuple[sketch.FloatArray, sketch.FloatArray] | None,
         sums: tuple[list[float], list[float]] | None,
     ) -> None:
         """Fold one batch's per-cell figures into this column's levels."""
         np.add.at(self.missing, to_code, per_cell[0])
         np.add.at(self.finite, to_code, per_cell[1])
-        if sketch_cells is not None:
-            batch = sketch_cells.by_code(to_code, self.missing.size)
-            self.keys, self.counts = sketch.add_sparse((self.keys, self.counts), batch)
         if bounds is not None:
             np.minimum.at(self.low, to_code, bounds[0])
             np.maximum.at(self.high, to_code, bounds[1])
         if sums is not None:
             for code, total, square in zip(to_code.tolist(), *sums, strict=True):
                 if total or square:
-                    exact.add(self.sums[code], total)
-                    exact.add(self.squares[code], square)
+                    self.sums[code].append(total)
+                    self.squares[code].append(square)
+                    if len(self.sums[code]) > exact.COMPACT_AT:
+                        exact.extend(self.sums[code], [])
+                        exact.extend(self.squares[code], [])
 
-    def finish(self, code: int, rows: int, whole: NumericProfile) -> NumericProfile:
+    def _sketch(self, code: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        if self.table is not None:
+            if code >= self.table.shape[0]:
+                return self.keys[:0], self.counts[:0]
+            numbers = np.flatnonzero(self.table[code])
+            keys = self.numbers.keys[numbers]
+            order = np.argsort(keys)
+            return keys[order], self.table[code, numbers[order]]
         span = np.searchsorted(self.keys, [code << sketch.KEY_BITS, (code + 1) << sketch.KEY_BITS])
         keys = self.keys[span[0] : span[1]] & (sketch.N_KEYS - 1)
-        counts = self.counts[span[0] : span[1]]
+        return keys, self.counts[span[0] : span[1]]
+
+    def finish(self, code: int, rows: int, whole: NumericProfile) -> NumericProfile:
+        keys, counts = self._sketch(code)
         finite = int(self.finite[code]) if code < self.finite.size else 0
         sums = self.sums[code] if code < len(self.sums) else []
         squares = self.squares[code] if code < len(self.squares) else []
@@ -194,15 +239,15 @@ class NumericSegments:
 
 
 def numeric_cells(
-    cells: Cells, values: sketch.FloatArray, whole: NumericAccumulator
+    cells: Cells, values: sketch.FloatArray, whole: NumericAccumulator, numbers: KeyNumbers
 ) -> tuple[
     tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
-    CellSketch | None,
+    BatchKeys | None,
     tuple[sketch.FloatArray, sketch.FloatArray] | None,
     tuple[list[float], list[float]] | None,
 ]:
-    """A numeric feature's batch per cell: (missing, finite) counts, the sketch keyed by cell,
-    (min, max) and (sum, sum of squares); the sums are added to the whole's here too.
+    """A numeric feature's batch per cell: (missing, finite) counts, (min, max) and (sum, sum
+    of squares) — the sums are added to the whole's here too — and its rows' sketch keys.
 
     Non-finite rows go to an extra cell ``m`` (dropped after) rather than being masked out:
     one pass each instead of a copy of every array per mask."""
@@ -217,13 +262,8 @@ def numeric_cells(
         row = row_cell.copy()
         row[bad] = m
     keys = sketch.ORDER32.take(sketch.raw_keys(values, whole.anchor))
-    if bad.size:  # NaN has no key; ±inf keep theirs (in the sketch, not in the moments)
-        keys[nan] = 0
-        present = row_cell.copy()
-        present[nan] = m
-    else:
-        present = row_cell
-    cell_sketch = CellSketch(present, m, keys)
+    keys[nan] = 0  # NaN has no bucket (left out by its rows); ±inf keep theirs
+    batch_keys = BatchKeys(keys, numbers, nan)
     finite_counts = np.bincount(row, minlength=m + 1)[:m]
     low, high = np.full(m + 1, np.inf), np.full(m + 1, -np.inf)
     with np.errstate(invalid="ignore"):  # NaN, in the dropped cell m
@@ -231,35 +271,53 @@ def numeric_cells(
         np.maximum.at(high, row, values)
     totals = np.bincount(row, weights=values, minlength=m + 1)[:m].tolist()
     squares = np.bincount(row, weights=values * values, minlength=m + 1)[:m].tolist()
-    for total, square in zip(totals, squares, strict=True):
-        if total or square:
-            exact.add(whole.total, total)
-            exact.add(whole.total_sq, square)
-    return (missing, finite_counts), cell_sketch, (low[:m], high[:m]), (totals, squares)
+    exact.extend(whole.total, totals)
+    exact.extend(whole.total_sq, squares)
+    return (missing, finite_counts), batch_keys, (low[:m], high[:m]), (totals, squares)
 
 
 class CategoricalSegments:
-    """One categorical feature's level counts per level of one segment column."""
+    """One categorical feature's level counts per level of one segment column: a table of
+    counts (segment level × feature level) while it stays small, Counters beyond."""
 
     def __init__(self) -> None:
         self.missing = np.zeros(0, dtype=np.int64)
-        self.levels: list[Counter[str]] = []
+        self.index: dict[str, int] = {}
+        self.table = np.zeros((0, 0), dtype=np.int64)
+        self.spilled: list[Counter[str]] | None = None
 
     def grow(self, n: int) -> None:
         self.missing = grown(self.missing, n, 0)
-        self.levels.extend(Counter() for _ in range(n - len(self.levels)))
 
     def add(self, to_code: Codes, n: int, table: npt.NDArray[np.int64], names: list[str]) -> None:
         """Fold a batch's counts per (cell, level; the last column null) into these levels."""
         by_code = np.zeros((n, table.shape[1]), dtype=np.int64)
         np.add.at(by_code, to_code, table)
         self.missing += by_code[:, -1]
-        for code, level in zip(*np.nonzero(by_code[:, :-1]), strict=True):
-            self.levels[code][names[level]] += int(by_code[code, level])
+        columns = [self.index.setdefault(name, len(self.index)) for name in names]
+        if self.spilled is None and n * len(self.index) > DENSE_COUNT:
+            self.spilled = [self._counts(code) for code in range(self.table.shape[0])]
+        if self.spilled is not None:
+            self.spilled.extend(Counter() for _ in range(n - len(self.spilled)))
+            for code, level in zip(*np.nonzero(by_code[:, :-1]), strict=True):
+                self.spilled[code][names[level]] += int(by_code[code, level])
+            return
+        grown_table = np.zeros((n, len(self.index)), dtype=np.int64)
+        grown_table[: self.table.shape[0], : self.table.shape[1]] = self.table
+        self.table = grown_table
+        self.table[:, columns] += by_code[:, :-1]  # a batch names each level once
+
+    def _counts(self, code: int) -> Counter[str]:
+        if self.spilled is not None:
+            return self.spilled[code] if code < len(self.spilled) else Counter()
+        if code >= self.table.shape[0]:
+            return Counter()
+        row = self.table[code]
+        names = list(self.index)
+        return Counter({names[i]: int(row[i]) for i in np.flatnonzero(row).tolist()})
 
     def finish(self, code: int, rows: int, whole: CategoricalProfile) -> CategoricalProfile:
-        counts = self.levels[code] if code < len(self.levels) else Counter()
-        levels, other = fold_levels(counts, 0)
+        levels, other = fold_levels(self._counts(code), 0)
         missing = int(self.missing[code]) if code < self.missing.size else 0
         return CategoricalProfile(
             dtype=whole.dtype, rows=rows, missing=missing, levels=levels, other=other

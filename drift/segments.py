@@ -30,6 +30,7 @@ from drift.segment_counts import (
     CategoricalSegments,
     Cells,
     Codes,
+    KeyNumbers,
     NumericSegments,
     categorical_cells,
     encoded,
@@ -114,13 +115,17 @@ class _SegmentColumn:
     """Every feature counted per level of one segment column."""
 
     def __init__(
-        self, name: str, accumulators: Mapping[str, Accumulator], fixed: Sequence[str] | None
+        self,
+        name: str,
+        accumulators: Mapping[str, Accumulator],
+        fixed: Sequence[str] | None,
+        numbers: Mapping[str, KeyNumbers],
     ) -> None:
         self.name = name
         self.levels = _Levels(fixed)
         self.rows = np.zeros(0, dtype=np.int64)
         self.numeric = {
-            feature: NumericSegments()
+            feature: NumericSegments(numbers[feature])
             for feature, acc in accumulators.items()
             if feature != name and isinstance(acc, NumericAccumulator)
         }
@@ -182,8 +187,11 @@ class Segmenter:
     ) -> None:
         self.top_k = top_k
         fixed = like.segments if like is not None and like.segments else {}
+        self.numbers = {name: KeyNumbers() for name in accumulators}
         self.columns = [
-            _SegmentColumn(name, accumulators, list(fixed[name]) if name in fixed else None)
+            _SegmentColumn(
+                name, accumulators, list(fixed[name]) if name in fixed else None, self.numbers
+            )
             for name in segment_by
         ]
 
@@ -201,10 +209,15 @@ class Segmenter:
             np.add.at(column.rows, to_code, rows)
         for feature, acc in accumulators.items():
             if isinstance(acc, NumericAccumulator) and feature in values:
-                per_cell = numeric_cells(cells, values[feature], acc)
-                for column, to_code in zip(self.columns, cells.codes, strict=True):
-                    if feature in column.numeric:
-                        column.numeric[feature].add(to_code, *per_cell)
+                counts, keys, bounds, sums = numeric_cells(
+                    cells, values[feature], acc, self.numbers[feature]
+                )
+                for column, to_code, row_code in zip(self.columns, cells.codes, codes, strict=True):
+                    part = column.numeric.get(feature)
+                    if part is not None:
+                        part.add(to_code, counts, bounds, sums)
+                        if keys is not None:
+                            part.add_sketch(row_code, keys)
             elif isinstance(acc, CategoricalAccumulator):
                 table, names = categorical_cells(cells, batch.column(feature))
                 for column, to_code, size in zip(self.columns, cells.codes, sizes, strict=True):

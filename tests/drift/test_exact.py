@@ -4,6 +4,8 @@ of the day in one pass, bit for bit."""
 from __future__ import annotations
 
 import math
+import random
+from fractions import Fraction
 from functools import reduce
 
 import numpy as np
@@ -100,3 +102,19 @@ def test_the_data_would_show_a_plain_float_merge(tmp_path):
     in_one_pass = reduce(lambda a, b: a + b, squares)
     by_part = [reduce(lambda a, b: a + b, squares[i : i + 4]) for i in (0, 4, 8)]
     assert in_one_pass != reduce(lambda a, b: a + b, by_part)
+
+
+def test_canonical_takes_any_floats_and_extend_keeps_the_exact_total():
+    assert exact.canonical([1e-10, 5.0, -1e-10]) == [5.0]
+    assert exact.canonical([1e16, 1.0, -1e16]) == [1.0]
+    rng = random.Random(5)
+    values = [rng.uniform(-1e12, 1e12) * 10 ** rng.randint(-20, 0) for _ in range(2_000)]
+    parts: list[float] = []
+    for start in range(0, len(values), 37):
+        exact.extend(parts, values[start : start + 37])
+    assert len(parts) <= exact.COMPACT_AT + 37
+    one_by_one: list[float] = []
+    for value in values:
+        exact.add(one_by_one, value)
+    assert exact.canonical(parts) == exact.canonical(one_by_one)
+    assert sum(map(Fraction, exact.canonical(parts))) == sum(map(Fraction, values))

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from drift import DriftInputError, Status, segments
+from drift import DriftInputError, Status, segment_counts, segments
 from drift.compare import compare
 from drift.hints import MIN_SEGMENT_ROWS, where
 from drift.merge import merge, subtract
@@ -84,7 +84,10 @@ def unpinned(column):
 
 
 @pytest.mark.parametrize("like", [False, True])
-def test_each_columns_segments_merge_to_the_whole_bit_for_bit(like):
+@pytest.mark.parametrize("dense", [True, False], ids=["tables", "sparse"])
+def test_each_columns_segments_merge_to_the_whole_bit_for_bit(like, dense, monkeypatch):
+    if not dense:  # count every batch the way wide tables (many levels or keys) are counted
+        monkeypatch.setattr(segment_counts, "DENSE_COUNT", 1)
     reference = profile(table(40_000, 1), segment_by=["country", "app"], segment_top_k=3)
     subject = (
         profile(table(30_000, 2, shift_in="IT", shift=20), like=reference) if like else reference
