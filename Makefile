@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: help venv lint typecheck pytest test demo bench evidently-venv evidently-fixture clean \
 	system-deps lint-workflows security bandit pip-audit docs-check bench-api bench-notify bench-backfill \
-	bench-grouping bench-read-side bench-references
+	bench-grouping bench-read-side bench-references bench-segments
 
 help:
 	@echo "make demo   - set up and run the whole demo: Dagster on :3000, the incident API on :8000"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench-grouping - 50 root events: incidents and pages per event, by group_by"
 	@echo "make bench-read-side - /metrics, pages and the sensor at 500 x 100 x 60/365 days, 1M incidents"
 	@echo "make bench-references - false alarms and detection, fixed vs rolling calibrated references"
+	@echo "make bench-segments - segment hints on census data: hit rates; the cost of --segment-by"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "driftwatch needs Python >= 3.11")'
@@ -138,3 +139,6 @@ bench-read-side: $(STAMP)
 # false alarms, detection of injected shifts and backfill time, fixed vs rolling references.
 bench-references: $(STAMP)
 	$(PY) -m bench.references
+
+bench-segments: $(STAMP)
+	$(PY) -m bench.segments
