@@ -78,7 +78,7 @@ def render_table(report: ScanReport) -> None:
     if "wasserstein" in report.measures:
         columns.append(("W₁ σ", lambda r: format_measure(r.wasserstein)))
     if any(r.segments is not None for r in report.features):
-        columns.append(("where", where))
+        columns.append(("where", lambda r: where(r.status, r.segments)))
     columns.append(("message", lambda r: r.message))
     for header, _ in columns:
         table.add_column(header, overflow="fold")

@@ -15,9 +15,9 @@ the segment's data from a change in its share of the rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -40,39 +40,65 @@ NOISE_MULTIPLE: Final = 3.0
 gives two samples of its sizes ((bins − 1)·(1/n_ref + 1/n_cur)): many levels on few rows are
 noisy."""
 SINGLED_OUT_SHARE: Final = 0.5
-SINGLED_OUT_LIFT: Final = 0.2
-"""A segment is where it changed when it explains at least half of the drift and at least this
-much more than its share of the rows (a shift everywhere credits segments by size)."""
+SINGLED_OUT_REST: Final = 0.5
+"""A segment is where it changed when it explains at least half of the drift and the other
+rows, for their number, at most half as much as they would if the shift were everywhere (which
+credits every segment by its size)."""
 
 Counter = Callable[[ColumnProfile], npt.NDArray[np.float64]]
 """A column's counts per bin of the whole's binning."""
 
 
+def excess(hint: SegmentHint) -> float:
+    """How much more of the drift a segment explains than its share of the rows: the order
+    hints are ranked in. By share of the drift alone, a level holding most rows comes first
+    for any shift (it holds most of the shifted rows of every other column's segment too)."""
+    return hint.explained - hint.share_current
+
+
 def singles_out(hint: SegmentHint) -> bool:
     """Whether this segment, rather than the data as a whole, is where it changed."""
-    lift = hint.explained - max(hint.share_reference, hint.share_current)
-    return hint.hidden or (hint.explained >= SINGLED_OUT_SHARE and lift >= SINGLED_OUT_LIFT)
+    rest = 1.0 - hint.explained
+    others = 1.0 - hint.share_current
+    return hint.hidden or (
+        hint.explained >= SINGLED_OUT_SHARE and rest <= SINGLED_OUT_REST * others
+    )
 
 
-def where(result: FeatureResult) -> str:
-    """Where a drifted feature changed, in a few words ("country=DE: 82 % of the shift"); ""
-    when it did not drift or no segment stands out."""
-    if not result.status.breach or result.status is Status.ERROR:
+def where(status: Status, hints: Sequence[SegmentHint] | None) -> str:
+    """Where a drifted feature changed, in one line ("mostly country=DE: 82 % of the shift");
+    "" when it did not drift or no segment stands out."""
+    if not status.breach or status is Status.ERROR:
         return ""
-    hints = result.segments
-    top = next(iter(hints or []), None)
-    if top is not None and singles_out(top) and top.explained >= SINGLED_OUT_SHARE:
-        said = f"{top.column}={top.value}: {_percent(top.explained)} of the shift"
-        if top.kind == "mix":
-            said += (
-                f", its share of rows {_percent(top.share_reference)} → "
-                f"{_percent(top.share_current)}"
-            )
-        return said
     hidden = next((h for h in hints or [] if h.hidden), None)
-    if hidden is not None and hidden.psi_within is not None:
-        return f"{hidden.column}={hidden.value}: hidden, PSI {hidden.psi_within:.3g} within"
-    return ""
+    if hidden is not None and hidden.psi_within is not None:  # the whole barely moved
+        return (
+            f"hidden in {hidden.column}={hidden.value}: PSI {hidden.psi_within:.3g} within "
+            f"the segment, {_percent(hidden.share_current)} of rows"
+        )
+    top = next(iter(hints or []), None)
+    if top is None or not singles_out(top):
+        return ""
+    said = f"mostly {top.column}={top.value}: {_percent(top.explained)} of the shift"
+    if top.kind == "mix":
+        said += f", its share of rows {_percent(top.share_reference)} → " + _percent(
+            top.share_current
+        )
+    return said
+
+
+def from_records(records: Sequence[Mapping[str, Any]] | None) -> list[SegmentHint]:
+    """Hints as stored (:func:`dataclasses.asdict` of each), back as hints."""
+    hints = []
+    for record in records or []:
+        bins = record.get("bins")
+        hints.append(
+            SegmentHint(
+                **{k: v for k, v in record.items() if k != "bins"},
+                bins=BinTable(**bins) if bins else None,
+            )
+        )
+    return hints
 
 
 def _percent(share: float) -> str:
@@ -180,7 +206,7 @@ def segment_hints(
             if whole_ok and _hidden(hint, ref_counts.sum(), cur_counts.sum(), bins, level.critical):
                 hint = replace(hint, hidden=True)
             hints.append(hint)
-    hints.sort(key=lambda h: (-h.explained, h.column, h.value))
+    hints.sort(key=lambda h: (-excess(h), h.column, h.value))
     shown = [h for h in hints[:MAX_HINTS]] + [h for h in hints[MAX_HINTS:] if h.hidden]
     graded = replace(result, segments=shown)
     hidden = next((h for h in shown if h.hidden), None)

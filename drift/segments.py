@@ -69,13 +69,22 @@ def check_segments(
                 f"segment_by: column {name} is {type_name(type_)}; "
                 "a segment column must be categorical or integer"
             )
-    profiles = len(segment_by) * (top_k + 1) * len(features)
-    if profiles > MAX_SEGMENT_PROFILES:
-        raise DriftInputError(
-            f"segment_by: {len(segment_by)} column(s) × {top_k + 1} segments × "
-            f"{len(features)} features = {profiles:,} segment profiles, over the cap of "
-            f"{MAX_SEGMENT_PROFILES:,}; segment by fewer columns or lower segment_top_k"
-        )
+    problem = over_cap(len(segment_by), top_k, len(features))
+    if problem:
+        raise DriftInputError(problem)
+
+
+def over_cap(columns: int, top_k: int, features: int) -> str | None:
+    """Why segmenting ``features`` by ``columns`` columns of ``top_k`` levels is refused, if
+    it is: more segment profiles than :data:`MAX_SEGMENT_PROFILES`."""
+    profiles = columns * (top_k + 1) * features
+    if profiles <= MAX_SEGMENT_PROFILES:
+        return None
+    return (
+        f"segment_by: {columns} column(s) × {top_k + 1} segments × {features} features = "
+        f"{profiles:,} segment profiles, over the cap of {MAX_SEGMENT_PROFILES:,}; segment "
+        "by fewer columns or lower segment_top_k"
+    )
 
 
 class _Levels:

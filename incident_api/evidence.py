@@ -3,7 +3,7 @@ console draws and notifications link to), every other key kept as given."""
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -51,6 +51,22 @@ class Level(NoNul):
     critical: Number
 
 
+class Segment(NoNul):
+    """One segment hint (how much of the feature's drift one segment explains)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    column: str = Field(max_length=200)
+    value: str = Field(max_length=200)
+    share_reference: Annotated[Number, Field(ge=0, le=1)]
+    share_current: Annotated[Number, Field(ge=0, le=1)]
+    psi_within: Number | None = None
+    explained: Number
+    kind: Literal["within", "mix"]
+    hidden: Annotated[bool, Field(strict=True)] = False
+    bins: Bins | None = None
+
+
 class Evidence(NoNul):
     """What the incident page draws and notifications link to; the documented fields are
     checked, other keys are kept as given."""
@@ -68,6 +84,8 @@ class Evidence(NoNul):
     unseen_share: Number | None = None
     bins: Bins | None = None
     levels: dict[str, Level] | None = None
+    segments: list[Segment] | None = Field(None, max_length=50)
+    where: str | None = Field(None, max_length=500, description="the top segment hint, one line")
 
     @model_validator(mode="after")
     def _kept_keys_hold_no_nul(self) -> Self:

@@ -72,6 +72,32 @@ class ReferenceOut(BaseModel):
     calibrated: bool = Field(False, description="levels calibrated on the window's own spread")
 
 
+class SegmentBinsOut(BaseModel):
+    labels: list[str]
+    reference: list[float]
+    current: list[float]
+
+
+class SegmentOut(BaseModel):
+    """How much of the feature's drift one segment explains."""
+
+    column: str
+    value: str
+    share_reference: float = Field(description="the segment's share of the reference's rows")
+    share_current: float
+    psi_within: float | None = Field(description="PSI of the segment's own data, on the "
+                                     "feature's bins")  # fmt: skip
+    explained: float = Field(description="its share of the feature's PSI (one column's "
+                             "segments add up to 1)")  # fmt: skip
+    kind: Literal["within", "mix"] = Field(
+        description="within: the segment's data changed; mix: its share of the rows did"
+    )
+    hidden: bool = Field(
+        False, description="the feature is ok as a whole but this segment is critical"
+    )
+    bins: SegmentBinsOut | None = None
+
+
 class ResultOut(BaseModel):
     """One feature of one evaluated partition, as the run that evaluated it recorded it."""
 
@@ -93,6 +119,11 @@ class ResultOut(BaseModel):
     reference: ReferenceOut | None = Field(
         description="what the partition was compared with (null: recorded before references "
         "were kept)"
+    )
+    segments: list[SegmentOut] | None = Field(
+        None,
+        description="the segments that explain most of the drift, most first (null: the "
+        "dataset has no segment_by)",
     )
 
 

@@ -36,10 +36,21 @@ def references_for(
         return FixedReferences.of(load_reference(store, dataset, asset_name), cfg)
     stored = StoredProfiles(store, dataset)
     grid = stored.grid()
-    if grid is None or any(f not in grid.columns for f in cfg.features):
+    if grid is None or any(f not in grid.columns for f in cfg.features) or _unsegmented(grid, cfg):
         grid = _grid_with(stored, cfg, partitions, grid)
+    if grid.segments is not None and list(grid.segments) != cfg.segment_by:
+        raise ScoringError(
+            f"segment_by of {dataset} is {', '.join(cfg.segment_by) or 'empty'}, but its stored "
+            f"profiles are segmented by {', '.join(grid.segments)}: remove "
+            f"{stored.grid_path()} and backfill the window to segment them anew"
+        )
     options = scan_options(cfg, cfg.thresholds)
     return RollingReferences(stored, results, cfg, options, grid, rolling)
+
+
+def _unsegmented(grid: Profile, cfg: DatasetConfig) -> bool:
+    """Whether segments were configured after the grid was set (it then gains them)."""
+    return bool(cfg.segment_by) and grid.segments is None
 
 
 def _grid_with(
@@ -67,5 +78,13 @@ def _first_row_group(day: SourceChain, cfg: DatasetConfig) -> Profile:
     values, so this sets the grid a whole day's profile would, at a row group's cost (share
     steps of a big day each look for it)."""
     present = [f for f in cfg.features if f in day.schema.names]
-    first = islice(day.row_groups(present), 1)
-    return profile_batches(first, day.schema, columns=present, top_k=cfg.top_k)
+    read = list(dict.fromkeys([*present, *cfg.segment_by]))
+    first = islice(day.row_groups(read), 1)
+    return profile_batches(
+        first,
+        day.schema,
+        columns=present,
+        top_k=cfg.top_k,
+        segment_by=cfg.segment_by,
+        segment_top_k=cfg.segment_top_k,
+    )

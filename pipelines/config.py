@@ -24,6 +24,7 @@ from pydantic import (
 
 from drift import ALL_MEASURES, MEASURES, Binning, Thresholds
 from drift.profile import DEFAULT_BINS, DEFAULT_TOP_K
+from drift.segments import DEFAULT_SEGMENT_TOP_K, MAX_SEGMENT_TOP_K, over_cap
 from warehouse.fingerprint import GroupBy
 
 DEFAULT_PATH: Final = "driftwatch.yaml"
@@ -94,6 +95,17 @@ class WatchPolicy(_Strict):
         description="dataset: one incident per event, the breaching features its members; "
         "feature: one incident per feature",
     )
+    segment_by: list[str] = Field(
+        default_factory=list,
+        description="categorical or integer columns whose levels get profiles of their own: "
+        "each drifted feature says which segments explain its drift",
+    )
+    segment_top_k: int = Field(
+        DEFAULT_SEGMENT_TOP_K,
+        ge=1,
+        le=MAX_SEGMENT_TOP_K,
+        description="levels of each segment column with a segment of their own; the rest OTHER",
+    )
 
     @field_validator("measures")
     @classmethod
@@ -111,6 +123,11 @@ class WatchPolicy(_Strict):
             raise ValueError("features are listed twice")
         if self.binning is Binning.EVIDENTLY:
             raise ValueError("binning evidently cannot be pinned on a reference profile")
+        if len(set(self.segment_by)) != len(self.segment_by):
+            raise ValueError("segment_by names a column twice")
+        problem = over_cap(len(self.segment_by), self.segment_top_k, len(self.features))
+        if problem:
+            raise ValueError(problem)
         return self
 
 

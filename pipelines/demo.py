@@ -60,17 +60,6 @@ def day_table(day_number: int, rows: int, seed: int = 2026) -> pa.Table:
     rng = np.random.default_rng(seed + day_number)
     drifted = day_number >= DRIFT_FROM_DAY
     columns: dict[str, pa.Array] = {}  # type: ignore[type-arg]
-    for name, (mean, std) in NUMERIC.items():
-        if drifted and name == "amount":
-            mean *= 1.35  # prices went up
-        if drifted and name == "session_minutes":
-            std *= 2.2  # a new app version: much wider spread
-        values = rng.normal(mean, std, rows)
-        missing = 0.01
-        if drifted and name == "delivery_days":
-            missing = 0.12  # a carrier stopped reporting
-        values[rng.random(rows) < missing] = np.nan
-        columns[name] = pa.array(values)
     for name, (levels, probs) in CATEGORICAL.items():
         levels, probs = list(levels), list(probs)
         if drifted and name == "device":
@@ -79,7 +68,21 @@ def day_table(day_number: int, rows: int, seed: int = 2026) -> pa.Table:
             levels.append("crypto")
             probs = [p * 0.9 for p in probs] + [0.1]
         columns[name] = pa.array(np.array(levels)[rng.choice(len(levels), rows, p=probs)])
-    return pa.table(columns)
+    country = columns["country"].to_numpy(zero_copy_only=False)
+    device = columns["device"].to_numpy(zero_copy_only=False)
+    for name, (mean, std) in NUMERIC.items():
+        values = rng.normal(mean, std, rows)
+        if drifted and name == "amount":  # prices went up, in Germany only
+            values[country == "DE"] *= 1.8
+        if drifted and name == "session_minutes":  # a new mobile app: a much wider spread
+            mobile = device == "mobile"
+            values[mobile] = mean + (values[mobile] - mean) * 2.2
+        missing = 0.01
+        if drifted and name == "delivery_days":
+            missing = 0.12  # a carrier stopped reporting
+        values[rng.random(rows) < missing] = np.nan
+        columns[name] = pa.array(values)
+    return pa.table({name: columns[name] for name in FEATURES})
 
 
 def write_demo(store: SnapshotStore, rows: int = 100_000, days: int = DAYS) -> list[date]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from drift import Status
+from drift.hints import from_records, where
 from drift.thresholds import MEASURES, OPT_IN_FIELDS
 from pipelines.config import Watched
 from warehouse.drift_results import DriftResultStore
@@ -112,6 +113,8 @@ def _evidence(result: DriftResult, config: Watched) -> dict[str, object]:
         "run_url": f"{webserver_url.rstrip('/')}/runs/{result.run_id}",
         "drift_result_id": result.id,
         "levels": _levels(result, config),
+        "segments": result.segments,
+        "where": where(Status(result.status), from_records(result.segments)),
     }
 
 

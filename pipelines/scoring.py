@@ -4,7 +4,7 @@ and tests call them directly."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,9 @@ from drift import (
 )
 from drift.errors import DriftInputError
 from drift.formatting import format_measure
+from drift.hints import where
 from drift.parquet import ParquetFiles
+from drift.results import SegmentHint
 from drift.sources import Source
 from pipelines.config import DatasetConfig, ReferenceWindow, WatchPolicy
 from pipelines.references import Baseline
@@ -70,10 +72,19 @@ class PartitionScored:
 def profile_features(
     snapshot: Source, cfg: WatchPolicy, **options: Any
 ) -> tuple[Profile, list[str]]:
-    """Profile the configured features the snapshot has; which features those were."""
+    """Profile the configured features the snapshot has, with the segments of ``like`` (a
+    reference or a grid) or else the configured ones; which features those were."""
     try:
         present = [f for f in cfg.features if f in snapshot.schema.names]
-        rows = snapshot.row_groups(present)
+        like: Profile | None = options.get("like")
+        if like is None:
+            options = {"segment_by": cfg.segment_by, "segment_top_k": cfg.segment_top_k,
+                       **options}  # fmt: skip
+        segment_by = list(like.segments or {}) if like is not None else cfg.segment_by
+        missing = [c for c in segment_by if c not in snapshot.schema.names]
+        if missing:
+            raise DriftInputError(f"{snapshot.label}: lacks segment column(s) {', '.join(missing)}")
+        rows = snapshot.row_groups(list(dict.fromkeys([*present, *segment_by])))
         return profile_batches(rows, snapshot.schema, columns=present, **options), present
     except DriftInputError as exc:
         raise ScoringError(str(exc)) from None
@@ -224,19 +235,30 @@ def as_new_result(
         chi2_pvalue=r.chi2_pvalue,
         wasserstein=r.wasserstein,
         levels=levels if r.status is not Status.INSUFFICIENT else None,
+        segments=[hint_record(h) for h in r.segments] if r.segments is not None else None,
     )
+
+
+def hint_record(hint: SegmentHint) -> dict[str, Any]:
+    """A segment hint as stored with its result (bins included, for the console's bars)."""
+    return asdict(hint)
 
 
 def results_table(results: list[FeatureResult]) -> str:
     """The results as a markdown table, worst first (Dagster renders it on the run)."""
+    segmented = any(r.segments is not None for r in results)
     rows = [
-        "| feature | status | PSI | drift ratio | JS | message |",
-        "|---|---|---:|---:|---:|---|",
-    ]
+        "| feature | status | PSI | drift ratio | JS |" + (" where |" if segmented else "")
+        + " message |",
+        "|---|---|---:|---:|---:|" + ("---|" if segmented else "") + "---|",
+    ]  # fmt: skip
     for r in sorted(results, key=lambda r: (_TABLE_ORDER[r.status], -(r.psi or 0.0))):
         message = r.message.replace("|", "\\|")
+        hint = where(r.status, r.segments).replace("|", "\\|")
         rows.append(
             f"| {r.feature} | {r.status.value} | {format_measure(r.psi)} | "
-            f"{format_measure(r.drift_ratio)} | {format_measure(r.js_distance)} | {message} |"
+            f"{format_measure(r.drift_ratio)} | {format_measure(r.js_distance)} |"
+            + (f" {hint} |" if segmented else "")
+            + f" {message} |"
         )
     return "\n".join(rows)

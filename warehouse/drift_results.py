@@ -41,6 +41,8 @@ class NewResult:
     wasserstein: float | None = None
     levels: dict[str, dict[str, float]] | None = None
     """``{measure: {"warn", "critical"}}`` the result was graded with."""
+    segments: list[dict[str, Any]] | None = None
+    """Segment hints, most-explaining first."""
 
 
 class DriftResultStore:

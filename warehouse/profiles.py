@@ -33,7 +33,8 @@ CACHED_PROFILES: Final = 64
 
 def grid_of(profile: Profile) -> Profile:
     """A profile's grid alone: every numeric column's anchor (0 for one with no value yet, so
-    later partitions still share one grid), every other column's kind; no counts."""
+    later partitions still share one grid), every other column's kind, and its segment
+    columns' levels (the levels every later partition is cut by); no counts."""
     columns: dict[str, ColumnProfile] = dict(
         Profile.grid({n: c.anchor or 0.0 for n, c in profile.numeric().items()}).columns
     )
@@ -42,7 +43,17 @@ def grid_of(profile: Profile) -> Profile:
             columns[name] = replace(column, rows=0, missing=0, levels={}, other=0)
         elif isinstance(column, UnsupportedProfile):
             columns[name] = replace(column, rows=0)
-    return Profile(source="grid", rows=0, columns=dict(sorted(columns.items())))
+    segments = None
+    if profile.segments is not None:
+        empty = Profile(rows=0, columns={})
+        segments = {name: dict.fromkeys(levels, empty) for name, levels in profile.segments.items()}
+    return Profile(
+        source="grid",
+        rows=0,
+        columns=dict(sorted(columns.items())),
+        segments=segments,
+        segment_top_k=profile.segment_top_k,
+    )
 
 
 @dataclass
@@ -74,9 +85,17 @@ class StoredProfiles:
             stored = self.grid()
             known = stored.columns if stored is not None else {}
             new = {n: c for n, c in found.columns.items() if n not in known}
-            if stored is not None and not new:
+            segmented = stored.segments is not None if stored is not None else False
+            if stored is not None and not new and (segmented or found.segments is None):
                 return stored
-            grid = Profile(source="grid", rows=0, columns=dict(sorted({**known, **new}.items())))
+            kept = stored if stored is not None and segmented else found
+            grid = Profile(
+                source="grid",
+                rows=0,
+                columns=dict(sorted({**known, **new}.items())),
+                segments=kept.segments,
+                segment_top_k=kept.segment_top_k,
+            )
             partial = self.grid_path().with_suffix(f".{os.getpid()}.tmp")
             grid.save(partial)
             partial.replace(self.grid_path())

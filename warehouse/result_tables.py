@@ -41,6 +41,9 @@ class DriftResult(Base):
     """The opt-in measures, where the dataset grades with them."""
     levels: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     """``{measure: {"warn", "critical"}}`` the result was graded with; null before 0012."""
+    segments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    """Segment hints, most-explaining first (:class:`drift.results.SegmentHint` with its
+    bins); null without ``segment_by`` and before 0013."""
 
     __table_args__ = (
         # the newest partitions of a feature first, a re-run's latest row first within one

@@ -33,8 +33,17 @@ class BinChart:
     top: float
 
 
-def bin_chart(bins: Mapping[str, Any] | None) -> BinChart | None:
+MINI: Final = (160, 40, 2)
+"""Width, height and margin of a segment's own small bin chart."""
+EXPLAINED_WIDTH: Final = 120
+SEGMENT_ROWS: Final = 10
+
+
+def bin_chart(
+    bins: Mapping[str, Any] | None, size: tuple[int, int, int] = (WIDTH, HEIGHT, MARGIN)
+) -> BinChart | None:
     """Paired bars per bin, or None when the evidence has no bins (a schema break, an alert)."""
+    width, height, margin = size
     if not isinstance(bins, Mapping):
         return None
     labels = bins.get("labels")
@@ -49,19 +58,19 @@ def bin_chart(bins: Mapping[str, Any] | None) -> BinChart | None:
         return None
     labels = [str(label) for label in labels]
     top = max(max(reference), max(current), 1e-9)
-    slot = (WIDTH - 2 * MARGIN) / len(labels)
+    slot = (width - 2 * margin) / len(labels)
     bar = slot * 0.38
-    plot = HEIGHT - 2 * MARGIN
+    plot = height - 2 * margin
 
     def bars(shares: Sequence[float], offset: float) -> list[Bar]:
         out = []
         for i, (label, share) in enumerate(zip(labels, shares, strict=True)):
-            height = plot * share / top
-            x = MARGIN + i * slot + offset
-            out.append(Bar(x, HEIGHT - MARGIN - height, bar, height, label, share))
+            tall = plot * share / top
+            x = margin + i * slot + offset
+            out.append(Bar(x, height - margin - tall, bar, tall, label, share))
         return out
 
-    ticks = [(MARGIN + (i + 0.5) * slot, label) for i, label in enumerate(labels)]
+    ticks = [(margin + (i + 0.5) * slot, label) for i, label in enumerate(labels)]
     return BinChart(bars(reference, slot * 0.1), bars(current, slot * 0.52), ticks, top)
 
 
@@ -112,3 +121,51 @@ def psi_trend(
     path = " ".join(f"{'M' if i == 0 else 'L'}{p.x:.1f},{p.y:.1f}" for i, p in enumerate(points))
     lines = [Line(y(value), value, name) for name, value in sorted(levels.items())]
     return TrendChart(points, path, lines, top)
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    """One segment hint as the console draws it."""
+
+    column: str
+    value: str
+    kind: str
+    hidden: bool
+    share_reference: float
+    share_current: float
+    psi_within: float | None
+    explained: float
+    bar: float
+    """Width of the explained bar (explained clipped to 0…1)."""
+    bins: BinChart | None
+
+
+def segment_rows(records: object) -> list[SegmentRow]:
+    """Stored segment hints, most-explaining first, as table rows; a record of another shape
+    (evidence anyone could have posted) is left out, never an error."""
+    if not isinstance(records, list):
+        return []
+    rows = []
+    for record in records[:SEGMENT_ROWS]:
+        if not isinstance(record, Mapping):
+            continue
+        column, value, kind = record.get("column"), record.get("value"), record.get("kind")
+        shares = [number(record.get(k)) for k in ("share_reference", "share_current", "explained")]
+        if not isinstance(column, str) or not isinstance(value, str) or None in shares:
+            continue
+        reference, current, explained = (float(v or 0.0) for v in shares)
+        rows.append(
+            SegmentRow(
+                column=column,
+                value=value,
+                kind="mix" if kind == "mix" else "within",
+                hidden=record.get("hidden") is True,
+                share_reference=reference,
+                share_current=current,
+                psi_within=number(record.get("psi_within")),
+                explained=explained,
+                bar=EXPLAINED_WIDTH * min(1.0, max(0.0, explained)),
+                bins=bin_chart(record.get("bins"), MINI),
+            )
+        )
+    return rows

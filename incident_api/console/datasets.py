@@ -10,6 +10,7 @@ from typing import Final, TypeVar
 from flask import Response, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from drift.hints import from_records, where
 from drift.thresholds import GRADED_FIELD, MEASURES, OPT_IN_FIELDS, Status
 from incident_api.console import charts
 from incident_api.console.access import console_page
@@ -95,6 +96,14 @@ def dataset(dataset: str) -> Response:
     )
 
 
+def _where(status: str, segments: object) -> str:
+    """The result's hint in one line ("" for a stored shape it cannot read)."""
+    try:
+        return where(Status(status), from_records(segments if isinstance(segments, list) else []))
+    except (TypeError, ValueError, AttributeError):
+        return ""
+
+
 @bp.get("/datasets/<dataset>/<feature>/<partition>")
 @console_page()
 def result(dataset: str, feature: str, partition: str) -> Response:
@@ -112,6 +121,8 @@ def result(dataset: str, feature: str, partition: str) -> Response:
         "result.html",
         result=found,
         bins=charts.bin_chart(found.bins),
+        segments=charts.segment_rows(found.segments),
+        where=_where(found.status, found.segments),
         trend=trend,
         chart=charts,
         measures=[(name, getattr(found, name), levels.get(graded.get(name, ""))) for name in shown],

@@ -14,7 +14,7 @@ from incident_api.console import charts
 from incident_api.console.access import console_page
 from incident_api.console.listing import list_page, list_query
 from incident_api.console.pages import bp, error_page, page, see_other
-from incident_api.safe import number, safe_url
+from incident_api.safe import number, one_line, safe_url
 from incident_api.services import services
 from warehouse.incidents import (
     GroupingConflict,
@@ -141,6 +141,8 @@ def _incident_page(incident_id: int, status: int = 200, error: str | None = None
         run_url=run_url,
         source=_source_name(incident),
         bins=charts.bin_chart(evidence.get("bins")),
+        segments=charts.segment_rows(evidence.get("segments")),
+        where=one_line(evidence["where"]) if isinstance(evidence.get("where"), str) else None,
         trend=trend,
         chart=charts,
         events=store.events(incident_id),

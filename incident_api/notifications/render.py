@@ -69,7 +69,7 @@ MEMBERS_SHOWN: Final = 8
 
 def _members(incident: dict[str, Any]) -> str | None:
     """A drift incident's members in one line, breaching ones first: ``amount (critical, PSI
-    0.91), device (warn, PSI 0.15), … 3 more``."""
+    0.91; mostly country=DE: 82 % of the shift), device (warn, PSI 0.15), … 3 more``."""
     members = incident.get("members")
     if not members:
         return None
@@ -79,9 +79,24 @@ def _members(incident: dict[str, Any]) -> str | None:
         psi = number(member.get("psi"))
         state = "recovered" if member.get("recovered") else str(member.get("status"))
         shown = f", PSI {psi:.2f}" if psi is not None else ""
+        where = member.get("where") if not member.get("recovered") else None
+        if isinstance(where, str) and where:
+            shown += f"; {where}"
         parts.append(f"{member.get('feature')} ({state}{shown})")
     more = len(ordered) - MEMBERS_SHOWN
     return ", ".join(parts) + (f", … {more} more" if more > 0 else "")
+
+
+def _top_hint(incident: dict[str, Any]) -> str | None:
+    """Where the drift is, in one line: the incident's own hint, else its first breaching
+    member's (the worst member leads the list)."""
+    if isinstance(incident.get("where"), str) and incident["where"]:
+        return one_line(incident["where"])
+    for member in incident.get("members") or []:
+        where = member.get("where")
+        if not member.get("recovered") and isinstance(where, str) and where:
+            return one_line(f"{member.get('feature')}: {where}")
+    return None
 
 
 def _facts(incident: dict[str, Any], change: dict[str, Any] | None = None) -> list[tuple[str, str]]:
@@ -92,6 +107,9 @@ def _facts(incident: dict[str, Any], change: dict[str, Any] | None = None) -> li
         ("Dataset / feature", _where(incident)),
         ("PSI", _psi(incident)),
     ]
+    where = _top_hint(incident)
+    if where:
+        facts.append(("Where", where))
     members = _members(incident)
     if members:
         facts.append(("Members", members))

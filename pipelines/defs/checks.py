@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
 
 from drift import FeatureResult, Status
+from drift.hints import where
 from drift.thresholds import OPT_IN_FIELDS
 from pipelines.backfill import RangeScored
 from pipelines.config import ConfigError
@@ -81,6 +82,11 @@ def feature_check(result: FeatureResult, partition: str) -> AssetCheckResult:
             ),
             "message": MetadataValue.text(result.message or "—"),
             "partition": MetadataValue.text(partition),
+            **(
+                {"where": MetadataValue.text(where(result.status, result.segments) or "—")}
+                if result.segments is not None
+                else {}
+            ),
         },
     )
 

@@ -201,3 +201,36 @@ def test_a_responder_splits_a_member_out_and_merges_it_back(app, served, chrome)
     assert any(f"responder merged: merged incident {new}" in t for t in timeline)
     chrome.get(f"{served}/console/incidents/{new}")
     assert chrome.find_element(By.ID, "status").text == "resolved"
+
+
+def test_an_incident_shows_where_it_changed_with_each_segments_bars(app, served, chrome):
+    hint = {
+        "column": "country", "value": "DE", "share_reference": 0.3, "share_current": 0.31,
+        "psi_within": 0.92, "explained": 0.82, "kind": "within", "hidden": False,
+        "bins": {"labels": ["low", "mid", "high"], "reference": [0.3, 0.4, 0.3],
+                 "current": [0.1, 0.3, 0.6]},
+    }  # fmt: skip
+    evidence = {
+        "partition": "2026-11-10", "psi": 0.6, "where": "mostly country=DE: 82 % of the shift",
+        "segments": [hint, {**hint, "value": "FR", "explained": 0.1, "bins": None}],
+    }  # fmt: skip
+    with app.app_context():
+        incident = services().incidents.create(
+            title="Drift in shop.amount", severity="high", actor="t", dataset="shop",
+            feature="amount", evidence=evidence,
+        )  # fmt: skip
+    _sign_in_by_keyboard(chrome, served, "viewer")
+    chrome.get(f"{served}/console/incidents/{incident.id}")
+    assert chrome.find_element(By.ID, "where").text == "mostly country=DE: 82 % of the shift"
+    rows = chrome.find_elements(By.CSS_SELECTOR, "#segments tbody tr")
+    assert [r.find_element(By.TAG_NAME, "th").text for r in rows] == ["country=DE", "country=FR"]
+    bars = [r.find_element(By.CSS_SELECTOR, "svg.explained rect.fill") for r in rows]
+    widths = [b.rect["width"] for b in bars]  # as laid out by the browser
+    assert widths[0] > 8 * widths[1] > 0
+    drawn = rows[0].find_elements(By.CSS_SELECTOR, "svg.mini rect")
+    assert len(drawn) == 6 and all(r.rect["height"] > 0 for r in drawn)  # 3 bins × 2 sides
+    fill = chrome.execute_script(
+        "return getComputedStyle(arguments[0]).fill", drawn[-1]
+    )  # the current side in the stylesheet's blue
+    assert fill == "rgb(23, 92, 211)"
+    assert rows[1].find_elements(By.CSS_SELECTOR, "svg.mini") == []  # no bins: a dash

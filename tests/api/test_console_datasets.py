@@ -115,3 +115,24 @@ def test_a_result_shows_the_levels_it_was_graded_with_and_its_reference(app, bro
     assert "warn 0.31" in html and "critical 0.47" in html
     fixed = _page(browser, "/console/datasets/web/city/2026-11-16")
     assert "the fixed reference window 2026-10-01 … 2026-10-07" in fixed
+
+
+def test_a_result_shows_where_it_changed_as_a_ranked_table(app, browser):  # noqa: F811
+    hint = {
+        "column": "country", "value": "DE", "share_reference": 0.3, "share_current": 0.31,
+        "psi_within": 0.92, "explained": 0.88, "kind": "within", "hidden": False,
+        "bins": {"labels": ["low", "high"], "reference": [0.5, 0.5], "current": [0.1, 0.9]},
+    }  # fmt: skip
+    mix = {**hint, "value": "IT", "explained": 0.09, "kind": "mix", "psi_within": 0.001}
+    with app.app_context():
+        DriftResultStore(services().db).add(
+            [NewResult("web", "amount", "2026-11-15", "r", "critical", psi=0.6,
+                       segments=[hint, mix])]
+        )  # fmt: skip
+    html = _page(browser, "/console/datasets/web/amount/2026-11-15")
+    assert "Where: mostly country=DE: 88 % of the shift" in html
+    rows = re.findall(r'<tr class="segment[^"]*">\s*<th scope="row">([^<]+)</th>', html)
+    assert rows == ["country=DE", "country=IT"]
+    assert '<rect class="fill" width="105.6"' in html  # 88 % of the bar
+    assert "share of rows (mix)" in html and "within the segment" in html
+    assert html.count('<svg class="mini"') == 2

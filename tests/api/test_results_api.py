@@ -150,3 +150,25 @@ def test_each_result_carries_its_levels_and_reference(store_app):
     status, body = _get(store_app, "/datasets")
     web = body["items"][0]  # insufficient ranks below ok: it is no alarm
     assert (web["worst"], web["counts"]["insufficient"], web["counts"]["ok"]) == ("ok", 1, 1)
+
+
+HINT = {
+    "column": "country", "value": "DE", "share_reference": 0.3, "share_current": 0.31,
+    "psi_within": 0.92, "explained": 0.88, "kind": "within", "hidden": False,
+    "bins": {"labels": ["[-inf, 1)", "[1, inf)"], "reference": [0.5, 0.5], "current": [0.1, 0.9]},
+}  # fmt: skip
+
+
+def test_a_result_of_a_segmented_dataset_carries_its_hints(store_app):
+    with store_app.app_context():
+        DriftResultStore(services().db).add(
+            [NewResult("web", "amount", "2026-11-15", "r", "critical", psi=0.6,
+                       segments=[HINT, {**HINT, "value": "FR", "explained": 0.1}]),
+             NewResult("web", "city", "2026-11-15", "r", "ok", psi=0.01)]
+        )  # fmt: skip
+    status, body = _get(store_app, "/datasets/web/results")
+    assert status == 200
+    by_feature = {r["feature"]: r for r in body["items"]}
+    assert by_feature["amount"]["segments"][0] == HINT
+    assert [s["value"] for s in by_feature["amount"]["segments"]] == ["DE", "FR"]
+    assert by_feature["city"]["segments"] is None

@@ -304,7 +304,7 @@ def test_segment_by_adds_hints_to_json_and_a_where_column(capsys, segmented, mon
     monkeypatch.setenv("COLUMNS", "250")
     code, out, _ = run(capsys, "scan", *segmented, "--segment-by", "country")
     assert "where" in out
-    assert "country=FR: " in out and " % of the shift" in out
+    assert "mostly country=FR: " in out and " % of the shift" in out
 
 
 def test_a_profile_saved_with_segments_brings_them_to_the_scan(capsys, segmented, tmp_path):

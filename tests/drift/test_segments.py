@@ -2,7 +2,7 @@
 shifts (confined, mix, everywhere, hidden)."""
 
 import re
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import pyarrow as pa
@@ -10,7 +10,7 @@ import pytest
 
 from drift import DriftInputError, Status, segment_counts, segments
 from drift.compare import compare
-from drift.hints import MIN_SEGMENT_ROWS, where
+from drift.hints import MIN_SEGMENT_ROWS, from_records, where
 from drift.merge import merge, subtract
 from drift.profile import NumericProfile, Profile
 from drift.profiler import profile_batches
@@ -203,8 +203,8 @@ def test_a_shift_confined_to_one_segment_names_it():
     assert top.explained > 0.9
     assert top.psi_within is not None and top.psi_within > 0.5
     assert abs(top.share_reference - 0.3) < 0.02 and abs(top.share_current - 0.3) < 0.02
-    assert where(result).startswith("country=FR: ")
-    assert where(result).endswith(" % of the shift")
+    assert where(result.status, result.segments).startswith("mostly country=FR: ")
+    assert where(result.status, result.segments).endswith(" % of the shift")
     app = [h for h in result.segments if h.column == "app"]
     assert all(h.explained < 0.3 for h in app)  # app cuts across countries: no app stands out
 
@@ -217,14 +217,15 @@ def test_a_pure_mix_shift_is_told_from_a_shift_within():
     assert top.psi_within is not None and top.psi_within < 0.01  # IT's own ages held
     assert top.share_current > 0.2 > top.share_reference
     assert re.search(
-        r"^country=IT: \d+ % of the shift, its share of rows 5 % → 2\d %$", where(result)
+        r"^mostly country=IT: \d+ % of the shift, its share of rows 5 % → 2\d %$",
+        where(result.status, result.segments),
     )
 
 
 def test_a_shift_everywhere_singles_no_segment_out():
     result = hints_for(table(100_000, 13, everywhere=4))
     assert result.status.breach
-    assert where(result) == ""
+    assert where(result.status, result.segments) == ""
     for hint in result.segments:
         assert abs(hint.explained - hint.share_current) < 0.15  # credit by size
 
@@ -235,8 +236,16 @@ def test_hidden_drift_in_a_small_segment_warns_naming_it():
     assert result.status is Status.WARN
     assert result.message.startswith("hidden drift in country=IT: PSI ")
     assert "(5 % of rows)" in result.message
-    hidden = [h for h in result.segments if h.hidden]
+    said = where(result.status, result.segments)
+    assert said.startswith("hidden in country=IT: PSI ")
+    assert said.endswith(" within the segment, 5 % of rows")
+    hidden = [h for h in hints_of(result) if h.hidden]
     assert [(h.column, h.value) for h in hidden] == [("country", "IT")]
+
+
+def test_hints_survive_being_stored_as_records():
+    hints = hints_of(hints_for(table(50_000, 23, shift_in="DE", shift=5)))
+    assert from_records([asdict(h) for h in hints]) == hints
 
 
 def test_clean_data_raises_no_hidden_drift_even_in_small_segments():

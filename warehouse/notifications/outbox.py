@@ -35,7 +35,7 @@ _TRANSITIONS: Final = {
 }
 """Every allowed status change is told (warehouse.lifecycle.ALLOWED)."""
 
-_EVIDENCE_KEYS: Final = ("partition", "psi", "drift_ratio", "run_id", "run_url")
+_EVIDENCE_KEYS: Final = ("partition", "psi", "drift_ratio", "run_id", "run_url", "where")
 
 
 def _snapshot(incident: Incident) -> dict[str, Any]:
@@ -111,6 +111,7 @@ def _members(session: Session, incident_ids: set[int]) -> dict[int, list[dict[st
                 "first_partition": member.first_partition,
                 "last_partition": member.last_partition,
                 "recovered": member.recovered,
+                "where": (member.evidence or {}).get("where") or None,
             }
         )
     return found
