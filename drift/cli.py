@@ -22,7 +22,13 @@ import pyarrow as pa
 if TYPE_CHECKING:
     from drift.cli_output import ProgressHook
 
-from drift.cli_options import SNAPSHOT, columns_list, schema_option, segment_options
+from drift.cli_options import (
+    SNAPSHOT,
+    columns_list,
+    multivariate_option,
+    schema_option,
+    segment_options,
+)
 from drift.errors import DriftInputError
 from drift.measures import DEFAULT_EPSILON
 from drift.parquet import prefer_jemalloc
@@ -82,6 +88,7 @@ def cli() -> None:
 )
 @schema_option
 @segment_options
+@multivariate_option
 def profile_command(
     snapshot: Path,
     output: Path,
@@ -92,6 +99,7 @@ def profile_command(
     types: dict[str, pa.DataType] | None,
     segment_by: list[str],
     segment_top_k: int,
+    multivariate: bool,
 ) -> None:
     """Profile SNAPSHOT (Parquet, or CSV by its .csv name) once and save it as a reference.
 
@@ -106,6 +114,7 @@ def profile_command(
         top_k=top_k,
         segment_by=segment_by,
         segment_top_k=segment_top_k,
+        multivariate=multivariate,
     )
     try:
         result.save(output)
@@ -175,6 +184,7 @@ def profile_command(
     help="Exit 1 when any feature is at or above this status, or is an error.",
 )
 @segment_options
+@multivariate_option
 def scan_command(
     reference: Path,
     current: Path,
@@ -190,6 +200,7 @@ def scan_command(
     fail_on: str | None,
     segment_by: list[str],
     segment_top_k: int,
+    multivariate: bool,
 ) -> int:
     """Compare CURRENT (Parquet or CSV) with REFERENCE (Parquet, CSV or a saved profile).
 
@@ -220,6 +231,7 @@ def scan_command(
             on_batch=hook.advance if hook else None,
             segment_by=segment_by,
             segment_top_k=segment_top_k,
+            multivariate=multivariate,
         )
     finally:
         if hook is not None:

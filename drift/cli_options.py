@@ -60,3 +60,12 @@ def segment_options(command: F) -> F:
         "per segment, and hints of where each feature changed (segment columns × "
         f"(top-K + 1) × features at most {MAX_SEGMENT_PROFILES:,}).",
     )(command)
+
+
+multivariate_option = click.option(
+    "--multivariate",
+    is_flag=True,
+    help="Also the rows' PCA reconstruction error against the reference's (relationships "
+    "between columns: a shuffled column, a broken join); a profile saved with it brings it to "
+    "every scan against it.",
+)

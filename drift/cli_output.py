@@ -14,6 +14,7 @@ from rich.table import Table
 
 from drift.formatting import format_measure
 from drift.hints import where
+from drift.multivariate import MultivariateResult
 from drift.results import FeatureResult
 from drift.scan import ScanReport
 
@@ -85,8 +86,30 @@ def render_table(report: ScanReport) -> None:
     for result in report.features:
         table.add_row(*(cell(result) for _, cell in columns))
     console.print(table)
+    if report.multivariate is not None:
+        console.print(multivariate_line(report.multivariate))
     s = report.summary()
     console.print(
         f"{s['features']} features: {s['ok']} ok, {s['warn']} warn, {s['critical']} critical, "
         f"{s['error']} error; worst PSI {format_measure(s['worst_psi'])}"  # type: ignore[arg-type]
     )
+
+
+def multivariate_line(result: MultivariateResult) -> str:
+    """The multivariate result in one line for people."""
+    style = _STYLE.get(result.status.value, "")
+    said = (
+        f"multivariate: [{style}]{result.status.value}[/]"
+        if style
+        else (f"multivariate: {result.status.value}")
+    )
+    if result.reconstruction_error is None:
+        return f"{said} — {result.message}"
+    said += (
+        f" — reconstruction error {format_measure(result.reconstruction_error)} (reference "
+        f"{format_measure(result.reference_mean)} ± {format_measure(result.reference_std)}; "
+        f"warn {format_measure(result.warn)}, critical {format_measure(result.critical)})"
+    )
+    if result.top_columns:
+        said += f"; grew most in {', '.join(result.top_columns)}"
+    return said

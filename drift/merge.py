@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from drift import exact, sketch
 from drift.binning import pin_bins
+from drift.multivariate import less_moments, merge_moments
 from drift.profile import (
     CategoricalProfile,
     NumericProfile,
@@ -126,7 +127,12 @@ def subtract(total: Profile, part: Profile) -> Profile:
             for name, levels in total.segments.items()
         }
     return replace(
-        total, rows=total.rows - part.rows, columns=columns, source=None, segments=segments
+        total,
+        rows=total.rows - part.rows,
+        columns=columns,
+        source=None,
+        segments=segments,
+        multivariate=less_moments(total.multivariate, part.multivariate),
     )
 
 
@@ -174,6 +180,7 @@ def merge(a: Profile, b: Profile, *, union: bool = False) -> Profile:
         columns=columns,
         source=None,
         segments=_merge_segments(a, b, union=union),
+        multivariate=merge_moments(a.multivariate, b.multivariate),
     )
     pinned = any(isinstance(c, NumericProfile) and c.bins for c in a.columns.values())
     return pin_bins(merged, a.binning, a.n_bins) if pinned else merged

@@ -22,6 +22,7 @@ import numpy as np
 
 from drift import sketch
 from drift.errors import STRICT_FIELDS, DriftInputError, first_problem
+from drift.moments import Moments
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
@@ -159,6 +160,9 @@ class Profile:
     """Per segment column, per level (the top ``segment_top_k`` and ``OTHER``), the profile of
     its rows (:mod:`drift.segments`); None when profiled without segments."""
     segment_top_k: int | None = None
+    multivariate: Moments | None = None
+    """Second moments of the encoded columns (:mod:`drift.multivariate`); None when profiled
+    without them."""
 
     def __post_init__(self) -> None:
         if not 2 <= self.n_bins <= MAX_BINS:

@@ -12,6 +12,7 @@ from drift.accumulators import accumulator
 from drift.binning import pin_bins
 from drift.columns import default_columns
 from drift.errors import DriftInputError
+from drift.multivariate import MomentsAccumulator
 from drift.parquet import ParquetSource
 from drift.profile import DEFAULT_BINS, DEFAULT_TOP_K, Binning, Profile
 from drift.segments import DEFAULT_SEGMENT_TOP_K, Segmenter, check_segments
@@ -34,6 +35,7 @@ def profile_batches(
     on_batch: Callable[[int], None] | None = None,
     segment_by: Sequence[str] = (),
     segment_top_k: int = DEFAULT_SEGMENT_TOP_K,
+    multivariate: bool = False,
 ) -> Profile:
     """Profile ``batches`` (all of ``schema``) in one pass.
 
@@ -56,6 +58,9 @@ def profile_batches(
         for name in names
     }
     segmenter = Segmenter(segment_by, accumulators, segment_top_k, like) if segment_by else None
+    multivariate = multivariate or (like is not None and like.multivariate is not None)
+    # parts (for the spread) only for a reference; a rolling window's are its partitions
+    moments = MomentsAccumulator(accumulators, parts=like is None) if multivariate else None
     rows = 0
     values: dict[str, FloatArray] = {}
     # Columns are worked on in this thread: each update is a short run of numpy calls, too
@@ -68,6 +73,8 @@ def profile_batches(
                 values[name] = read
         if segmenter is not None:
             segmenter.update(batch, accumulators, values)
+        if moments is not None:
+            moments.update(batch, accumulators, values)
         if on_batch is not None:
             on_batch(batch.num_rows)
     finished = {name: acc.finish() for name, acc in accumulators.items()}
@@ -80,6 +87,7 @@ def profile_batches(
         columns=finished,
         segments=segmenter.finish(finished) if segmenter is not None else None,
         segment_top_k=segment_top_k if segmenter is not None else None,
+        multivariate=moments.finish() if moments is not None else None,
     )
     if like is None and binning is not Binning.EVIDENTLY:
         profile = pin_bins(profile, binning, n_bins)
@@ -96,6 +104,7 @@ class ProfileOptions(TypedDict, total=False):
     on_batch: Callable[[int], None] | None
     segment_by: Sequence[str]
     segment_top_k: int
+    multivariate: bool
 
 
 def profile_source(

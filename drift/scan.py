@@ -15,6 +15,7 @@ from drift.csv_source import is_csv, type_named
 from drift.errors import DriftInputError
 from drift.evidently_mode import evidently_bins
 from drift.measures import DEFAULT_EPSILON
+from drift.multivariate import MultivariateResult, compare_moments
 from drift.parquet import is_parquet
 from drift.profile import DEFAULT_BINS, DEFAULT_TOP_K, Binning, Profile
 from drift.profiler import profile_batches
@@ -35,6 +36,7 @@ class ScanReport:
     features: list[FeatureResult]
     measures: tuple[str, ...] = MEASURES
     """The measures that graded the features."""
+    multivariate: MultivariateResult | None = None
 
     def summary(self) -> dict[str, object]:
         counts = {status.value: 0 for status in Status}
@@ -58,6 +60,8 @@ class ScanReport:
 
     def worst(self) -> Status:
         graded = [r.status for r in self.features if r.status is not Status.ERROR]
+        if self.multivariate is not None and self.multivariate.status is not Status.ERROR:
+            graded.append(self.multivariate.status)
         return max(graded, key=lambda s: s.rank, default=Status.OK)
 
     def as_dict(self, *, with_bins: bool = False) -> dict[str, object]:
@@ -71,6 +75,7 @@ class ScanReport:
                 r.as_dict(with_bins=with_bins, measures=self.measures) for r in self.features
             ],
             "summary": self.summary(),
+            **({"multivariate": self.multivariate.as_dict()} if self.multivariate else {}),
         }
 
 
@@ -141,6 +146,7 @@ class ScanArgs(TypedDict, total=False):
     on_start: Callable[[int], None] | None
     segment_by: Sequence[str]
     segment_top_k: int
+    multivariate: bool
 
 
 def scan(
@@ -182,6 +188,7 @@ def scan_sources(
     labels: tuple[str, str] | None = None,
     segment_by: Sequence[str] = (),
     segment_top_k: int = DEFAULT_SEGMENT_TOP_K,
+    multivariate: bool = False,
 ) -> ScanReport:
     """:func:`scan` on sources already opened (files, DataFrames) or a profile in memory;
     ``labels`` name the two sides in the report (default: the sources' own)."""
@@ -195,6 +202,11 @@ def scan_sources(
         measures=known_measures(measures),
     )
     if isinstance(ref_source, Profile):
+        if multivariate and ref_source.multivariate is None:
+            raise DriftInputError(
+                "--multivariate: the saved reference profile has no multivariate moments; "
+                "profile the reference again with --multivariate"
+            )
         if options.binning is Binning.EVIDENTLY:
             raise DriftInputError(
                 "--binning evidently bins over reference ∪ current: give the reference "
@@ -231,6 +243,7 @@ def scan_sources(
             on_batch=on_batch,
             segment_by=segment_by,
             segment_top_k=segment_top_k,
+            multivariate=multivariate,
         )
     cur_profile = profile_batches(
         cur.row_groups(_reading(cur_cols, segment_by)),
@@ -257,4 +270,11 @@ def scan_sources(
         rows_current=cur_profile.rows,
         features=compare(ref_profile, cur_profile, options, columns=names, external=external),
         measures=options.measures,
+        multivariate=_multivariate(ref_profile, cur_profile),
     )
+
+
+def _multivariate(reference: Profile, current: Profile) -> MultivariateResult | None:
+    if reference.multivariate is None or current.multivariate is None:
+        return None
+    return compare_moments(reference.multivariate, current.multivariate)

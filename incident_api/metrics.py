@@ -22,6 +22,7 @@ from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMet
 from sqlalchemy.exc import SQLAlchemyError
 
 from drift import Status
+from drift.multivariate import MULTIVARIATE
 from incident_api.denylist import Denylist
 from incident_api.feature_series import EOF, FeatureFamily, FeatureRow, render
 from warehouse.incidents import IncidentStore
@@ -32,6 +33,7 @@ FEATURE_PSI: Final = "ml_feature_psi"
 FEATURE_DRIFT_RATIO: Final = "ml_feature_drift_ratio"
 FEATURE_DRIFT_STATUS: Final = "driftwatch_feature_drift_status"
 DATASET_DRIFT_STATUS: Final = "driftwatch_dataset_drift_status"
+MULTIVARIATE_DRIFT_STATUS: Final = "driftwatch_multivariate_drift_status"
 INCIDENTS_OPEN: Final = "driftwatch_incidents_open"
 DENYLIST_UP: Final = "driftwatch_denylist_up"
 LAST_EVALUATION: Final = "driftwatch_drift_last_evaluation_timestamp_seconds"
@@ -51,6 +53,7 @@ EXPORTED: Final = frozenset(
         FEATURE_DRIFT_RATIO,
         FEATURE_DRIFT_STATUS,
         DATASET_DRIFT_STATUS,
+        MULTIVARIATE_DRIFT_STATUS,
         INCIDENTS_OPEN,
         DENYLIST_UP,
         LAST_EVALUATION,
@@ -136,16 +139,25 @@ class WarehouseCollector:
         evaluated = GaugeMetricFamily(
             LAST_EVALUATION, "Unix time of the last successful drift evaluation", labels=["dataset"]
         )
+        multivariate = GaugeMetricFamily(
+            MULTIVARIATE_DRIFT_STATUS,
+            "Grade of the rows' PCA reconstruction error in the dataset's newest evaluated "
+            "partition (multivariate: true): 0 ok, 1 warn, 2 critical, 3 error, -1 insufficient",
+            labels=["dataset"],
+        )
         worst: dict[str, int] = {}
         last: dict[str, datetime] = {}
         features: list[FeatureRow] = []
         codes = {status.value: status.code for status in Status}
         for dataset, feature, _, graded, psi, ratio, touched in self.present.features():
             code = codes[graded]
-            if code > worst.get(dataset, -1):
-                worst[dataset] = code
             if dataset not in last or touched > last[dataset]:
                 last[dataset] = touched
+            if feature == MULTIVARIATE:  # the dataset's rows as a whole: a gauge of its own
+                multivariate.add_metric([dataset], code)
+                continue
+            if code > worst.get(dataset, -1):
+                worst[dataset] = code
             if code or not self.only_not_ok:
                 features.append((dataset, feature, psi, ratio, code))
         for dataset, code in worst.items():
@@ -157,7 +169,13 @@ class WarehouseCollector:
         )
         for severity, count in self.incidents.open_by_severity().items():
             open_incidents.add_metric([severity], count)
-        families = [dataset_status, evaluated, open_incidents, *self._notification_families()]
+        families = [
+            dataset_status,
+            multivariate,
+            evaluated,
+            open_incidents,
+            *self._notification_families(),
+        ]
         return families, features
 
     def _notification_families(self) -> Iterator[Metric]:

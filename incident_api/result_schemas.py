@@ -98,6 +98,20 @@ class SegmentOut(BaseModel):
     bins: SegmentBinsOut | None = None
 
 
+class MultivariateOut(BaseModel):
+    """A ``(multivariate)`` row's result: the rows' PCA reconstruction error and its levels."""
+
+    status: DriftStatus
+    reconstruction_error: float | None
+    reference_mean: float | None
+    reference_std: float | None = Field(description="the reference's spread, scaled to the rows")
+    warn: float | None
+    critical: float | None
+    top_columns: list[str] = Field(description="the columns whose share of the error grew most")
+    components: int | None = None
+    message: str = ""
+
+
 class ResultOut(BaseModel):
     """One feature of one evaluated partition, as the run that evaluated it recorded it."""
 

@@ -100,6 +100,11 @@ class WatchPolicy(_Strict):
         description="categorical or integer columns whose levels get profiles of their own: "
         "each drifted feature says which segments explain its drift",
     )
+    multivariate: bool = Field(
+        False,
+        description="also grade the rows' PCA reconstruction error against the reference's: "
+        "relationships between columns (a shuffled column, a broken join) no single one shows",
+    )
     segment_top_k: int = Field(
         DEFAULT_SEGMENT_TOP_K,
         ge=1,

@@ -175,7 +175,9 @@ def _assets(monitor: DriftMonitor, partitions: PartitionsDefinition) -> list[Ass
         group_name=name,
         kinds={"sql"},
         description=f"Drift of each partition of {shown} against its reference profile",
-        check_specs=drift_check_specs(key, monitor.policy.features),
+        check_specs=drift_check_specs(
+            key, monitor.policy.features, multivariate=monitor.policy.multivariate
+        ),
     )
     def feature_drift(
         context: AssetExecutionContext,

@@ -9,13 +9,14 @@ than two usable partitions grades nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, Final, Protocol
 
 from drift import Profile, ScanOptions, Thresholds
 from drift.calibrate import calibrate
 from drift.errors import DriftInputError
+from drift.multivariate import with_part_errors
 from drift.window import RunningTotals, pinned
 from pipelines.config import DatasetConfig, RollingReference
 from warehouse.drift_results import DriftResultStore
@@ -86,6 +87,18 @@ def window_days(day: date, rolling: RollingReference) -> list[date]:
     return days
 
 
+def _judged_by_partitions(reference: Profile, window: list[Profile]) -> Profile:
+    """A window's reference whose multivariate error is judged by its partitions' own."""
+    moments = reference.multivariate
+    parts = [p.multivariate for p in window if p.multivariate is not None]
+    if moments is None or len(parts) != len(window):
+        return replace(reference, multivariate=None) if moments is not None else reference
+    try:
+        return replace(reference, multivariate=with_part_errors(moments, parts))
+    except DriftInputError:  # too few varying columns: graded as an error downstream
+        return reference
+
+
 def _off_grid(profile: Profile, grid: Profile) -> bool:
     """Whether a numeric column of ``profile`` has an anchor the grid does not (a profile that
     would not merge with the others)."""
@@ -142,7 +155,7 @@ class RollingReferences:
             )
         try:
             whole = self.totals.total(usable, window)
-            reference = pinned(whole, self.options)
+            reference = _judged_by_partitions(pinned(whole, self.options), window)
             thresholds = self.cfg.thresholds
             if thresholds.calibrate:
                 thresholds = calibrate(window, self.options, self.cfg.features, whole)

@@ -20,6 +20,12 @@ from drift import (
 from drift.errors import DriftInputError
 from drift.formatting import format_measure
 from drift.hints import where
+from drift.multivariate import (
+    MULTIVARIATE,
+    MultivariateResult,
+    compare_moments,
+    not_graded,
+)
 from drift.parquet import ParquetFiles
 from drift.results import SegmentHint
 from drift.sources import Source
@@ -60,6 +66,8 @@ class PartitionScored:
     rows: int
     reference: dict[str, Any] = field(default_factory=dict)
     """What the partition was compared with (a :attr:`Baseline.record`)."""
+    multivariate: MultivariateResult | None = None
+    """The rows' reconstruction error, graded (datasets with ``multivariate: true``)."""
 
     def features(self, status: Status) -> list[str]:
         return [r.feature for r in self.results if r.status is status]
@@ -77,6 +85,7 @@ def profile_features(
     try:
         present = [f for f in cfg.features if f in snapshot.schema.names]
         like: Profile | None = options.get("like")
+        options = {"multivariate": cfg.multivariate, **options}
         if like is None:
             options = {"segment_by": cfg.segment_by, "segment_top_k": cfg.segment_top_k,
                        **options}  # fmt: skip
@@ -171,16 +180,49 @@ def record_scores(
         options = scan_options(cfg, baseline.thresholds)
         scored = compare(baseline.profile, current, options, columns=columns)
     graded = list(cfg.measures)
-    ids = results.add_once(
-        (
-            as_new_result(
-                dataset, partition, run_id, r, baseline.thresholds.used(r.feature, graded)
-            )
-            for r in scored
-        ),
-        reference=baseline.record,
+    rows = [
+        as_new_result(dataset, partition, run_id, r, baseline.thresholds.used(r.feature, graded))
+        for r in scored
+    ]
+    multivariate = None
+    if cfg.multivariate:
+        multivariate = multivariate_of(baseline, current, min_rows)
+        rows.append(multivariate_row(dataset, partition, run_id, multivariate))
+    ids = results.add_once(rows, reference=baseline.record)
+    return PartitionScored(scored, ids, current.rows, baseline.record, multivariate)
+
+
+def multivariate_of(baseline: Baseline, current: Profile, min_rows: int) -> MultivariateResult:
+    """The partition's reconstruction error against its baseline, or why it has none."""
+    reference = baseline.profile
+    if current.rows < min_rows or reference is None:
+        why = baseline.shortfall if reference is None else f"{current.rows} rows: not graded"
+        return not_graded(Status.INSUFFICIENT, why)
+    if reference.multivariate is None or current.multivariate is None:
+        return not_graded(
+            Status.INSUFFICIENT,
+            "the reference was profiled without multivariate moments: materialize it again",
+        )
+    return compare_moments(reference.multivariate, current.multivariate)
+
+
+def multivariate_row(
+    dataset: str, partition: str, run_id: str, result: MultivariateResult
+) -> NewResult:
+    """The multivariate result as the dataset's ``(multivariate)`` row."""
+    levels = None
+    if result.warn is not None and result.critical is not None:
+        levels = {"reconstruction_error": {"warn": result.warn, "critical": result.critical}}
+    return NewResult(
+        dataset=dataset,
+        feature=MULTIVARIATE,
+        partition=partition,
+        run_id=run_id,
+        status=result.status.value,
+        message=result.message,
+        levels=levels,
+        multivariate=result.as_dict(),
     )
-    return PartitionScored(scored, ids, current.rows, baseline.record)
 
 
 def scan_options(cfg: WatchPolicy, thresholds: Thresholds) -> ScanOptions:

@@ -43,6 +43,9 @@ class NewResult:
     """``{measure: {"warn", "critical"}}`` the result was graded with."""
     segments: list[dict[str, Any]] | None = None
     """Segment hints, most-explaining first."""
+    multivariate: dict[str, Any] | None = None
+    """The ``(multivariate)`` row's result: error, reference mean and spread, levels, top
+    columns."""
 
 
 class DriftResultStore:

@@ -44,6 +44,9 @@ class DriftResult(Base):
     segments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
     """Segment hints, most-explaining first (:class:`drift.results.SegmentHint` with its
     bins); null without ``segment_by`` and before 0013."""
+    multivariate: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    """On a dataset's ``(multivariate)`` row: the reconstruction error, the reference's mean
+    and spread, the levels and the columns whose error grew most (0014)."""
 
     __table_args__ = (
         # the newest partitions of a feature first, a re-run's latest row first within one

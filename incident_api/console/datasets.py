@@ -11,11 +11,13 @@ from flask import Response, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from drift.hints import from_records, where
+from drift.multivariate import MULTIVARIATE
 from drift.thresholds import GRADED_FIELD, MEASURES, OPT_IN_FIELDS, Status
 from incident_api.console import charts
 from incident_api.console.access import console_page
 from incident_api.console.pages import bp, error_page, page
 from incident_api.console.views import DEFAULT_PSI, TREND_PARTITIONS
+from incident_api.safe import number
 from incident_api.services import services
 
 Q = TypeVar("Q", bound=BaseModel)
@@ -96,6 +98,14 @@ def dataset(dataset: str) -> Response:
     )
 
 
+MULTIVARIATE_FIELDS: Final = ("reconstruction_error", "reference_mean", "reference_std")
+
+
+def _error_of(stored: object, name: str = "reconstruction_error") -> float | None:
+    """A number of a stored multivariate result (None for any other shape)."""
+    return number(stored.get(name)) if isinstance(stored, dict) else None
+
+
 def _where(status: str, segments: object) -> str:
     """The result's hint in one line ("" for a stored shape it cannot read)."""
     try:
@@ -113,10 +123,19 @@ def result(dataset: str, feature: str, partition: str) -> Response:
         return error_page(404, f"{dataset}.{feature} has no result for {partition}.")
     recent = results.recent_partitions(dataset, feature, TREND_PARTITIONS)
     levels = found.levels or {}
-    psi_levels = levels.get("psi") or DEFAULT_PSI  # the stored levels; before 0012 the defaults
-    trend = charts.psi_trend([(r.partition, r.psi, r.status) for r in recent], psi_levels)
-    shown = [*MEASURES, *(name for name in OPT_IN_FIELDS if getattr(found, name) is not None)]
-    graded = {field: measure for measure, field in GRADED_FIELD.items()}  # field → measure
+    if feature == MULTIVARIATE:  # the rows' reconstruction error, against its own levels
+        measured = "reconstruction_error"
+        values = [(r.partition, _error_of(r.multivariate), r.status) for r in recent]
+        shown = [(name, _error_of(found.multivariate, name), levels.get(name) if name == measured
+                  else None) for name in MULTIVARIATE_FIELDS]  # fmt: skip
+        trend = charts.psi_trend(values, levels.get(measured) or {})
+    else:
+        measured = "PSI"
+        psi_levels = levels.get("psi") or DEFAULT_PSI  # the stored levels; before 0012 defaults
+        trend = charts.psi_trend([(r.partition, r.psi, r.status) for r in recent], psi_levels)
+        names = [*MEASURES, *(name for name in OPT_IN_FIELDS if getattr(found, name) is not None)]
+        graded = {field: measure for measure, field in GRADED_FIELD.items()}  # field → measure
+        shown = [(n, getattr(found, n), levels.get(graded.get(n, ""))) for n in names]
     return page(
         "result.html",
         result=found,
@@ -124,7 +143,9 @@ def result(dataset: str, feature: str, partition: str) -> Response:
         segments=charts.segment_rows(found.segments),
         where=_where(found.status, found.segments),
         trend=trend,
+        trend_of=measured,
+        top_columns=(found.multivariate or {}).get("top_columns") or [],
         chart=charts,
-        measures=[(name, getattr(found, name), levels.get(graded.get(name, ""))) for name in shown],
+        measures=shown,
         reference=results.reference(dataset, partition, found.run_id),
     )

@@ -243,7 +243,7 @@ def build_drift_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
             "warehouse's drift_results."
         ),
         freshness_policy=freshness_policy(cfg),
-        check_specs=drift_check_specs(key, cfg.features),
+        check_specs=drift_check_specs(key, cfg.features, multivariate=cfg.multivariate),
         # A backfill is one run over its whole range (score_range reads ahead), not a run per
         # day; the asset records its materializations itself, one per partition.
         backfill_policy=BackfillPolicy.single_run(),

@@ -10,6 +10,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetK
 
 from drift import FeatureResult, Status
 from drift.hints import where
+from drift.multivariate import MultivariateResult
 from drift.thresholds import OPT_IN_FIELDS
 from pipelines.backfill import RangeScored
 from pipelines.config import ConfigError
@@ -19,6 +20,8 @@ GRAPHED = ("psi", "drift_ratio", "mean_shift_std", "js_distance")
 """Measures a feature's check carries as floats (Dagster plots them across partitions)."""
 CHECK_NAME = "drift_within_thresholds"
 """The aggregate check; each feature also has a check of its own (:func:`feature_check_name`)."""
+MULTIVARIATE_CHECK = "multivariate"
+"""A dataset's check of its rows' reconstruction error (``multivariate: true``)."""
 _NOT_A_NAME = re.compile(r"[^A-Za-z0-9_]")
 _SEVERITY = {
     Status.WARN: AssetCheckSeverity.WARN,
@@ -35,7 +38,8 @@ def feature_check_name(feature: str) -> str:
 def check_names(name: str, features: list[str]) -> None:
     """Each feature needs a check name of its own, distinct from the aggregate's."""
     names = [feature_check_name(f) for f in features]
-    clashes = sorted({n for n in names if names.count(n) > 1 or n == CHECK_NAME})
+    reserved = (CHECK_NAME, MULTIVARIATE_CHECK)
+    clashes = sorted({n for n in names if names.count(n) > 1 or n in reserved})
     if clashes:
         raise ConfigError(
             f"datasets.{name}.features: these names give clashing Dagster check names "
@@ -91,9 +95,40 @@ def feature_check(result: FeatureResult, partition: str) -> AssetCheckResult:
     )
 
 
-def drift_check_specs(key: AssetKey, features: list[str]) -> list[AssetCheckSpec]:
-    """The aggregate check and one check per feature, on the drift asset ``key``."""
+def multivariate_check(
+    result: MultivariateResult, partition: str, **metadata: MetadataValue
+) -> AssetCheckResult:
+    """The rows' reconstruction error against the reference's parts: WARN at its warn level,
+    ERROR at critical (an insufficient partition passes)."""
+    numbers = {
+        name: MetadataValue.float(value)
+        for name in ("reconstruction_error", "reference_mean", "reference_std", "warn", "critical")
+        if (value := getattr(result, name)) is not None
+    }
+    return AssetCheckResult(
+        check_name=MULTIVARIATE_CHECK,
+        passed=not result.status.breach,
+        severity=_SEVERITY.get(result.status, AssetCheckSeverity.WARN),
+        description=f"partition {partition}: {result.status.value}",
+        metadata={
+            **numbers,
+            "status": MetadataValue.text(result.status.value),
+            "top_columns": MetadataValue.json(result.top_columns),
+            "message": MetadataValue.text(result.message or "—"),
+            "partition": MetadataValue.text(partition),
+            **metadata,
+        },
+    )
+
+
+def drift_check_specs(
+    key: AssetKey, features: list[str], *, multivariate: bool = False
+) -> list[AssetCheckSpec]:
+    """The aggregate check and one check per feature, on the drift asset ``key`` (and the
+    multivariate check)."""
+    extra = [AssetCheckSpec(MULTIVARIATE_CHECK, asset=key, description=multivariate_check.__doc__)]
     return [
+        *(extra if multivariate else []),
         AssetCheckSpec(CHECK_NAME, asset=key, description=drift_check.__doc__),
         *(
             AssetCheckSpec(
@@ -117,8 +152,11 @@ def range_checks(outcome: RangeScored) -> Iterator[AssetCheckResult]:
         yield drift_check(done, partition)
         for result in done.results:
             yield feature_check(result, partition)
+        if done.multivariate is not None:
+            yield multivariate_check(done.multivariate, partition)
         return
     yield _range_drift_check(outcome.scored)
+    yield from _range_multivariate_check(outcome.scored)
     worst: dict[str, tuple[str, FeatureResult]] = {}
     breached: dict[str, int] = {}
     for partition, done in outcome.scored:
@@ -137,6 +175,21 @@ def range_checks(outcome: RangeScored) -> Iterator[AssetCheckResult]:
                 "breached_partitions": MetadataValue.int(breached[feature]),
             }
         )
+
+
+def _range_multivariate_check(
+    scored: list[tuple[str, PartitionScored]],
+) -> Iterator[AssetCheckResult]:
+    """The worst day's multivariate check over a range (the newest of equals)."""
+    graded = [(p, done.multivariate) for p, done in scored if done.multivariate is not None]
+    if not graded:
+        return
+    partition, worst = max(reversed(graded), key=lambda item: item[1].status.rank)
+    breached = sum(result.status.breach for _, result in graded)
+    yield multivariate_check(
+        worst, partition, partitions=MetadataValue.text(_span(scored)),
+        breached_partitions=MetadataValue.int(breached),
+    )  # fmt: skip
 
 
 def _badness(result: FeatureResult) -> int:

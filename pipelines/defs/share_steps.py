@@ -98,7 +98,7 @@ def build_share_steps_asset(name: str, cfg: DatasetConfig) -> AssetsDefinition:
     """The drift asset of ``name`` as ``profile_steps`` share steps and one scoring step."""
     key = drift_key(name)
     check_names(name, cfg.features)
-    specs = drift_check_specs(key, cfg.features)
+    specs = drift_check_specs(key, cfg.features, multivariate=cfg.multivariate)
     check_outs = {spec.get_python_identifier(): Out(is_required=False) for spec in specs}
 
     @op(

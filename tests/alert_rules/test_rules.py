@@ -32,7 +32,7 @@ def run(*args: str) -> str:
 
 
 def test_rules_are_valid():
-    assert "SUCCESS: 14 rules found" in run(
+    assert "SUCCESS: 15 rules found" in run(
         tool("promtool"), "check", "rules", "driftwatch.rules.yml"
     )
 
@@ -73,7 +73,10 @@ def test_rules_read_only_metrics_that_exist(app, client):
 
     with app.app_context():
         DriftResultStore(services().db).add(
-            [NewResult("d", "f", "2026-11-27", "r", "ok", psi=0.01, drift_ratio=0.0)]
+            [
+                NewResult("d", "f", "2026-11-27", "r", "ok", psi=0.01, drift_ratio=0.0),
+                NewResult("d", "(multivariate)", "2026-11-27", "r", "ok"),
+            ]
         )
     client.get("/health")
     scraped = client.get("/metrics").get_data(as_text=True)

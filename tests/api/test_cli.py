@@ -82,7 +82,7 @@ def test_flask_db_upgrade_as_a_command(tmp_path):
         text=True,
         check=True,
     )
-    assert "database at revision 0013 (head 0013)" in done.stdout
+    assert "database at revision 0014 (head 0014)" in done.stdout
     assert (tmp_path / "cli.db").exists()
 
 

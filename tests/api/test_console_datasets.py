@@ -136,3 +136,28 @@ def test_a_result_shows_where_it_changed_as_a_ranked_table(app, browser):  # noq
     assert '<rect class="fill" width="105.6"' in html  # 88 % of the bar
     assert "share of rows (mix)" in html and "within the segment" in html
     assert html.count('<svg class="mini"') == 2
+
+
+def test_the_multivariate_result_draws_its_error_against_its_levels(app, browser):  # noqa: F811
+    def stored(day: str, error: float, status: str) -> NewResult:
+        levels = {"reconstruction_error": {"warn": 0.45, "critical": 0.5}}
+        result = {
+            "status": status, "reconstruction_error": error, "reference_mean": 0.4,
+            "reference_std": 0.0125, "warn": 0.45, "critical": 0.5,
+            "top_columns": ["tax", "price"], "components": 2, "message": "",
+        }  # fmt: skip
+        return NewResult("web", "(multivariate)", day, "r", status, levels=levels,
+                         multivariate=result)  # fmt: skip
+
+    with app.app_context():
+        store = DriftResultStore(services().db)
+        store.add([stored("2026-11-14", 0.41, "ok")])
+        store.add([stored("2026-11-15", 0.93, "critical")])
+    html = _page(browser, "/console/datasets/web/(multivariate)/2026-11-15")
+    row = re.search(r'<th scope="row">reconstruction_error</th>(.*?)</tr>', html, re.S)
+    assert row is not None and re.findall(r"<td>([^<]*)</td>", row.group(1)) == [
+        "0.9300", "0.45", "0.5",
+    ]  # fmt: skip
+    assert "Reconstruction error over the recent partitions" in html
+    assert "The error grew most in: tax, price" in html
+    assert html.count('class="dot st-') == 2 and "warn 0.45" in html

@@ -264,11 +264,14 @@ def test_the_dataset_gauge_is_its_worst_feature_and_not_ok_drops_healthy_series(
             NewResult("orders", "country", "2026-11-14", "r1", "ok", psi=0.01, drift_ratio=0.0),
             NewResult("clicks", "device", "2026-11-14", "r1", "ok", psi=0.02),
             NewResult("views", "page", "2026-11-14", "r1", "warn", psi=0.15),
+            NewResult("clicks", "(multivariate)", "2026-11-14", "r1", "critical"),
         ]
     )
     found = samples(app.test_client().get("/metrics").get_data(as_text=True))
     datasets = _statuses(found, "driftwatch_dataset_drift_status")
     assert datasets == {("orders",): 2, ("clicks",): 0, ("views",): 1}  # every dataset, always
+    # the rows as a whole have a gauge of their own, apart from the features'
+    assert _statuses(found, "driftwatch_multivariate_drift_status") == {("clicks",): 2}
     features = _statuses(found, "driftwatch_feature_drift_status")
     psi = _statuses(found, "ml_feature_psi")
     last = _statuses(found, "driftwatch_drift_last_evaluation_timestamp_seconds")

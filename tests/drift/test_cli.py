@@ -342,3 +342,53 @@ def test_bad_segment_options_are_one_line_errors(capsys, segmented, argv, fragme
     code, _, err = run(capsys, "scan", *segmented, *argv)
     assert code == EXIT_BAD_INPUT
     assert_one_line_error(err, fragment)
+
+
+@pytest.fixture
+def joined(write_parquet):
+    """b follows a in the reference; in the current b was joined to the wrong rows."""
+    rng = np.random.default_rng(13)
+    n = 40_000
+
+    def side(shuffled):
+        a = rng.normal(0, 1, n)
+        b = 0.9 * a + rng.normal(0, 0.4, n)
+        if shuffled:
+            b = rng.permutation(b)
+        return {"a": a, "b": b, "c": rng.normal(3, 1, n)}
+
+    return (
+        write_parquet("mv_ref.parquet", side(False), row_group_size=10_000),
+        write_parquet("mv_cur.parquet", side(True), row_group_size=10_000),
+    )
+
+
+def test_multivariate_flags_a_broken_join_no_column_shows(capsys, joined, tmp_path):
+    code, out, _ = run(capsys, "scan", *joined, "--multivariate", "--format", "json",
+                       "--fail-on", "critical")  # fmt: skip
+    doc = json.loads(out)
+    assert {f["status"] for f in doc["features"]} == {"ok"}
+    block = doc["multivariate"]
+    assert set(block) >= {"status", "reconstruction_error", "reference_mean", "reference_std",
+                          "warn", "critical", "top_columns"}  # fmt: skip
+    assert block["status"] == "critical" and code == EXIT_DRIFT
+    assert block["reconstruction_error"] > block["critical"] > block["warn"]
+    assert set(block["top_columns"][:2]) == {"a", "b"}
+    code, out, _ = run(capsys, "scan", joined[0], joined[0], "--multivariate", "--format", "json")
+    assert json.loads(out)["multivariate"]["status"] == "ok" and code == EXIT_OK
+    saved = tmp_path / "mv.json"
+    assert run(capsys, "profile", joined[0], "-o", saved, "--multivariate")[0] == EXIT_OK
+    code, out, _ = run(capsys, "scan", saved, joined[1])
+    assert "multivariate: critical — reconstruction error" in out
+    assert "grew most in" in out
+
+
+def test_multivariate_against_a_profile_without_it_is_a_one_line_error(capsys, pair, tmp_path):
+    saved = tmp_path / "plain.json"
+    assert run(capsys, "profile", pair[0], "-o", saved)[0] == EXIT_OK
+    code, _, err = run(capsys, "scan", saved, pair[1], "--multivariate")
+    assert code == EXIT_BAD_INPUT
+    assert_one_line_error(err, "the saved reference profile has no multivariate moments")
+    code, _, err = run(capsys, "scan", pair[0], pair[1], "--multivariate", "--columns", "age")
+    assert code == EXIT_BAD_INPUT
+    assert_one_line_error(err, "needs at least two numeric or categorical columns")

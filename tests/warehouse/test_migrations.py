@@ -8,7 +8,7 @@ from warehouse.models import Base
 
 
 def test_models_match_the_migrated_schema(database):
-    assert current_revision(database.engine) == head_revision() == "0013"
+    assert current_revision(database.engine) == head_revision() == "0014"
     with database.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == []
@@ -16,7 +16,7 @@ def test_models_match_the_migrated_schema(database):
 
 def test_upgrade_is_idempotent(database):
     upgrade(database.engine)
-    assert current_revision(database.engine) == "0013"
+    assert current_revision(database.engine) == "0014"
 
 
 def test_every_migration_downgrades_and_upgrades_again(database):
