@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: help venv lint typecheck pytest test demo bench evidently-venv evidently-fixture clean \
 	system-deps lint-workflows security bandit pip-audit docs-check bench-api bench-notify bench-backfill \
-	bench-grouping bench-read-side bench-references bench-segments
+	bench-grouping bench-read-side bench-references bench-segments bench-multivariate nannyml-venv
 
 help:
 	@echo "make demo   - set up and run the whole demo: Dagster on :3000, the incident API on :8000"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench-read-side - /metrics, pages and the sensor at 500 x 100 x 60/365 days, 1M incidents"
 	@echo "make bench-references - false alarms and detection, fixed vs rolling calibrated references"
 	@echo "make bench-segments - segment hints on census data: hit rates; the cost of --segment-by"
+	@echo "make bench-multivariate - multivariate drift vs NannyML's reconstruction error; its cost"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "driftwatch needs Python >= 3.11")'
@@ -142,3 +143,16 @@ bench-references: $(STAMP)
 
 bench-segments: $(STAMP)
 	$(PY) -m bench.segments
+
+# NannyML's own virtualenv, for the multivariate comparison only (its pins are not ours).
+NANNYML_VENV ?= bench/.venv-nannyml
+$(NANNYML_VENV)/.installed-stamp:
+	test -x $(NANNYML_VENV)/bin/python || $(PYTHON) -m venv $(NANNYML_VENV)
+	$(NANNYML_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(NANNYML_VENV)/bin/python -m pip install --quiet 'nannyml==0.13.1' statsmodels
+	touch $@
+
+nannyml-venv: $(NANNYML_VENV)/.installed-stamp
+
+bench-multivariate: $(STAMP) nannyml-venv
+	$(PY) -m bench.multivariate
