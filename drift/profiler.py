@@ -42,7 +42,9 @@ def profile_batches(
     Without ``like`` this is a reference: bins are pinned with ``binning``/``n_bins``. With
     ``like`` (the reference) the numeric anchors are taken from it so both sides share one
     sketch grid, and nothing is pinned; its segments (levels included) are profiled again.
-    ``segment_by`` adds a profile per segment (:mod:`drift.segments`).
+    ``segment_by`` adds a profile per segment (:mod:`drift.segments`); ``multivariate`` keeps
+    the encoded columns' second moments (:mod:`drift.multivariate`), as does a profile ``like``
+    one that has them.
     """
     names = list(columns) if columns is not None else default_columns(schema)
     missing = [name for name in names if name not in schema.names]

@@ -95,7 +95,7 @@ def _judged_by_partitions(reference: Profile, window: list[Profile]) -> Profile:
         return replace(reference, multivariate=None) if moments is not None else reference
     try:
         return replace(reference, multivariate=with_part_errors(moments, parts))
-    except DriftInputError:  # too few varying columns: graded as an error downstream
+    except DriftInputError:  # too few varying columns: no spread, graded insufficient
         return reference
 
 
