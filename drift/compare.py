@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from drift import measures, sketch
 from drift.binning import reference_cuts
+from drift.hints import with_hints
 from drift.profile import (
     DEFAULT_BINS,
     DEFAULT_TOP_K,
@@ -283,6 +284,8 @@ def compare(
     ]
     if not reference.segments or not current.segments or external:
         return results
-    from drift.hints import with_hints
-
-    return [with_hints(r, reference, current, options) for r in results]
+    binning = (options.binning, options.n_bins, options.top_k)
+    return [
+        with_hints(r, reference, current, binning, options.thresholds, options.epsilon)
+        for r in results
+    ]

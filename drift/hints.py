@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -27,9 +27,6 @@ from drift.binning import reference_cuts
 from drift.profile import Binning, CategoricalProfile, ColumnProfile, NumericProfile, Profile
 from drift.results import BinTable, FeatureResult, SegmentHint
 from drift.thresholds import DEFAULT_LEVELS, Status, Thresholds
-
-if TYPE_CHECKING:
-    from drift.compare import ScanOptions
 
 MAX_HINTS: Final = 5
 """Segments reported per feature (hidden ones always are)."""
@@ -221,16 +218,22 @@ def segment_hints(
 
 
 def with_hints(
-    result: FeatureResult, reference: Profile, current: Profile, options: ScanOptions
+    result: FeatureResult,
+    reference: Profile,
+    current: Profile,
+    binning: tuple[Binning, int, int],
+    thresholds: Thresholds,
+    epsilon: float,
 ) -> FeatureResult:
-    """The result's segment hints (and hidden drift), where both sides have the column."""
+    """The result's segment hints (and hidden drift), where both sides have the column
+    (``binning``: the scan's binning, bins and categorical top-K)."""
     whole = reference.columns.get(result.feature)
     if whole is None or result.status not in (Status.OK, Status.WARN, Status.CRITICAL):
         return result
-    count = counter(whole, result, options.binning, options.n_bins, options.top_k)
+    count = counter(whole, result, *binning)
     if count is None:
         return result
-    return segment_hints(result, reference, current, count, options.thresholds, options.epsilon)
+    return segment_hints(result, reference, current, count, thresholds, epsilon)
 
 
 def counter(

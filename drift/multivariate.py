@@ -40,7 +40,7 @@ from drift.accumulators import Accumulator, CategoricalAccumulator, NumericAccum
 from drift.errors import DriftInputError
 from drift.moments import HASH_BUCKETS, MAX_ENCODED, Moments
 from drift.pca import Matrix, Pca, totals
-from drift.segment_counts import encoded
+from drift.segment_categories import encoded
 from drift.thresholds import Status
 
 WARN_SIGMAS: Final = 3.0

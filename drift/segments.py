@@ -26,17 +26,8 @@ from drift.profile import (
     NumericProfile,
     Profile,
 )
-from drift.segment_counts import (
-    CategoricalSegments,
-    Cells,
-    Codes,
-    KeyNumbers,
-    NumericSegments,
-    categorical_cells,
-    encoded,
-    grown,
-    numeric_cells,
-)
+from drift.segment_categories import CategoricalSegments, categorical_cells, encoded
+from drift.segment_counts import Cells, Codes, KeyNumbers, NumericSegments, grown, numeric_cells
 
 OTHER: Final = "OTHER"
 NULL_LEVEL: Final = "(null)"

@@ -21,7 +21,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy.exc import SQLAlchemyError
 
-from incident_api.metrics import NOTIFICATIONS_TOTAL
+from incident_api.metric_names import NOTIFICATIONS_TOTAL
 from incident_api.notifications.channels import Channel, SendFailed, routes
 from incident_api.notifications.config import NotificationSettings
 from warehouse.models import utcnow

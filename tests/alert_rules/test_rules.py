@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from incident_api.metrics import EXPORTED
+from incident_api.metric_names import EXPORTED
 from tests.services import require
 
 RULES = Path(__file__).resolve().parents[2] / "alert_rules"

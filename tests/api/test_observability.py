@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client.parser import text_string_to_metric_families
 
 from incident_api import create_app
-from incident_api.metrics import EXPORTED
+from incident_api.metric_names import EXPORTED
 from incident_api.services import services
 from tests.api.conftest import bearer, login
 from tests.services import free_port

@@ -17,6 +17,7 @@ from warehouse.db import Database
 from warehouse.drift_results import DriftResultStore
 from warehouse.incidents import IncidentStore
 from warehouse.migrate import upgrade
+from warehouse.models import DriftResult
 from warehouse.snapshots import SnapshotStore
 
 START = date(2026, 1, 1)
@@ -75,17 +76,34 @@ class Env:
     def results(self) -> DriftResultStore:
         return DriftResultStore(self.db)
 
+    def latest(self, feature: str, partition: str) -> DriftResult:
+        """The newest stored result of ``feature`` for ``partition``."""
+        with self.db.reads() as session:
+            rows = session.query(DriftResult).filter_by(feature=feature, partition=partition)
+            return max(rows.all(), key=lambda r: r.id)
+
+
+def build_env(
+    tmp_path: Path,
+    days: dict[int, pa.Table],
+    config: DriftwatchConfig,
+    row_group_size: int,
+) -> Env:
+    """A temporary warehouse holding ``days`` (day number → snapshot) and the definitions
+    built on it with ``config``."""
+    root = tmp_path / "warehouse"
+    store = SnapshotStore(root)
+    for n, table in days.items():
+        store.write(DATASET, day(n), table, row_group_size=row_group_size)
+    url = f"sqlite:///{tmp_path / 'dw.db'}"
+    db = Database.from_url(url)
+    upgrade(db.engine)
+    defs = build_definitions(config, database=url, snapshots_root=str(root))
+    return Env(root, url, store, defs, config, db)
+
 
 @pytest.fixture
 def env(tmp_path: Path) -> Env:
     """Days 1–5 healthy, 6–7 drifted (amount, device), 8–9 healthy again."""
-    root = tmp_path / "warehouse"
-    store = SnapshotStore(root)
-    for n in range(1, 10):
-        store.write(DATASET, day(n), snapshot(n, drifted=n in (6, 7)), row_group_size=1500)
-    url = f"sqlite:///{tmp_path / 'dw.db'}"
-    db = Database.from_url(url)
-    upgrade(db.engine)
-    config = make_config()
-    defs = build_definitions(config, database=url, snapshots_root=str(root))
-    return Env(root, url, store, defs, config, db)
+    days = {n: snapshot(n, drifted=n in (6, 7)) for n in range(1, 10)}
+    return build_env(tmp_path, days, make_config(), row_group_size=1500)

@@ -12,14 +12,11 @@ from drift.multivariate import MULTIVARIATE
 from pipelines.backfill import score_range
 from pipelines.baselines import references_for
 from pipelines.definitions import build_definitions
-from tests.pipelines.conftest import DATASET, Env, day, make_config
+from tests.pipelines.conftest import DATASET, Env, build_env, day, make_config
 from tests.pipelines.test_assets import run_day, run_reference
 from tests.pipelines.test_sensors import tick
-from warehouse.db import Database
 from warehouse.incidents import IncidentFilter
-from warehouse.migrate import upgrade
 from warehouse.models import DriftResult
-from warehouse.snapshots import SnapshotStore
 
 FEATURES = ["price", "tax", "quantity", "device"]
 
@@ -42,22 +39,13 @@ def joined(n: int, *, broken: bool, rows: int = 6000) -> pa.Table:
 
 
 def joined_env(tmp_path: Path, **overrides: object) -> Env:
-    root = tmp_path / "warehouse"
-    store = SnapshotStore(root)
-    for n in range(1, 10):
-        store.write(DATASET, day(n), joined(n, broken=n in (6, 9)), row_group_size=1000)
-    url = f"sqlite:///{tmp_path / 'dw.db'}"
-    db = Database.from_url(url)
-    upgrade(db.engine)
+    days = {n: joined(n, broken=n in (6, 9)) for n in range(1, 10)}
     config = make_config(features=FEATURES, multivariate=True, **overrides)
-    defs = build_definitions(config, database=url, snapshots_root=str(root))
-    return Env(root, url, store, defs, config, db)
+    return build_env(tmp_path, days, config, row_group_size=1000)
 
 
 def row(env: Env, partition: str) -> DriftResult:
-    with env.db.reads() as session:
-        found = session.query(DriftResult).filter_by(feature=MULTIVARIATE, partition=partition)
-        return max(found.all(), key=lambda r: r.id)
+    return env.latest(MULTIVARIATE, partition)
 
 
 def test_a_broken_join_fails_the_multivariate_check_and_joins_the_incident(tmp_path):

@@ -12,17 +12,13 @@ import pytest
 
 from pipelines.backfill import score_range
 from pipelines.baselines import references_for
-from pipelines.definitions import build_definitions
 from pipelines.scoring import ScoringError, profile_reference
-from tests.pipelines.conftest import DATASET, Env, day, make_config
+from tests.pipelines.conftest import DATASET, Env, build_env, day, make_config
 from tests.pipelines.test_assets import run_day, run_reference
 from tests.pipelines.test_sensors import tick
-from warehouse.db import Database
 from warehouse.incidents import IncidentFilter
-from warehouse.migrate import upgrade
-from warehouse.models import DriftResult, NotificationEvent
+from warehouse.models import NotificationEvent
 from warehouse.profiles import StoredProfiles
-from warehouse.snapshots import SnapshotStore
 
 FEATURES = ["amount", "quantity", "device"]
 REGIONS = ["north", "south", "east", "west"]
@@ -46,22 +42,9 @@ def regional(n: int, *, shifted: bool, rows: int = 6000) -> pa.Table:
 
 
 def segmented_env(tmp_path: Path, **overrides: object) -> Env:
-    root = tmp_path / "warehouse"
-    store = SnapshotStore(root)
-    for n in range(1, 9):
-        store.write(DATASET, day(n), regional(n, shifted=n >= 6), row_group_size=2000)
-    url = f"sqlite:///{tmp_path / 'dw.db'}"
-    db = Database.from_url(url)
-    upgrade(db.engine)
+    days = {n: regional(n, shifted=n >= 6) for n in range(1, 9)}
     config = make_config(features=FEATURES, segment_by=["region"], **overrides)
-    defs = build_definitions(config, database=url, snapshots_root=str(root))
-    return Env(root, url, store, defs, config, db)
-
-
-def latest(env: Env, feature: str, partition: str) -> DriftResult:
-    with env.db.reads() as session:
-        rows = session.query(DriftResult).filter_by(feature=feature, partition=partition).all()
-    return max(rows, key=lambda r: r.id)
+    return build_env(tmp_path, days, config, row_group_size=2000)
 
 
 def test_a_dagster_run_stores_hints_and_the_incident_carries_them(tmp_path):
@@ -78,9 +61,9 @@ def test_a_dagster_run_stores_hints_and_the_incident_carries_them(tmp_path):
     assert checks["amount"].metadata["where"].value.startswith("mostly region=north: ")
     assert checks["quantity"].metadata["where"].value == "—"
 
-    quiet = latest(env, "amount", day(5).isoformat())
+    quiet = env.latest("amount", day(5).isoformat())
     assert quiet.status == "ok" and quiet.segments is not None
-    stored = latest(env, "amount", day(6).isoformat())
+    stored = env.latest("amount", day(6).isoformat())
     assert stored.status == "critical"
     assert stored.segments is not None
     top = stored.segments[0]
@@ -121,7 +104,7 @@ def test_a_rolling_reference_cuts_every_partition_by_the_grids_levels(tmp_path):
     grid = StoredProfiles(env.store, DATASET).grid()
     assert grid is not None and grid.segments is not None
     assert set(grid.segments["region"]) == {*REGIONS, "OTHER"}
-    stored = latest(env, "amount", day(6).isoformat())
+    stored = env.latest("amount", day(6).isoformat())
     assert stored.segments is not None and stored.segments[0]["value"] == "north"
 
     changed = make_config(features=FEATURES, segment_by=["device"],
